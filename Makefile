@@ -1,0 +1,53 @@
+# The front door: `make train` and `make test` set everything up on a fresh machine.
+# GPU users pick their PyTorch build, e.g.  make train TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu124"
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+EXTRAS ?= dev
+ARGS ?=
+PYTEST_ARGS ?=
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(EXTRAS)
+
+.PHONY: install train test test-fast lint format bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip setuptools wheel
+
+# torch first, so that nothing below pulls a different (multi-GB CUDA) build.
+$(STAMP): $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+train: $(STAMP)
+	$(BIN)/python -m mbrl_ai.train $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+# ruff settings live here: pyproject.toml holds the build-system table only.
+RUFF_OPTS := --line-length 100 --target-version py310
+RUFF_RULES := --select E,F,W,I,B,UP,SIM --ignore E501
+LINT_PATHS := mbrl_ai tests experiments
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(RUFF_OPTS) $(RUFF_RULES) $(LINT_PATHS)
+	$(BIN)/ruff format --check $(RUFF_OPTS) $(LINT_PATHS)
+
+format: $(STAMP)
+	$(BIN)/ruff format $(RUFF_OPTS) $(LINT_PATHS)
+	$(BIN)/ruff check --fix $(RUFF_OPTS) $(RUFF_RULES) $(LINT_PATHS)
+
+bench: $(STAMP)
+	$(BIN)/python experiments/ppo_baseline/run.py
+
+clean:
+	rm -rf $(VENV) outputs multirun runs .pytest_cache .ruff_cache *.egg-info

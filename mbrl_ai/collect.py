@@ -1,0 +1,173 @@
+"""2.1 Collect real experience (on-policy).
+
+``collect_rollout`` steps the vector env ``n_steps`` times with the current policy and returns a
+:class:`Rollout` of shape ``[T, N, ...]`` plus the state that carries over to the next call
+(current observation, running episode returns). Per step it stores the value V(s) and, for the
+successor, the value GAE bootstraps from: V(s') while the episode goes on, V(final_obs) when the
+time limit truncated it, and 0 when it terminated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+from gymnasium.vector import VectorEnv
+
+from mbrl_ai.envs import final_observations
+from mbrl_ai.modules import Actor, Critic, RunningMeanStd
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """Real transitions, time-major. Shapes in the comments; ``T`` steps of ``N`` envs."""
+
+    obs: torch.Tensor  # [T, N, obs_dim] policy inputs (normalised when obs normalisation is on)
+    actions: torch.Tensor  # [T, N] long (Discrete) or [T, N, act_dim] (Box, unclipped sample)
+    log_probs: torch.Tensor  # [T, N] log πθ(a|s) at collection time
+    values: torch.Tensor  # [T, N] Vθ(s) at collection time
+    next_values: torch.Tensor  # [T, N] Vθ(s') to bootstrap from (0 where terminated)
+    rewards: torch.Tensor  # [T, N] the reward PPO optimises (scaled when reward scaling is on)
+    ext_rewards: torch.Tensor  # [T, N] the environment's reward, untouched
+    terminated: torch.Tensor  # [T, N] bool: the MDP ended (no bootstrap)
+    truncated: torch.Tensor  # [T, N] bool: a time limit cut the episode (bootstrap)
+    raw_obs: np.ndarray  # [T, N, obs_dim] env observations (for model fitting)
+    raw_next_obs: np.ndarray  # [T, N, obs_dim] true successors: final_obs where an episode ended
+
+
+@dataclass
+class CollectState:
+    """What carries from one collection call to the next."""
+
+    obs: np.ndarray  # [N, obs_dim] current raw observation
+    episode_returns: np.ndarray  # [N] extrinsic return of the running episodes
+    episode_lengths: np.ndarray  # [N]
+    discounted_returns: np.ndarray  # [N] running discounted return, for reward scaling
+    finished_returns: list[float] = field(default_factory=list)
+    finished_lengths: list[int] = field(default_factory=list)
+
+
+def start_collection(envs: VectorEnv, seed: int) -> CollectState:
+    """Reset the training envs with ``seed`` and return the initial collection state."""
+    obs, _ = envs.reset(seed=seed)
+    n = envs.num_envs
+    return CollectState(
+        obs=obs.astype(np.float32).reshape(n, -1),
+        episode_returns=np.zeros(n),
+        episode_lengths=np.zeros(n, dtype=np.int64),
+        discounted_returns=np.zeros(n),
+    )
+
+
+def collect_rollout(
+    envs: VectorEnv,
+    actor: Actor,
+    critic: Critic,
+    state: CollectState,
+    n_steps: int,
+    gamma: float,
+    obs_rms: RunningMeanStd | None = None,
+    reward_rms: RunningMeanStd | None = None,
+    device: torch.device | None = None,
+) -> tuple[Rollout, CollectState]:
+    """Run the policy for ``n_steps`` steps of every env.
+
+    ``obs_rms`` (optional) is updated with every observation and normalises the policy inputs;
+    ``reward_rms`` (optional) tracks the discounted return and scales rewards by its std.
+    The returned state lists the episodes finished during this call.
+    """
+    device = device or torch.device("cpu")
+    n = envs.num_envs
+    obs_dim = state.obs.shape[1]
+    discrete = actor.discrete
+    low, high = (None, None) if discrete else (envs.single_action_space.low, envs.single_action_space.high)
+
+    obs_buf = torch.zeros(n_steps, n, obs_dim)
+    act_buf = torch.zeros((n_steps, n), dtype=torch.long) if discrete else torch.zeros(n_steps, n, actor.log_std.numel())
+    logp_buf = torch.zeros(n_steps, n)
+    value_buf = torch.zeros(n_steps, n)
+    next_value_buf = torch.zeros(n_steps, n)
+    rewards = np.zeros((n_steps, n), dtype=np.float32)
+    ext_rewards = np.zeros((n_steps, n), dtype=np.float32)
+    terminated = np.zeros((n_steps, n), dtype=bool)
+    truncated = np.zeros((n_steps, n), dtype=bool)
+    raw_obs = np.zeros((n_steps, n, obs_dim), dtype=np.float32)
+    raw_next = np.zeros((n_steps, n, obs_dim), dtype=np.float32)
+    # steps at which an episode was truncated: their bootstrap value is V(final_obs), filled below
+    trunc_obs: list[tuple[int, np.ndarray, np.ndarray]] = []
+
+    s = replace(state, finished_returns=[], finished_lengths=[])
+    obs = s.obs
+    with torch.no_grad():
+        for t in range(n_steps):
+            obs_t = torch.from_numpy(obs)
+            if obs_rms is not None:
+                obs_rms.update(obs_t)
+                obs_t = obs_rms.normalize(obs_t).float()
+            obs_dev = obs_t.to(device)
+            action, logp = actor.sample(obs_dev)
+            value = critic(obs_dev)
+            env_action = action.cpu().numpy()
+            if not discrete:
+                env_action = np.clip(env_action, low, high)
+            next_obs, reward, term, trunc, infos = envs.step(env_action)
+            next_obs = next_obs.astype(np.float32).reshape(n, -1)
+            done = term | trunc
+            real_next = final_observations(next_obs, infos, done)
+
+            obs_buf[t] = obs_t
+            act_buf[t] = action.cpu()
+            logp_buf[t] = logp.cpu()
+            value_buf[t] = value.cpu()
+            raw_obs[t], raw_next[t] = obs, real_next
+            ext_rewards[t], terminated[t], truncated[t] = reward, term, trunc
+            rewards[t] = reward
+            if reward_rms is not None:
+                s.discounted_returns = s.discounted_returns * gamma + reward
+                reward_rms.update(torch.from_numpy(s.discounted_returns))
+                rewards[t] = reward_rms.scale(torch.from_numpy(reward.astype(np.float64))).numpy()
+                s.discounted_returns[done] = 0.0
+
+            # truncated but not terminated: the episode could have gone on, so bootstrap from V(s_T)
+            boot = trunc & ~term
+            if boot.any():
+                trunc_obs.append((t, np.flatnonzero(boot), real_next[boot]))
+
+            s.episode_returns += reward
+            s.episode_lengths += 1
+            for i in np.flatnonzero(done):
+                s.finished_returns.append(float(s.episode_returns[i]))
+                s.finished_lengths.append(int(s.episode_lengths[i]))
+                s.episode_returns[i], s.episode_lengths[i] = 0.0, 0
+            obs = next_obs
+
+        # bootstrap values: V(s_{t+1}) within an episode, V(obs after the last step) at the end
+        last_obs = torch.from_numpy(obs)
+        if obs_rms is not None:
+            last_obs = obs_rms.normalize(last_obs).float()
+        next_value_buf[:-1] = value_buf[1:]
+        next_value_buf[-1] = critic(last_obs.to(device)).cpu()
+        ended = torch.from_numpy(terminated | truncated)
+        next_value_buf[ended] = 0.0
+        for t, idx, final in trunc_obs:
+            final_t = torch.from_numpy(final)
+            if obs_rms is not None:
+                final_t = obs_rms.normalize(final_t).float()
+            next_value_buf[t, idx] = critic(final_t.to(device)).cpu()
+
+    s.obs = obs
+    rollout = Rollout(
+        obs=obs_buf,
+        actions=act_buf,
+        log_probs=logp_buf,
+        values=value_buf,
+        next_values=next_value_buf,
+        rewards=torch.from_numpy(rewards),
+        ext_rewards=torch.from_numpy(ext_rewards),
+        terminated=torch.from_numpy(terminated),
+        truncated=torch.from_numpy(truncated),
+        raw_obs=raw_obs,
+        raw_next_obs=raw_next,
+    )
+    return rollout, s

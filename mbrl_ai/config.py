@@ -1,0 +1,282 @@
+"""Every structured config of mbrl_ai, in one place, and its validation.
+
+The root keys carry the pseudocode's section-1 names and defaults (``n_real_steps``,
+``planning_horizon``, ``beta_init`` ...), so ``planning_horizon=5`` on the command line means what
+a reader of the pseudocode expects. Everything else lives in nested nodes filled by Hydra groups
+(``algo/``, ``logger/``, ``experiment/``). Below ``train.py`` only these dataclasses travel, never a
+``DictConfig``.
+
+``validate`` turns a composed config into a checked :class:`Config` or raises :class:`ConfigError`
+naming the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+
+class ConfigError(ValueError):
+    """A config value that cannot be used; the message is one line: key, value, what is allowed."""
+
+    def __init__(self, key: str, value: Any, allowed: str) -> None:
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"invalid config: {key}={value!r}: {allowed}")
+
+
+@dataclass
+class AlgoConfig:
+    name: str = "ppo"
+    """Which training loop runs: ``ppo`` (model-free baseline)."""
+
+
+@dataclass
+class PPOConfig:
+    """Knobs of the clipped PPO update (section 2.5) beyond the pseudocode's root keys."""
+
+    ent_coef: float = 0.0
+    """Entropy bonus weight (the pseudocode's 0.0)."""
+    vf_coef: float = 0.5
+    """Value loss weight (the pseudocode's 0.5)."""
+    clip_range_vf: float | None = None
+    """Clip the value prediction to old_value ± this; ``null`` disables value clipping."""
+    normalize_advantage: bool = True
+    """Normalise advantages per minibatch."""
+    anneal_lr: bool = False
+    """Anneal the learning rate linearly to 0 over ``total_timesteps``."""
+    target_kl: float | None = None
+    """Stop the epoch loop early once the approximate KL exceeds 1.5x this; ``null`` never stops."""
+    adam_eps: float = 1e-5
+    """Adam epsilon."""
+    normalize_obs: bool = False
+    """Normalise observations with running statistics (frozen at evaluation)."""
+    normalize_reward: bool = False
+    """Scale rewards by a running std of the discounted return (as VecNormalize does)."""
+    clip_obs: float = 10.0
+    """Clip normalised observations to ±this."""
+
+
+@dataclass
+class NetworkConfig:
+    """Actor and critic MLPs (separate networks, no shared encoder)."""
+
+    actor_hidden: list[int] = field(default_factory=lambda: [64, 64])
+    """Hidden layer widths of the actor."""
+    critic_hidden: list[int] = field(default_factory=lambda: [64, 64])
+    """Hidden layer widths of the critic."""
+    activation: str = "tanh"
+    """Hidden activation: tanh, relu, elu or silu."""
+    ortho_init: bool = True
+    """Orthogonal initialisation (gain sqrt(2) hidden, 0.01 policy head, 1 value head)."""
+    log_std_init: float = 0.0
+    """Initial log standard deviation of the Gaussian policy (Box actions)."""
+
+
+@dataclass
+class LoggerConfig:
+    """Where metrics go: JSONL files always; console progress bar; optionally W&B."""
+
+    name: str = "console"
+    """``console`` (JSONL + progress bar) or ``wandb`` (the same plus a W&B run)."""
+    progress: str = "auto"
+    """Progress bar: ``auto`` (only on a terminal), ``on`` or ``off``."""
+    project: str = "mbrl_ai"
+    """W&B project."""
+    entity: str | None = None
+    """W&B entity (user or team); ``null`` uses the default."""
+    mode: str = "offline"
+    """W&B mode: online, offline or disabled."""
+    tags: list[str] = field(default_factory=list)
+    """W&B tags."""
+
+
+@dataclass
+class Config:
+    # ---- the pseudocode's section-1 hyperparameters (names and defaults as written there) ----
+    n_real_steps: int = 2048
+    """Real environment steps per outer iteration (summed over ``n_envs``)."""
+    planning_horizon: int = 5
+    """Steps per imagined rollout."""
+    min_planning_rollouts: int = 10
+    """Imagined rollouts per iteration at confidence <= confidence_thresh."""
+    max_planning_rollouts: int = 100
+    """Imagined rollouts per iteration at confidence 1."""
+    confidence_thresh: float = 0.05
+    """Confidence at and below which imagination runs at its minimum."""
+    gamma: float = 0.99
+    """Discount factor γ."""
+    gae_lambda: float = 0.95
+    """GAE λ."""
+    clip_range: float = 0.2
+    """PPO clip range ε."""
+    n_epochs: int = 10
+    """Passes over each batch in the PPO update."""
+    batch_size: int = 64
+    """Minibatch size of the PPO update."""
+    beta_init: float = 0.2
+    """Initial curiosity weight β (0 disables curiosity)."""
+    beta_adapt_rate: float = 0.01
+    """Relative step of the β adaptation."""
+    max_grad_norm: float = 0.5
+    """Gradient norm clip for actor and critic."""
+    lr_actor_critic: float = 3e-4
+    """Adam learning rate of actor and critic."""
+    lr_world_model: float = 1e-3
+    """Adam learning rate of the world model."""
+    lr_curiosity: float = 3e-4
+    """Adam learning rate of the curiosity module."""
+
+    # ---- the run ----
+    env: str = "CartPole-v1"
+    """Any registered Gymnasium id (``module:Env-v0`` imports ``module`` first)."""
+    seed: int = 0
+    """Seed of torch, numpy, python and the environments."""
+    total_timesteps: int = 100_000
+    """Real environment steps to train for."""
+    device: str = "auto"
+    """``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``."""
+    n_envs: int = 1
+    """Parallel training environments (a Gymnasium vector env, SAME_STEP autoreset)."""
+    vectorization: str = "sync"
+    """Vector env kind: ``sync`` (one process) or ``async`` (a process per env)."""
+    eval_every: int = 10_000
+    """Evaluate every this many real steps (and at the end)."""
+    eval_episodes: int = 10
+    """Episodes per evaluation (deterministic actions, separate envs)."""
+    eval_n_envs: int = 5
+    """Evaluation environments stepped in parallel."""
+    eval_threshold: float | None = None
+    """Return that counts as solved; ``null`` takes the env spec's ``reward_threshold``."""
+    torch_threads: int = 1
+    """``torch.set_num_threads``; small MLPs run fastest with few threads."""
+
+    algo: AlgoConfig = field(default_factory=AlgoConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+
+
+ALGOS = ("ppo",)
+ACTIVATIONS = ("tanh", "relu", "elu", "silu")
+LOGGERS = ("console", "wandb")
+WANDB_MODES = ("online", "offline", "disabled")
+PROGRESS = ("auto", "on", "off")
+VECTORIZATION = ("sync", "async")
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def check_keys(node: DictConfig, schema: type, prefix: str = "") -> None:
+    """Refuse keys the schema does not know (``+typo=1`` is accepted silently by Hydra)."""
+    names = [f.name for f in dataclasses.fields(schema)]
+    types = {f.name: f.type for f in dataclasses.fields(schema)}
+    for key in node:
+        full = f"{prefix}{key}"
+        if key == "hydra" and not prefix:
+            continue
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"did you mean '{prefix}{close[0]}'? " if close else ""
+            raise ConfigError(
+                full, OmegaConf.select(node, str(key)), f"unknown key; {hint}known keys here: {', '.join(names)}"
+            )
+        sub = _dataclass_of(types[key])
+        if sub is not None:
+            value = node[key]
+            if not isinstance(value, DictConfig):
+                raise ConfigError(full, value, f"must be a mapping of {sub.__name__} fields")
+            check_keys(value, sub, prefix=f"{full}.")
+
+
+def _dataclass_of(type_name: Any) -> type | None:
+    return {
+        "AlgoConfig": AlgoConfig,
+        "PPOConfig": PPOConfig,
+        "NetworkConfig": NetworkConfig,
+        "LoggerConfig": LoggerConfig,
+    }.get(type_name if isinstance(type_name, str) else getattr(type_name, "__name__", ""))
+
+
+def to_config(cfg: DictConfig) -> Config:
+    """Convert a composed DictConfig into a checked :class:`Config` (raises :class:`ConfigError`)."""
+    check_keys(cfg, Config)
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(plain, dict)
+    plain.pop("hydra", None)
+    schema = OmegaConf.structured(Config)
+    try:
+        merged = OmegaConf.merge(schema, plain)
+    except Exception as exc:  # omegaconf's ValidationError carries full_key / value
+        key = getattr(exc, "full_key", None) or "?"
+        msg = str(exc).splitlines()[0]
+        raise ConfigError(key, OmegaConf.select(OmegaConf.create(plain), key), msg) from None
+    config = OmegaConf.to_object(merged)
+    assert isinstance(config, Config)
+    validate(config)
+    return config
+
+
+def validate(c: Config) -> None:
+    """Range and choice checks that a type alone cannot express."""
+
+    def need(ok: bool, key: str, value: Any, allowed: str) -> None:
+        if not ok:
+            raise ConfigError(key, value, allowed)
+
+    for key in ("n_real_steps", "planning_horizon", "n_epochs", "batch_size", "total_timesteps",
+                "n_envs", "eval_every", "eval_episodes", "eval_n_envs", "torch_threads"):
+        need(getattr(c, key) >= 1, key, getattr(c, key), "must be an integer >= 1")
+    need(c.min_planning_rollouts >= 0, "min_planning_rollouts", c.min_planning_rollouts, "must be >= 0")
+    need(
+        c.max_planning_rollouts >= c.min_planning_rollouts,
+        "max_planning_rollouts",
+        c.max_planning_rollouts,
+        f"must be >= min_planning_rollouts ({c.min_planning_rollouts})",
+    )
+    need(0.0 <= c.confidence_thresh < 1.0, "confidence_thresh", c.confidence_thresh, "must be in [0, 1)")
+    for key in ("gamma", "gae_lambda", "beta_init"):
+        need(0.0 <= getattr(c, key) <= 1.0, key, getattr(c, key), "must be in [0, 1]")
+    need(0.0 <= c.beta_adapt_rate < 1.0, "beta_adapt_rate", c.beta_adapt_rate, "must be in [0, 1)")
+    for key in ("clip_range", "max_grad_norm", "lr_actor_critic", "lr_world_model", "lr_curiosity"):
+        need(getattr(c, key) > 0.0, key, getattr(c, key), "must be > 0")
+    need(
+        c.n_real_steps % c.n_envs == 0,
+        "n_real_steps",
+        c.n_real_steps,
+        f"must be a multiple of n_envs ({c.n_envs})",
+    )
+    need(
+        c.batch_size <= c.n_real_steps,
+        "batch_size",
+        c.batch_size,
+        f"must be <= n_real_steps ({c.n_real_steps})",
+    )
+    need(bool(_DEVICE_RE.match(c.device)), "device", c.device, "allowed: auto, cpu, mps, cuda, cuda:N")
+    need(c.vectorization in VECTORIZATION, "vectorization", c.vectorization, f"allowed: {', '.join(VECTORIZATION)}")
+    need(c.algo.name in ALGOS, "algo.name", c.algo.name, f"allowed: {', '.join(ALGOS)}")
+    p = c.ppo
+    for key in ("ent_coef", "vf_coef"):
+        need(getattr(p, key) >= 0.0, f"ppo.{key}", getattr(p, key), "must be >= 0")
+    for key in ("clip_range_vf", "target_kl"):
+        value = getattr(p, key)
+        need(value is None or value > 0.0, f"ppo.{key}", value, "must be > 0 or null")
+    need(p.adam_eps > 0.0, "ppo.adam_eps", p.adam_eps, "must be > 0")
+    need(p.clip_obs > 0.0, "ppo.clip_obs", p.clip_obs, "must be > 0")
+    n = c.network
+    for key in ("actor_hidden", "critic_hidden"):
+        sizes = getattr(n, key)
+        need(all(s >= 1 for s in sizes), f"network.{key}", sizes, "layer widths must be >= 1")
+    need(n.activation in ACTIVATIONS, "network.activation", n.activation, f"allowed: {', '.join(ACTIVATIONS)}")
+    lg = c.logger
+    need(lg.name in LOGGERS, "logger.name", lg.name, f"allowed: {', '.join(LOGGERS)}")
+    need(lg.mode in WANDB_MODES, "logger.mode", lg.mode, f"allowed: {', '.join(WANDB_MODES)}")
+    need(lg.progress in PROGRESS, "logger.progress", lg.progress, f"allowed: {', '.join(PROGRESS)}")
+
+
+def config_dict(c: Config) -> dict[str, Any]:
+    """The resolved config as plain Python (for JSON, W&B and checkpoints)."""
+    return dataclasses.asdict(c)

@@ -1,0 +1,123 @@
+"""Environment layer: any registered Gymnasium id, vectorised with an explicit autoreset mode.
+
+Training envs use SAME_STEP autoreset: when an episode ends, ``step`` returns the first observation
+of the next episode and puts the true last observation in ``info["final_obs"]``. Every transition
+the collector stores is therefore a real one (NEXT_STEP would insert a fake transition after each
+reset). ``terminated`` and ``truncated`` are kept apart all the way to GAE.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+from mbrl_ai.config import ConfigError
+
+
+@dataclass(frozen=True)
+class EnvInfo:
+    """What the algorithms need to know about an environment before building networks."""
+
+    env_id: str
+    obs_shape: tuple[int, ...]
+    action_space: gym.Space
+    reward_threshold: float | None
+    max_episode_steps: int | None
+
+    @property
+    def obs_dim(self) -> int:
+        return int(np.prod(self.obs_shape))
+
+    @property
+    def discrete(self) -> bool:
+        return isinstance(self.action_space, gym.spaces.Discrete)
+
+    @property
+    def action_dim(self) -> int:
+        """Number of actions (Discrete) or action vector length (Box)."""
+        if isinstance(self.action_space, gym.spaces.Discrete):
+            return int(self.action_space.n)
+        return int(np.prod(self.action_space.shape))
+
+
+def find_spec(env_id: str) -> gym.envs.registration.EnvSpec:
+    """The registered spec of ``env_id``; ``module:Env-v0`` imports ``module`` first.
+
+    Raises ConfigError with Gymnasium's own message (which includes its "did you mean").
+    """
+    name = env_id
+    if ":" in env_id:
+        module, name = env_id.split(":", 1)
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ConfigError("env", env_id, f"cannot import module '{module}': {exc}") from None
+    try:
+        return gym.spec(name)
+    except gym.error.Error as exc:
+        raise ConfigError("env", env_id, f"{exc} (any registered Gymnasium id is allowed)") from None
+
+
+def inspect_env(env_id: str) -> EnvInfo:
+    """Build one env to read its spaces; check that observations are a flat Box."""
+    spec = find_spec(env_id)
+    env = gym.make(spec)
+    try:
+        obs_space, action_space = env.observation_space, env.action_space
+    finally:
+        env.close()
+    if not isinstance(obs_space, gym.spaces.Box):
+        raise ConfigError(
+            "env", env_id, f"observation space {obs_space} is not supported; allowed: Box observations"
+        )
+    return EnvInfo(
+        env_id=env_id,
+        obs_shape=tuple(obs_space.shape),
+        action_space=action_space,
+        reward_threshold=spec.reward_threshold,
+        max_episode_steps=spec.max_episode_steps,
+    )
+
+
+def check_action_space(info: EnvInfo, algo: str, allowed: tuple[type[gym.Space], ...]) -> None:
+    """Refuse an env whose action space the algorithm cannot handle, before any work starts."""
+    if not isinstance(info.action_space, allowed):
+        names = ", ".join(space.__name__ for space in allowed)
+        raise ConfigError(
+            "env",
+            info.env_id,
+            f"algo={algo} does not support action space {info.action_space}; allowed: {names}",
+        )
+
+
+def make_vec_env(env_id: str, n_envs: int, seed: int, vectorization: str = "sync") -> VectorEnv:
+    """``n_envs`` copies of ``env_id`` with SAME_STEP autoreset, reset once with ``seed``.
+
+    Returns the env and leaves it reset; call ``reset`` yourself to read the first observation.
+    """
+    spec = find_spec(env_id)
+    envs = gym.make_vec(
+        spec,
+        num_envs=n_envs,
+        vectorization_mode=vectorization,
+        vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
+    )
+    envs.action_space.seed(seed)
+    return envs
+
+
+def final_observations(next_obs: np.ndarray, infos: dict, done: np.ndarray) -> np.ndarray:
+    """The true successor of every env's step: ``final_obs`` where an episode ended, else ``next_obs``.
+
+    With SAME_STEP autoreset ``next_obs`` already holds the reset observation for finished envs.
+    """
+    if not done.any():
+        return next_obs
+    real_next = next_obs.copy()
+    mask = infos["_final_obs"]
+    real_next[mask] = np.stack(infos["final_obs"][mask])
+    return real_next

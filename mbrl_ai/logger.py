@@ -1,0 +1,119 @@
+"""2.8 Logging: ``metrics.jsonl``, ``eval.jsonl``, a console progress bar and, optionally, W&B.
+
+One x-axis everywhere: real environment steps (``env_steps``).
+
+``eval.jsonl`` starts with a meta object (method, env_id, seed, threshold, versions, W&B group),
+then one line per evaluation: env_steps, mean_return, std_return, returns, wall_s (since the start)
+and train_wall_s (the same minus the time spent evaluating).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from mbrl_ai.config import Config, config_dict
+from mbrl_ai.utils import JsonlWriter, versions
+
+
+def wandb_group(cfg: Config) -> str:
+    """The run's config without its seed (and without logger settings), as a short stable name.
+
+    Seeds of one configuration share a group, which is what W&B comparison reports aggregate over.
+    """
+    d = config_dict(cfg)
+    d.pop("seed")
+    d.pop("logger")
+    digest = hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{cfg.algo.name}-{cfg.env}-{digest}"
+
+
+class RunLogger:
+    """Writes the run's metric files, drives the progress bar and mirrors everything to W&B."""
+
+    def __init__(self, out_dir: Path, cfg: Config, threshold: float | None) -> None:
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.cfg = cfg
+        self.start = time.perf_counter()
+        self.eval_seconds = 0.0
+        self.last_eval: float | None = None
+        self.metrics = JsonlWriter(self.out_dir / "metrics.jsonl")
+        self.evals = JsonlWriter(self.out_dir / "eval.jsonl")
+        self.evals.write(
+            {
+                "meta": True,
+                "method": cfg.algo.name,
+                "env_id": cfg.env,
+                "seed": cfg.seed,
+                "threshold": threshold,
+                "group": wandb_group(cfg),
+                "versions": versions(),
+            }
+        )
+        disable = {"auto": None, "on": False, "off": True}[cfg.logger.progress]
+        self.bar = tqdm(total=cfg.total_timesteps, unit="step", disable=disable, dynamic_ncols=True, smoothing=0.1)
+        self.wandb_run = self._start_wandb() if cfg.logger.name == "wandb" else None
+
+    def _start_wandb(self) -> Any:
+        import wandb
+
+        lg = self.cfg.logger
+        return wandb.init(
+            project=lg.project,
+            entity=lg.entity,
+            mode=lg.mode,
+            dir=str(self.out_dir),
+            config=config_dict(self.cfg),
+            group=wandb_group(self.cfg),
+            job_type=self.cfg.algo.name,
+            tags=list(lg.tags),
+            name=f"{wandb_group(self.cfg)}-s{self.cfg.seed}",
+        )
+
+    @property
+    def train_seconds(self) -> float:
+        """Wall time since the start, evaluation excluded."""
+        return time.perf_counter() - self.start - self.eval_seconds
+
+    def log_iteration(self, env_steps: int, record: dict[str, Any]) -> None:
+        """One line of ``metrics.jsonl`` (and a W&B step); advances the progress bar."""
+        row = {"env_steps": env_steps, **record, "wall_s": time.perf_counter() - self.start, "train_wall_s": self.train_seconds}
+        self.metrics.write(row)
+        if self.wandb_run is not None:
+            self.wandb_run.log(row, step=env_steps)
+        self.bar.update(env_steps - self.bar.n)
+        postfix = {"eval": f"{self.last_eval:.1f}"} if self.last_eval is not None else {}
+        if record.get("episode_return") is not None:
+            postfix["ep_ret"] = f"{record['episode_return']:.1f}"
+        self.bar.set_postfix(postfix, refresh=False)
+
+    def log_eval(self, env_steps: int, returns: np.ndarray, eval_seconds: float) -> dict[str, Any]:
+        """One line of ``eval.jsonl``; ``eval_seconds`` is excluded from ``train_wall_s`` from now on."""
+        self.eval_seconds += eval_seconds
+        row = {
+            "env_steps": env_steps,
+            "mean_return": float(np.mean(returns)),
+            "std_return": float(np.std(returns)),
+            "returns": [float(r) for r in returns],
+            "wall_s": time.perf_counter() - self.start,
+            "train_wall_s": self.train_seconds,
+        }
+        self.evals.write(row)
+        self.last_eval = row["mean_return"]
+        if self.wandb_run is not None:
+            self.wandb_run.log({"eval/mean_return": row["mean_return"], "eval/std_return": row["std_return"]}, step=env_steps)
+        return row
+
+    def close(self, finished: bool = True) -> None:
+        self.bar.close()
+        self.metrics.close()
+        self.evals.close()
+        if self.wandb_run is not None:
+            self.wandb_run.finish(exit_code=0 if finished else 1)

@@ -1,0 +1,7 @@
+"""Networks only: each class has ``forward`` and the few methods its callers need; no training code."""
+
+from mbrl_ai.modules.actor import Actor
+from mbrl_ai.modules.critic import Critic
+from mbrl_ai.modules.normalizer import RunningMeanStd
+
+__all__ = ["Actor", "Critic", "RunningMeanStd"]

@@ -1,0 +1,79 @@
+"""πθ: the policy network. Categorical for Discrete actions, diagonal Gaussian for Box actions.
+
+The distributions are written out (log-softmax, Gaussian log-density) instead of going through
+``torch.distributions``: the maths is two lines each, and skipping the distribution objects and
+their argument validation makes the per-step collection call several times cheaper.
+"""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import torch
+from torch import nn
+
+from mbrl_ai.modules.mlp import build_mlp
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+class Actor(nn.Module):
+    """A policy over a Discrete or Box action space.
+
+    ``sample`` and ``mode`` act; ``evaluate`` gives log-probabilities and entropies of given
+    actions for the PPO loss. Box actions are unbounded samples; the env layer clips them to the
+    action bounds, and log-probabilities refer to the unclipped sample (as SB3 and CleanRL do).
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        action_space: gym.Space,
+        hidden: list[int],
+        activation: str,
+        ortho_init: bool,
+        log_std_init: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.discrete = isinstance(action_space, gym.spaces.Discrete)
+        if self.discrete:
+            out_dim = int(action_space.n)
+        else:
+            out_dim = int(math.prod(action_space.shape))
+            # state-independent log std, as in PPO's original continuous-control setup
+            self.log_std = nn.Parameter(torch.full((out_dim,), float(log_std_init)))
+        self.net = build_mlp(obs_dim, hidden, out_dim, activation, ortho_init, out_gain=0.01)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, n_actions]`` (Discrete) or Gaussian means ``[B, action_dim]`` (Box)."""
+        return self.net(obs)
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A stochastic action and its log-probability: ``[B]`` long / ``[B, d]`` float, and ``[B]``."""
+        out = self.net(obs)
+        if self.discrete:
+            log_p = torch.log_softmax(out, dim=-1)
+            action = torch.multinomial(log_p.exp(), 1).squeeze(-1)
+            return action, log_p.gather(-1, action.unsqueeze(-1)).squeeze(-1)
+        action = out + torch.randn_like(out) * self.log_std.exp()
+        return action, self._gaussian_log_prob(out, action)
+
+    def mode(self, obs: torch.Tensor) -> torch.Tensor:
+        """The deterministic action used for evaluation: argmax or the Gaussian mean."""
+        out = self.net(obs)
+        return out.argmax(-1) if self.discrete else out
+
+    def evaluate(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probability ``[B]`` and entropy ``[B]`` of ``actions`` under the current policy."""
+        out = self.net(obs)
+        if self.discrete:
+            log_p = torch.log_softmax(out, dim=-1)
+            entropy = -(log_p.exp() * log_p).sum(-1)
+            return log_p.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1), entropy
+        entropy = (0.5 + 0.5 * _LOG_2PI + self.log_std).sum().expand(out.shape[0])
+        return self._gaussian_log_prob(out, actions), entropy
+
+    def _gaussian_log_prob(self, mean: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        z = (action - mean) * torch.exp(-self.log_std)
+        return (-0.5 * z.pow(2) - self.log_std - 0.5 * _LOG_2PI).sum(-1)

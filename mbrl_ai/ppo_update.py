@@ -1,0 +1,131 @@
+"""2.5 PPO-style policy and value update.
+
+Clipped surrogate, value loss (optionally clipped around the old value), entropy bonus, one Adam
+step on actor and critic together with the gradient norm clipped, advantages normalised per
+minibatch, optional per-sample weights and an optional early stop on approximate KL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from mbrl_ai.collect import Rollout
+from mbrl_ai.config import Config
+from mbrl_ai.modules import Actor, Critic
+
+
+@dataclass(frozen=True)
+class PPOBatch:
+    """Flat training samples ``[B, ...]`` with their targets."""
+
+    obs: torch.Tensor  # [B, obs_dim]
+    actions: torch.Tensor  # [B] or [B, act_dim]
+    log_probs: torch.Tensor  # [B] log-prob under the policy that collected the sample
+    values: torch.Tensor  # [B] value estimate at collection time
+    advantages: torch.Tensor  # [B]
+    returns: torch.Tensor  # [B] value targets
+    weights: torch.Tensor | None = None  # [B] per-sample loss weight; None = all ones
+
+    def __len__(self) -> int:
+        return self.obs.shape[0]
+
+    def to(self, device: torch.device) -> PPOBatch:
+        moved = {k: (v.to(device) if v is not None else None) for k, v in self.__dict__.items()}
+        return PPOBatch(**moved)
+
+
+def rollout_to_batch(rollout: Rollout, advantages: torch.Tensor, returns: torch.Tensor) -> PPOBatch:
+    """Flatten a time-major rollout ``[T, N]`` and its GAE targets into a :class:`PPOBatch`."""
+    t, n = rollout.values.shape
+    return PPOBatch(
+        obs=rollout.obs.reshape(t * n, -1),
+        actions=rollout.actions.reshape(t * n, *rollout.actions.shape[2:]),
+        log_probs=rollout.log_probs.reshape(-1),
+        values=rollout.values.reshape(-1),
+        advantages=advantages.reshape(-1),
+        returns=returns.reshape(-1),
+    )
+
+
+def ppo_update(
+    actor: Actor,
+    critic: Critic,
+    optimizer: torch.optim.Optimizer,
+    batch: PPOBatch,
+    cfg: Config,
+) -> dict[str, float]:
+    """``cfg.n_epochs`` passes of minibatches of ``cfg.batch_size``; returns mean losses and stats.
+
+    Keys: policy_loss, value_loss, entropy, approx_kl, clip_fraction, explained_variance,
+    n_updates, and kl_stop (1 when the KL early stop ended the update).
+    """
+    p = cfg.ppo
+    params = [*actor.parameters(), *critic.parameters()]
+    size = len(batch)
+    stats: dict[str, list[torch.Tensor]] = {k: [] for k in ("pg", "vf", "ent", "kl", "clip")}
+    kl_stop = False
+    for _ in range(cfg.n_epochs):
+        order = torch.randperm(size, device=batch.obs.device)
+        for start in range(0, size, cfg.batch_size):
+            idx = order[start : start + cfg.batch_size]
+            new_logp, entropy = actor.evaluate(batch.obs[idx], batch.actions[idx])
+            values = critic(batch.obs[idx])
+            adv = batch.advantages[idx]
+            if p.normalize_advantage and len(idx) > 1:
+                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+            weight = batch.weights[idx] if batch.weights is not None else None
+
+            log_ratio = new_logp - batch.log_probs[idx]
+            ratio = log_ratio.exp()
+            surrogate = torch.min(ratio * adv, ratio.clamp(1 - cfg.clip_range, 1 + cfg.clip_range) * adv)
+            policy_loss = -_mean(surrogate, weight)
+
+            if p.clip_range_vf is not None:
+                old = batch.values[idx]
+                clipped = old + (values - old).clamp(-p.clip_range_vf, p.clip_range_vf)
+                value_err = torch.max((values - batch.returns[idx]).pow(2), (clipped - batch.returns[idx]).pow(2))
+            else:
+                value_err = (values - batch.returns[idx]).pow(2)
+            value_loss = _mean(value_err, weight)
+            entropy_loss = -_mean(entropy, weight)
+
+            loss = policy_loss + p.vf_coef * value_loss + p.ent_coef * entropy_loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            optimizer.step()
+
+            with torch.no_grad():
+                approx_kl = ((ratio - 1) - log_ratio).mean()  # Schulman's low-variance estimator
+                stats["pg"].append(policy_loss.detach())
+                stats["vf"].append(value_loss.detach())
+                stats["ent"].append(-entropy_loss.detach())
+                stats["kl"].append(approx_kl)
+                stats["clip"].append(((ratio - 1).abs() > cfg.clip_range).float().mean())
+            if p.target_kl is not None and approx_kl.item() > 1.5 * p.target_kl:
+                kl_stop = True
+                break
+        if kl_stop:
+            break
+
+    with torch.no_grad():
+        var_returns = batch.returns.var()
+        explained = 1 - (batch.returns - batch.values).var() / var_returns if var_returns > 0 else torch.tensor(0.0)
+        means = {k: torch.stack(v).mean().item() for k, v in stats.items()}
+    return {
+        "policy_loss": means["pg"],
+        "value_loss": means["vf"],
+        "entropy": means["ent"],
+        "approx_kl": means["kl"],
+        "clip_fraction": means["clip"],
+        "explained_variance": float(explained),
+        "n_updates": len(stats["pg"]),
+        "kl_stop": int(kl_stop),
+    }
+
+
+def _mean(x: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    return x.mean() if weight is None else (x * weight).sum() / weight.sum().clamp_min(1e-8)
