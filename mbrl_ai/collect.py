@@ -83,11 +83,11 @@ def collect_rollout(
     discrete = actor.discrete
     low, high = (None, None) if discrete else (envs.single_action_space.low, envs.single_action_space.high)
 
-    obs_buf = torch.zeros(n_steps, n, obs_dim)
-    act_buf = torch.zeros((n_steps, n), dtype=torch.long) if discrete else torch.zeros(n_steps, n, actor.log_std.numel())
-    logp_buf = torch.zeros(n_steps, n)
-    value_buf = torch.zeros(n_steps, n)
-    next_value_buf = torch.zeros(n_steps, n)
+    act_shape = () if discrete else (actor.log_std.numel(),)
+    obs_buf = np.zeros((n_steps, n, obs_dim), dtype=np.float32)
+    act_buf = np.zeros((n_steps, n, *act_shape), dtype=np.int64 if discrete else np.float32)
+    logp_buf = np.zeros((n_steps, n), dtype=np.float32)
+    value_buf = np.zeros((n_steps, n), dtype=np.float32)
     rewards = np.zeros((n_steps, n), dtype=np.float32)
     ext_rewards = np.zeros((n_steps, n), dtype=np.float32)
     terminated = np.zeros((n_steps, n), dtype=bool)
@@ -97,29 +97,33 @@ def collect_rollout(
     # steps at which an episode was truncated: their bootstrap value is V(final_obs), filled below
     trunc_obs: list[tuple[int, np.ndarray, np.ndarray]] = []
 
+    def policy_input(x: np.ndarray) -> torch.Tensor:
+        x_t = torch.from_numpy(x)
+        if obs_rms is not None:
+            x_t = obs_rms.normalize(x_t).float()
+        return x_t.to(device)
+
     s = replace(state, finished_returns=[], finished_lengths=[])
     obs = s.obs
-    with torch.no_grad():
+    # inference_mode is safe here: every tensor made inside is copied into numpy buffers
+    with torch.inference_mode():
         for t in range(n_steps):
-            obs_t = torch.from_numpy(obs)
             if obs_rms is not None:
-                obs_rms.update(obs_t)
-                obs_t = obs_rms.normalize(obs_t).float()
-            obs_dev = obs_t.to(device)
-            action, logp = actor.sample(obs_dev)
-            value = critic(obs_dev)
-            env_action = action.cpu().numpy()
-            if not discrete:
-                env_action = np.clip(env_action, low, high)
+                obs_rms.update(torch.from_numpy(obs))
+            obs_in = policy_input(obs)
+            action, logp = actor.sample(obs_in)
+            value = critic(obs_in)
+            action_np = action.cpu().numpy()
+            env_action = action_np if discrete else np.clip(action_np, low, high)
             next_obs, reward, term, trunc, infos = envs.step(env_action)
             next_obs = next_obs.astype(np.float32).reshape(n, -1)
             done = term | trunc
             real_next = final_observations(next_obs, infos, done)
 
-            obs_buf[t] = obs_t
-            act_buf[t] = action.cpu()
-            logp_buf[t] = logp.cpu()
-            value_buf[t] = value.cpu()
+            obs_buf[t] = obs_in.cpu().numpy()
+            act_buf[t] = action_np
+            logp_buf[t] = logp.cpu().numpy()
+            value_buf[t] = value.cpu().numpy()
             raw_obs[t], raw_next[t] = obs, real_next
             ext_rewards[t], terminated[t], truncated[t] = reward, term, trunc
             rewards[t] = reward
@@ -136,33 +140,28 @@ def collect_rollout(
 
             s.episode_returns += reward
             s.episode_lengths += 1
-            for i in np.flatnonzero(done):
-                s.finished_returns.append(float(s.episode_returns[i]))
-                s.finished_lengths.append(int(s.episode_lengths[i]))
-                s.episode_returns[i], s.episode_lengths[i] = 0.0, 0
+            if done.any():
+                for i in np.flatnonzero(done):
+                    s.finished_returns.append(float(s.episode_returns[i]))
+                    s.finished_lengths.append(int(s.episode_lengths[i]))
+                    s.episode_returns[i], s.episode_lengths[i] = 0.0, 0
             obs = next_obs
 
         # bootstrap values: V(s_{t+1}) within an episode, V(obs after the last step) at the end
-        last_obs = torch.from_numpy(obs)
-        if obs_rms is not None:
-            last_obs = obs_rms.normalize(last_obs).float()
+        next_value_buf = np.empty_like(value_buf)
         next_value_buf[:-1] = value_buf[1:]
-        next_value_buf[-1] = critic(last_obs.to(device)).cpu()
-        ended = torch.from_numpy(terminated | truncated)
-        next_value_buf[ended] = 0.0
+        next_value_buf[-1] = critic(policy_input(obs)).cpu().numpy()
+        next_value_buf[terminated | truncated] = 0.0
         for t, idx, final in trunc_obs:
-            final_t = torch.from_numpy(final)
-            if obs_rms is not None:
-                final_t = obs_rms.normalize(final_t).float()
-            next_value_buf[t, idx] = critic(final_t.to(device)).cpu()
+            next_value_buf[t, idx] = critic(policy_input(final)).cpu().numpy()
 
     s.obs = obs
     rollout = Rollout(
-        obs=obs_buf,
-        actions=act_buf,
-        log_probs=logp_buf,
-        values=value_buf,
-        next_values=next_value_buf,
+        obs=torch.from_numpy(obs_buf),
+        actions=torch.from_numpy(act_buf),
+        log_probs=torch.from_numpy(logp_buf),
+        values=torch.from_numpy(value_buf),
+        next_values=torch.from_numpy(next_value_buf),
         rewards=torch.from_numpy(rewards),
         ext_rewards=torch.from_numpy(ext_rewards),
         terminated=torch.from_numpy(terminated),

@@ -61,7 +61,7 @@ def train_ppo(cfg: Config, out_dir: Path) -> RunResult:
     eval_envs = make_vec_env(cfg.env, min(cfg.eval_n_envs, cfg.eval_episodes), cfg.seed + 10_000, cfg.vectorization)
     actor, critic = (m.to(device) for m in build_actor_critic(cfg, info))
     optimizer = torch.optim.Adam(
-        [*actor.parameters(), *critic.parameters()], lr=cfg.lr_actor_critic, eps=cfg.ppo.adam_eps
+        [*actor.parameters(), *critic.parameters()], lr=cfg.lr_actor_critic, eps=cfg.ppo.adam_eps, foreach=True
     )
     obs_rms = RunningMeanStd((info.obs_dim,), clip=cfg.ppo.clip_obs) if cfg.ppo.normalize_obs else None
     reward_rms = RunningMeanStd(()) if cfg.ppo.normalize_reward else None

@@ -1,0 +1,49 @@
+"""Statistics over evaluation curves and seeds: steps to threshold, medians, IQR, bootstrap CIs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def steps_to_threshold(
+    steps: Sequence[int], mean_returns: Sequence[float], threshold: float, consecutive: int = 3
+) -> int | None:
+    """Real steps at the first of ``consecutive`` evaluations in a row whose mean is ≥ ``threshold``.
+
+    That is the point from which the policy counts as solved and stays solved for the next
+    ``consecutive − 1`` evaluations; ``None`` when it never happens.
+    """
+    run = 0
+    for i, value in enumerate(mean_returns):
+        run = run + 1 if value >= threshold else 0
+        if run == consecutive:
+            return int(steps[i - consecutive + 1])
+    return None
+
+
+def median_iqr(values: Sequence[float]) -> tuple[float, float, float]:
+    """Median, 25th and 75th percentile (NaN for an empty sequence); ``inf`` entries count as worst."""
+    if len(values) == 0:
+        return float("nan"), float("nan"), float("nan")
+    arr = np.asarray(values, dtype=float)
+    q25, med, q75 = np.percentile(arr, [25, 50, 75], method="linear")
+    return float(med), float(q25), float(q75)
+
+
+def bootstrap_ci(
+    values: Sequence[float],
+    statistic=np.median,  # noqa: ANN001 - any reducer over an array
+    n_resamples: int = 10_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``statistic`` over ``values`` (resampling seeds)."""
+    arr = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    samples = rng.choice(arr, size=(n_resamples, len(arr)), replace=True)
+    stats = np.apply_along_axis(statistic, 1, samples)
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(stats, [alpha, 1 - alpha])
+    return float(low), float(high)
