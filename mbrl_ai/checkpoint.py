@@ -42,4 +42,6 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         raise
     except Exception as exc:  # an unpickling error or a corrupted archive
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"refusing to load {path}: not a plain weights-only checkpoint ({first})") from None
+        raise CheckpointError(
+            f"refusing to load {path}: not a plain weights-only checkpoint ({first})"
+        ) from None

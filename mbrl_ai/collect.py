@@ -81,7 +81,9 @@ def collect_rollout(
     n = envs.num_envs
     obs_dim = state.obs.shape[1]
     discrete = actor.discrete
-    low, high = (None, None) if discrete else (envs.single_action_space.low, envs.single_action_space.high)
+    low, high = (
+        (None, None) if discrete else (envs.single_action_space.low, envs.single_action_space.high)
+    )
 
     act_shape = () if discrete else (actor.log_std.numel(),)
     obs_buf = np.zeros((n_steps, n, obs_dim), dtype=np.float32)

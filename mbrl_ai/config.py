@@ -182,7 +182,9 @@ def check_keys(node: DictConfig, schema: type, prefix: str = "") -> None:
             close = difflib.get_close_matches(str(key), names, n=1)
             hint = f"did you mean '{prefix}{close[0]}'? " if close else ""
             raise ConfigError(
-                full, OmegaConf.select(node, str(key)), f"unknown key; {hint}known keys here: {', '.join(names)}"
+                full,
+                OmegaConf.select(node, str(key)),
+                f"unknown key; {hint}known keys here: {', '.join(names)}",
             )
         sub = _dataclass_of(types[key])
         if sub is not None:
@@ -227,17 +229,37 @@ def validate(c: Config) -> None:
         if not ok:
             raise ConfigError(key, value, allowed)
 
-    for key in ("n_real_steps", "planning_horizon", "n_epochs", "batch_size", "total_timesteps",
-                "n_envs", "eval_every", "eval_episodes", "eval_n_envs", "torch_threads"):
+    for key in (
+        "n_real_steps",
+        "planning_horizon",
+        "n_epochs",
+        "batch_size",
+        "total_timesteps",
+        "n_envs",
+        "eval_every",
+        "eval_episodes",
+        "eval_n_envs",
+        "torch_threads",
+    ):
         need(getattr(c, key) >= 1, key, getattr(c, key), "must be an integer >= 1")
-    need(c.min_planning_rollouts >= 0, "min_planning_rollouts", c.min_planning_rollouts, "must be >= 0")
+    need(
+        c.min_planning_rollouts >= 0,
+        "min_planning_rollouts",
+        c.min_planning_rollouts,
+        "must be >= 0",
+    )
     need(
         c.max_planning_rollouts >= c.min_planning_rollouts,
         "max_planning_rollouts",
         c.max_planning_rollouts,
         f"must be >= min_planning_rollouts ({c.min_planning_rollouts})",
     )
-    need(0.0 <= c.confidence_thresh < 1.0, "confidence_thresh", c.confidence_thresh, "must be in [0, 1)")
+    need(
+        0.0 <= c.confidence_thresh < 1.0,
+        "confidence_thresh",
+        c.confidence_thresh,
+        "must be in [0, 1)",
+    )
     for key in ("gamma", "gae_lambda", "beta_init"):
         need(0.0 <= getattr(c, key) <= 1.0, key, getattr(c, key), "must be in [0, 1]")
     need(0.0 <= c.beta_adapt_rate < 1.0, "beta_adapt_rate", c.beta_adapt_rate, "must be in [0, 1)")
@@ -255,8 +277,18 @@ def validate(c: Config) -> None:
         c.batch_size,
         f"must be <= n_real_steps ({c.n_real_steps})",
     )
-    need(bool(_DEVICE_RE.match(c.device)), "device", c.device, "allowed: auto, cpu, mps, cuda, cuda:N")
-    need(c.vectorization in VECTORIZATION, "vectorization", c.vectorization, f"allowed: {', '.join(VECTORIZATION)}")
+    need(
+        bool(_DEVICE_RE.match(c.device)),
+        "device",
+        c.device,
+        "allowed: auto, cpu, mps, cuda, cuda:N",
+    )
+    need(
+        c.vectorization in VECTORIZATION,
+        "vectorization",
+        c.vectorization,
+        f"allowed: {', '.join(VECTORIZATION)}",
+    )
     need(c.algo.name in ALGOS, "algo.name", c.algo.name, f"allowed: {', '.join(ALGOS)}")
     p = c.ppo
     for key in ("ent_coef", "vf_coef"):
@@ -270,7 +302,12 @@ def validate(c: Config) -> None:
     for key in ("actor_hidden", "critic_hidden"):
         sizes = getattr(n, key)
         need(all(s >= 1 for s in sizes), f"network.{key}", sizes, "layer widths must be >= 1")
-    need(n.activation in ACTIVATIONS, "network.activation", n.activation, f"allowed: {', '.join(ACTIVATIONS)}")
+    need(
+        n.activation in ACTIVATIONS,
+        "network.activation",
+        n.activation,
+        f"allowed: {', '.join(ACTIVATIONS)}",
+    )
     lg = c.logger
     need(lg.name in LOGGERS, "logger.name", lg.name, f"allowed: {', '.join(LOGGERS)}")
     need(lg.mode in WANDB_MODES, "logger.mode", lg.mode, f"allowed: {', '.join(WANDB_MODES)}")

@@ -59,7 +59,9 @@ def find_spec(env_id: str) -> gym.envs.registration.EnvSpec:
     try:
         return gym.spec(name)
     except gym.error.Error as exc:
-        raise ConfigError("env", env_id, f"{exc} (any registered Gymnasium id is allowed)") from None
+        raise ConfigError(
+            "env", env_id, f"{exc} (any registered Gymnasium id is allowed)"
+        ) from None
 
 
 def inspect_env(env_id: str) -> EnvInfo:
@@ -72,7 +74,9 @@ def inspect_env(env_id: str) -> EnvInfo:
         env.close()
     if not isinstance(obs_space, gym.spaces.Box):
         raise ConfigError(
-            "env", env_id, f"observation space {obs_space} is not supported; allowed: Box observations"
+            "env",
+            env_id,
+            f"observation space {obs_space} is not supported; allowed: Box observations",
         )
     return EnvInfo(
         env_id=env_id,

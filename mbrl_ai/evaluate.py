@@ -61,7 +61,9 @@ def main(argv: list[str]) -> int:
     args = dict(a.split("=", 1) for a in argv if "=" in a)
     unknown = set(args) - {"run", "episodes", "seed"}
     if "run" not in args or unknown or len(args) != len(argv):
-        print("usage: python -m mbrl_ai.evaluate run=<run dir> [episodes=N] [seed=S]", file=sys.stderr)
+        print(
+            "usage: python -m mbrl_ai.evaluate run=<run dir> [episodes=N] [seed=S]", file=sys.stderr
+        )
         return 2
     path = Path(args["run"]) / "checkpoint.pt"
     if not path.is_file():
@@ -70,9 +72,13 @@ def main(argv: list[str]) -> int:
     actor, obs_rms, cfg = load_policy(path)
     episodes = int(args.get("episodes", cfg.eval_episodes))
     envs = make_vec_env(cfg.env, min(cfg.eval_n_envs, episodes), cfg.seed, cfg.vectorization)
-    returns = evaluate_policy(actor, envs, episodes, int(args.get("seed", cfg.seed + 10_000)), obs_rms)
+    returns = evaluate_policy(
+        actor, envs, episodes, int(args.get("seed", cfg.seed + 10_000)), obs_rms
+    )
     envs.close()
-    print(f"{cfg.env} {cfg.algo.name}: mean return {returns.mean():.2f} ± {returns.std():.2f} over {len(returns)} episodes")
+    print(
+        f"{cfg.env} {cfg.algo.name}: mean return {returns.mean():.2f} ± {returns.std():.2f} over {len(returns)} episodes"
+    )
     return 0
 
 

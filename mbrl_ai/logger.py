@@ -58,7 +58,13 @@ class RunLogger:
             }
         )
         disable = {"auto": None, "on": False, "off": True}[cfg.logger.progress]
-        self.bar = tqdm(total=cfg.total_timesteps, unit="step", disable=disable, dynamic_ncols=True, smoothing=0.1)
+        self.bar = tqdm(
+            total=cfg.total_timesteps,
+            unit="step",
+            disable=disable,
+            dynamic_ncols=True,
+            smoothing=0.1,
+        )
         self.wandb_run = self._start_wandb() if cfg.logger.name == "wandb" else None
 
     def _start_wandb(self) -> Any:
@@ -84,7 +90,12 @@ class RunLogger:
 
     def log_iteration(self, env_steps: int, record: dict[str, Any]) -> None:
         """One line of ``metrics.jsonl`` (and a W&B step); advances the progress bar."""
-        row = {"env_steps": env_steps, **record, "wall_s": time.perf_counter() - self.start, "train_wall_s": self.train_seconds}
+        row = {
+            "env_steps": env_steps,
+            **record,
+            "wall_s": time.perf_counter() - self.start,
+            "train_wall_s": self.train_seconds,
+        }
         self.metrics.write(row)
         if self.wandb_run is not None:
             self.wandb_run.log(row, step=env_steps)
@@ -108,7 +119,10 @@ class RunLogger:
         self.evals.write(row)
         self.last_eval = row["mean_return"]
         if self.wandb_run is not None:
-            self.wandb_run.log({"eval/mean_return": row["mean_return"], "eval/std_return": row["std_return"]}, step=env_steps)
+            self.wandb_run.log(
+                {"eval/mean_return": row["mean_return"], "eval/std_return": row["std_return"]},
+                step=env_steps,
+            )
         return row
 
     def close(self, finished: bool = True) -> None:

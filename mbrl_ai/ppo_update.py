@@ -80,13 +80,17 @@ def ppo_update(
 
             log_ratio = new_logp - batch.log_probs[idx]
             ratio = log_ratio.exp()
-            surrogate = torch.min(ratio * adv, ratio.clamp(1 - cfg.clip_range, 1 + cfg.clip_range) * adv)
+            surrogate = torch.min(
+                ratio * adv, ratio.clamp(1 - cfg.clip_range, 1 + cfg.clip_range) * adv
+            )
             policy_loss = -_mean(surrogate, weight)
 
             if p.clip_range_vf is not None:
                 old = batch.values[idx]
                 clipped = old + (values - old).clamp(-p.clip_range_vf, p.clip_range_vf)
-                value_err = torch.max((values - batch.returns[idx]).pow(2), (clipped - batch.returns[idx]).pow(2))
+                value_err = torch.max(
+                    (values - batch.returns[idx]).pow(2), (clipped - batch.returns[idx]).pow(2)
+                )
             else:
                 value_err = (values - batch.returns[idx]).pow(2)
             value_loss = _mean(value_err, weight)
@@ -113,7 +117,11 @@ def ppo_update(
 
     with torch.no_grad():
         var_returns = batch.returns.var()
-        explained = 1 - (batch.returns - batch.values).var() / var_returns if var_returns > 0 else torch.tensor(0.0)
+        explained = (
+            1 - (batch.returns - batch.values).var() / var_returns
+            if var_returns > 0
+            else torch.tensor(0.0)
+        )
         means = {k: torch.stack(v).mean().item() for k, v in stats.items()}
     return {
         "policy_loss": means["pg"],

@@ -33,11 +33,40 @@ ConfigStore.instance().store(name="base_config", node=Config)
 
 # Hydra flags that take a value, and those after which our pre-check steps aside (help, info,
 # alternative primary configs): Hydra handles them itself.
-_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--experimental-rerun", "--config-name", "-cn",
-                     "--config-path", "-cp", "--config-dir", "-cd", "--info", "-i"}
-_FLAGS_HYDRA_OWNS = {"--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--info", "-i",
-                     "--shell-completion", "-sc", "--config-name", "-cn", "--config-path", "-cp",
-                     "--config-dir", "-cd", "--experimental-rerun"}
+_FLAGS_WITH_VALUE = {
+    "--cfg",
+    "-c",
+    "--package",
+    "-p",
+    "--experimental-rerun",
+    "--config-name",
+    "-cn",
+    "--config-path",
+    "-cp",
+    "--config-dir",
+    "-cd",
+    "--info",
+    "-i",
+}
+_FLAGS_HYDRA_OWNS = {
+    "--help",
+    "-h",
+    "--hydra-help",
+    "--version",
+    "--cfg",
+    "-c",
+    "--info",
+    "-i",
+    "--shell-completion",
+    "-sc",
+    "--config-name",
+    "-cn",
+    "--config-path",
+    "-cp",
+    "--config-dir",
+    "-cd",
+    "--experimental-rerun",
+}
 
 
 def _algorithms() -> dict[str, tuple[Callable[[Config, Path], Any], tuple[type[gym.Space], ...]]]:
@@ -60,7 +89,11 @@ def check_run(cfg: Config) -> None:
 
 
 def _groups() -> dict[str, list[str]]:
-    return {g.name: sorted(p.stem for p in g.glob("*.yaml")) for g in Path(CONF_DIR).iterdir() if g.is_dir()}
+    return {
+        g.name: sorted(p.stem for p in g.glob("*.yaml"))
+        for g in Path(CONF_DIR).iterdir()
+        if g.is_dir()
+    }
 
 
 def _schema_type(path: str) -> Any:
@@ -79,7 +112,11 @@ def _schema_type(path: str) -> Any:
 
 
 def _type_name(hint: Any) -> str:
-    return getattr(hint, "__name__", None) if isinstance(hint, type) else str(hint).replace("typing.", "")
+    return (
+        getattr(hint, "__name__", None)
+        if isinstance(hint, type)
+        else str(hint).replace("typing.", "")
+    )
 
 
 def _check_override_key(key: str, value: Any, groups: dict[str, list[str]]) -> None:
@@ -89,15 +126,21 @@ def _check_override_key(key: str, value: Any, groups: dict[str, list[str]]) -> N
     if "/" in key or key in groups:
         group = key.split("/")[0]
         if group not in groups:
-            raise ConfigError(key, value, f"unknown config group; allowed: {', '.join(sorted(groups))}")
+            raise ConfigError(
+                key, value, f"unknown config group; allowed: {', '.join(sorted(groups))}"
+            )
         return
     if _schema_type(key) is None:
         parent, _, leaf = key.rpartition(".")
         scope = _schema_type(parent) if parent else Config
-        names = [f.name for f in dataclasses.fields(scope)] if dataclasses.is_dataclass(scope) else []
+        names = (
+            [f.name for f in dataclasses.fields(scope)] if dataclasses.is_dataclass(scope) else []
+        )
         close = difflib.get_close_matches(leaf, names, n=1)
         hint = f"did you mean '{(parent + '.') if parent else ''}{close[0]}'? " if close else ""
-        known = f"known keys{' under ' + parent if parent else ''}: {', '.join(names)}" if names else ""
+        known = (
+            f"known keys{' under ' + parent if parent else ''}: {', '.join(names)}" if names else ""
+        )
         raise ConfigError(key, value, f"unknown key; {hint}{known}".rstrip("; "))
 
 
@@ -165,7 +208,9 @@ def precheck(argv: list[str]) -> None:
             base.append(prefix + values[0])
         else:
             if key in groups and isinstance(o.value(), str) and o.value() not in groups[key]:
-                raise ConfigError(key, o.value(), f"no such option; allowed: {', '.join(groups[key])}")
+                raise ConfigError(
+                    key, o.value(), f"no such option; allowed: {', '.join(groups[key])}"
+                )
             base.append(o.input_line)
 
     candidates = [base]

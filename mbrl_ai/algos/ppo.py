@@ -1,11 +1,11 @@
 """The model-free PPO baseline: the main trainer minus 2.2, 2.3, 2.6 and 2.7.
 
-    for each iteration until total_timesteps:
-        2.1 collect n_real_steps real transitions           (collect.collect_rollout)
-        2.4 per-segment GAE on them                         (gae.compute_gae)
-        2.5 clipped PPO update                              (ppo_update.ppo_update)
-        evaluate every eval_every real steps                (evaluate.evaluate_policy)
-        2.8 log                                             (logger.RunLogger)
+for each iteration until total_timesteps:
+    2.1 collect n_real_steps real transitions           (collect.collect_rollout)
+    2.4 per-segment GAE on them                         (gae.compute_gae)
+    2.5 clipped PPO update                              (ppo_update.ppo_update)
+    evaluate every eval_every real steps                (evaluate.evaluate_policy)
+    2.8 log                                             (logger.RunLogger)
 """
 
 from __future__ import annotations
@@ -44,7 +44,14 @@ class RunResult:
 
 def build_actor_critic(cfg: Config, info: EnvInfo) -> tuple[Actor, Critic]:
     n = cfg.network
-    actor = Actor(info.obs_dim, info.action_space, list(n.actor_hidden), n.activation, n.ortho_init, n.log_std_init)
+    actor = Actor(
+        info.obs_dim,
+        info.action_space,
+        list(n.actor_hidden),
+        n.activation,
+        n.ortho_init,
+        n.log_std_init,
+    )
     critic = Critic(info.obs_dim, list(n.critic_hidden), n.activation, n.ortho_init)
     return actor, critic
 
@@ -58,12 +65,19 @@ def train_ppo(cfg: Config, out_dir: Path) -> RunResult:
     threshold = cfg.eval_threshold if cfg.eval_threshold is not None else info.reward_threshold
 
     envs = make_vec_env(cfg.env, cfg.n_envs, cfg.seed, cfg.vectorization)
-    eval_envs = make_vec_env(cfg.env, min(cfg.eval_n_envs, cfg.eval_episodes), cfg.seed + 10_000, cfg.vectorization)
+    eval_envs = make_vec_env(
+        cfg.env, min(cfg.eval_n_envs, cfg.eval_episodes), cfg.seed + 10_000, cfg.vectorization
+    )
     actor, critic = (m.to(device) for m in build_actor_critic(cfg, info))
     optimizer = torch.optim.Adam(
-        [*actor.parameters(), *critic.parameters()], lr=cfg.lr_actor_critic, eps=cfg.ppo.adam_eps, foreach=True
+        [*actor.parameters(), *critic.parameters()],
+        lr=cfg.lr_actor_critic,
+        eps=cfg.ppo.adam_eps,
+        foreach=True,
     )
-    obs_rms = RunningMeanStd((info.obs_dim,), clip=cfg.ppo.clip_obs) if cfg.ppo.normalize_obs else None
+    obs_rms = (
+        RunningMeanStd((info.obs_dim,), clip=cfg.ppo.clip_obs) if cfg.ppo.normalize_obs else None
+    )
     reward_rms = RunningMeanStd(()) if cfg.ppo.normalize_reward else None
     logger = RunLogger(out_dir, cfg, threshold)
 
@@ -86,8 +100,13 @@ def train_ppo(cfg: Config, out_dir: Path) -> RunResult:
             t1 = time.perf_counter()
             # 2.4 advantages and returns (the real rollout is the only segment kind here)
             advantages, returns = compute_gae(
-                rollout.rewards, rollout.values, rollout.next_values,
-                rollout.terminated, rollout.truncated, cfg.gamma, cfg.gae_lambda,
+                rollout.rewards,
+                rollout.values,
+                rollout.next_values,
+                rollout.terminated,
+                rollout.truncated,
+                cfg.gamma,
+                cfg.gae_lambda,
             )
             # 2.5 PPO update
             batch = rollout_to_batch(rollout, advantages, returns).to(device)
@@ -138,7 +157,9 @@ def train_ppo(cfg: Config, out_dir: Path) -> RunResult:
 
 def _evaluate(cfg, actor, eval_envs, obs_rms, device, logger, env_steps) -> dict:  # noqa: ANN001
     t = time.perf_counter()
-    returns = evaluate_policy(actor, eval_envs, cfg.eval_episodes, cfg.seed + 10_000, obs_rms, device)
+    returns = evaluate_policy(
+        actor, eval_envs, cfg.eval_episodes, cfg.seed + 10_000, obs_rms, device
+    )
     return logger.log_eval(env_steps, returns, time.perf_counter() - t)
 
 

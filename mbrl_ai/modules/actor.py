@@ -67,7 +67,9 @@ class Actor(nn.Module):
         out = self.net(obs)
         return out.argmax(-1) if self.discrete else out
 
-    def evaluate(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def evaluate(
+        self, obs: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probability ``[B]`` and entropy ``[B]`` of ``actions`` under the current policy."""
         out = self.net(obs)
         if self.discrete:

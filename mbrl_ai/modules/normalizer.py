@@ -9,7 +9,9 @@ from torch import nn
 class RunningMeanStd(nn.Module):
     """Mean and variance of everything passed to ``update``, merged batch by batch (Chan et al.)."""
 
-    def __init__(self, shape: tuple[int, ...] = (), epsilon: float = 1e-4, clip: float = 10.0) -> None:
+    def __init__(
+        self, shape: tuple[int, ...] = (), epsilon: float = 1e-4, clip: float = 10.0
+    ) -> None:
         super().__init__()
         self.register_buffer("mean", torch.zeros(shape, dtype=torch.float64))
         self.register_buffer("var", torch.ones(shape, dtype=torch.float64))

@@ -1,0 +1,53 @@
+"""Shared fixtures: compose configs the way the CLI does, run the CLI in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import tests.fake_envs  # noqa: F401  (registers the toy envs)
+from mbrl_ai.config import Config, to_config
+from mbrl_ai.train import _compose
+
+ROOT = Path(__file__).resolve().parent.parent
+
+torch.set_num_threads(1)
+
+
+def compose(*overrides: str) -> Config:
+    """A checked Config from Hydra overrides, exactly as ``python -m mbrl_ai.train`` composes it."""
+    return to_config(_compose(list(overrides)))
+
+
+def run_cli(
+    *args: str, module: str = "mbrl_ai.train", timeout: int = 300
+) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_MODE": "disabled", "HYDRA_FULL_ERROR": ""}
+    env.pop("HYDRA_FULL_ERROR")
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def tiny() -> list[str]:
+    """Overrides for a run that takes about a second."""
+    return [
+        "total_timesteps=512",
+        "n_real_steps=256",
+        "batch_size=64",
+        "n_epochs=2",
+        "eval_every=256",
+        "eval_episodes=2",
+        "logger.progress=off",
+    ]

@@ -1,0 +1,55 @@
+"""Tiny environments with known dynamics, registered for tests (``env=tests.fake_envs:Counter-v0``)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+
+class CounterEnv(gym.Env):
+    """obs = [steps taken in this episode, episode number]; reward = 1 per step.
+
+    The episode terminates after ``terminate_at`` steps unless the TimeLimit (``max_episode_steps``)
+    truncates it first, so every true transition satisfies next_obs[0] == obs[0] + 1 and keeps
+    the episode number: a stored transition that crosses a reset breaks one of the two.
+    """
+
+    def __init__(self, terminate_at: int = 7) -> None:
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(2,), dtype=np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+        self.terminate_at = terminate_at
+        self.t, self.episode = 0, -1
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):  # noqa: ANN201
+        super().reset(seed=seed)
+        self.t, self.episode = 0, self.episode + 1
+        return self._obs(), {}
+
+    def step(self, action):  # noqa: ANN001, ANN201
+        self.t += 1
+        return self._obs(), 1.0, self.t >= self.terminate_at, False, {}
+
+    def _obs(self) -> np.ndarray:
+        return np.array([self.t, self.episode], dtype=np.float32)
+
+
+class MultiDiscreteToy(gym.Env):
+    """An action space no algorithm here supports."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+    action_space = gym.spaces.MultiDiscrete([2, 3])
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):  # noqa: ANN201
+        super().reset(seed=seed)
+        return np.zeros(2, dtype=np.float32), {}
+
+    def step(self, action):  # noqa: ANN001, ANN201
+        return np.zeros(2, dtype=np.float32), 0.0, True, False, {}
+
+
+# Counter-v0 always ends by truncation (limit 5 < 7); CounterTerm-v0 always by termination (4 < 50).
+gym.register("Counter-v0", entry_point=CounterEnv, max_episode_steps=5, kwargs={"terminate_at": 7})
+gym.register(
+    "CounterTerm-v0", entry_point=CounterEnv, max_episode_steps=50, kwargs={"terminate_at": 4}
+)
+gym.register("MultiDiscreteToy-v0", entry_point=MultiDiscreteToy)

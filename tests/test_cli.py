@@ -1,0 +1,103 @@
+"""The real CLI: bad input fails first with one line and exit code 2; a good run writes its outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from mbrl_ai.checkpoint import CheckpointError, load_checkpoint
+from mbrl_ai.utils import read_jsonl
+from tests.conftest import run_cli
+
+BAD_INPUT = [
+    # (arguments, text the one error line must contain)
+    (["+typo=1"], "typo"),
+    (["typo=1"], "typo"),
+    (["ppo.entcoef=0.1"], "did you mean 'ppo.ent_coef'"),
+    (["seed=abc"], "seed='abc': expected int"),
+    (["ppo.ent_coef=high"], "expected float"),
+    (["planning_horizon=0"], "planning_horizon=0"),
+    (["min_planning_rollouts=50", "max_planning_rollouts=10"], "max_planning_rollouts=10"),
+    (["gamma=1.5"], "gamma=1.5"),
+    (["n_real_steps=100", "n_envs=3"], "multiple of n_envs"),
+    (["device=gpu"], "device='gpu'"),
+    (["algo=nope"], "algo='nope'"),
+    (["logger.mode=sometimes"], "online, offline, disabled"),
+    (["env=CartPol-v1"], "Did you mean: `CartPole`"),
+    (["env=NoSuchEnv-v0"], "NoSuchEnv"),
+    (["env=tests.fake_envs:MultiDiscreteToy-v0"], "does not support action space"),
+    (["-m", "seed=0,1", "gamma=0.9,2.0"], "gamma=2.0"),
+]
+
+
+@pytest.mark.parametrize(("args", "expected"), BAD_INPUT, ids=[" ".join(a) for a, _ in BAD_INPUT])
+def test_bad_input_fails_first_with_one_line(
+    args: list[str], expected: str, tmp_path: Path
+) -> None:
+    result = run_cli(*args, f"hydra.run.dir={tmp_path}/run", f"hydra.sweep.dir={tmp_path}/sweep")
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: invalid config:")
+    assert expected in lines[0]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists() and not (tmp_path / "sweep").exists()  # no work started
+
+
+def test_a_run_writes_config_metrics_evals_and_checkpoint(tiny: list[str], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = run_cli(*tiny, "seed=3", f"hydra.run.dir={out}")
+    assert result.returncode == 0, result.stderr
+
+    assert "seed: 3" in (out / "config.yaml").read_text()
+    metrics = read_jsonl(out / "metrics.jsonl")
+    assert [m["env_steps"] for m in metrics] == [256, 512]
+    for key in ("policy_loss", "value_loss", "mean_real_reward", "approx_kl", "clip_fraction"):
+        assert key in metrics[0]
+
+    meta, *evals = read_jsonl(out / "eval.jsonl")
+    assert meta["meta"] and meta["method"] == "ppo" and meta["env_id"] == "CartPole-v1"
+    assert meta["seed"] == 3 and meta["threshold"] == 475.0 and "torch" in meta["versions"]
+    assert [e["env_steps"] for e in evals] == [256, 512]
+    for e in evals:
+        assert len(e["returns"]) == 2 and e["train_wall_s"] <= e["wall_s"]
+        assert set(e) >= {"mean_return", "std_return", "returns", "wall_s", "train_wall_s"}
+
+    ckpt = load_checkpoint(out / "checkpoint.pt")
+    assert ckpt["env_steps"] == 512 and ckpt["config"]["seed"] == 3
+
+    reloaded = run_cli(f"run={out}", "episodes=3", module="mbrl_ai.evaluate")
+    assert reloaded.returncode == 0, reloaded.stderr
+    assert "over 3 episodes" in reloaded.stdout
+
+
+def test_multirun_sweep_runs_every_job(tiny: list[str], tmp_path: Path) -> None:
+    result = run_cli("-m", *tiny, "seed=0,1", f"hydra.sweep.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    for job in ("0", "1"):
+        cfg = (tmp_path / job / "config.yaml").read_text()
+        assert f"seed: {job}" in cfg
+        assert (tmp_path / job / "eval.jsonl").is_file()
+
+
+def test_checkpoint_with_a_pickle_payload_is_refused(tmp_path: Path) -> None:
+    class Payload:
+        def __reduce__(self):  # noqa: ANN204 - executing this would create the marker file
+            return (Path.touch, (tmp_path / "executed",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"actor": Payload()}, path)
+    with pytest.raises(CheckpointError, match="refusing to load"):
+        load_checkpoint(path)
+    assert not (tmp_path / "executed").exists()
+
+
+def test_progress_bar_is_quiet_off_a_terminal(tiny: list[str], tmp_path: Path) -> None:
+    args = [a for a in tiny if not a.startswith("logger.progress")]
+    result = run_cli(*args, f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0
+    assert "step/s" not in result.stderr and "it/s" not in result.stderr
+    assert json.loads((tmp_path / "eval.jsonl").read_text().splitlines()[0])["meta"]

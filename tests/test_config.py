@@ -1,0 +1,80 @@
+"""Configs: the pseudocode's defaults, every group option composes, presets are valid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mbrl_ai.config import Config, ConfigError
+from tests.conftest import ROOT, compose
+
+PSEUDOCODE_DEFAULTS = {
+    "n_real_steps": 2048,
+    "planning_horizon": 5,
+    "min_planning_rollouts": 10,
+    "max_planning_rollouts": 100,
+    "confidence_thresh": 0.05,
+    "gamma": 0.99,
+    "gae_lambda": 0.95,
+    "clip_range": 0.2,
+    "n_epochs": 10,
+    "batch_size": 64,
+    "beta_init": 0.2,
+    "beta_adapt_rate": 0.01,
+    "max_grad_norm": 0.5,
+    "lr_actor_critic": 3e-4,
+    "lr_world_model": 1e-3,
+    "lr_curiosity": 3e-4,
+}
+
+
+def test_root_keys_carry_the_pseudocode_defaults() -> None:
+    cfg = compose()
+    for key, value in PSEUDOCODE_DEFAULTS.items():
+        assert getattr(cfg, key) == value, key
+    assert cfg.ppo.ent_coef == 0.0 and cfg.ppo.vf_coef == 0.5  # "0.5*value_loss + 0.0*entropy_loss"
+
+
+def _options() -> list[tuple[str, str]]:
+    conf = ROOT / "conf"
+    return [
+        (g.name, p.stem)
+        for g in sorted(conf.iterdir())
+        if g.is_dir()
+        for p in sorted(g.glob("*.yaml"))
+    ]
+
+
+@pytest.mark.parametrize(("group", "option"), _options())
+def test_every_group_option_composes(group: str, option: str) -> None:
+    cfg = compose(f"{group}={option}")
+    assert isinstance(cfg, Config)
+
+
+def test_overrides_reach_nested_nodes() -> None:
+    cfg = compose("planning_horizon=3", "ppo.clip_range_vf=0.2", "network.actor_hidden=[32,32]")
+    assert cfg.planning_horizon == 3 and cfg.ppo.clip_range_vf == 0.2
+    assert cfg.network.actor_hidden == [32, 32]
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("+typo=1", "typo"),
+        ("+ppo.typo=1", "ppo.typo"),
+        ("planning_horizon=0", "planning_horizon"),
+        ("gamma=1.5", "gamma"),
+        ("network.activation=sigmoid", "network.activation"),
+    ],
+)
+def test_validation_names_the_key(override: str, key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        compose(override)
+    assert info.value.key == key
+
+
+def test_experiment_presets_exist_for_cartpole_and_pendulum() -> None:
+    assert compose("experiment=ppo_cartpole").env == "CartPole-v1"
+    assert compose("experiment=ppo_pendulum").env == "Pendulum-v1"
+    assert Path(ROOT / "conf" / "config.yaml").is_file()
