@@ -65,74 +65,79 @@ def ppo_update(
     p = cfg.ppo
     params = [*actor.parameters(), *critic.parameters()]
     size = len(batch)
-    stats: dict[str, list[torch.Tensor]] = {k: [] for k in ("pg", "vf", "ent", "kl", "clip")}
+    fields = {k: v for k, v in batch.__dict__.items() if v is not None}
+    losses: list[torch.Tensor] = []  # [policy, value, entropy] per minibatch, detached
+    log_ratios: list[
+        torch.Tensor
+    ] = []  # per minibatch, detached; stats are computed once at the end
     kl_stop = False
     for _ in range(cfg.n_epochs):
+        # shuffle once per epoch, then take contiguous slices (cheaper than indexing per minibatch)
         order = torch.randperm(size, device=batch.obs.device)
+        shuffled = {k: v[order] for k, v in fields.items()}
         for start in range(0, size, cfg.batch_size):
-            idx = order[start : start + cfg.batch_size]
-            new_logp, entropy = actor.evaluate(batch.obs[idx], batch.actions[idx])
-            values = critic(batch.obs[idx])
-            adv = batch.advantages[idx]
-            if p.normalize_advantage and len(idx) > 1:
+            mb = {k: v[start : start + cfg.batch_size] for k, v in shuffled.items()}
+            new_logp, entropy = actor.evaluate(mb["obs"], mb["actions"])
+            values = critic(mb["obs"])
+            adv = mb["advantages"]
+            if p.normalize_advantage and len(adv) > 1:
                 adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-            weight = batch.weights[idx] if batch.weights is not None else None
+            weight = mb.get("weights")
 
-            log_ratio = new_logp - batch.log_probs[idx]
+            log_ratio = new_logp - mb["log_probs"]
             ratio = log_ratio.exp()
             surrogate = torch.min(
                 ratio * adv, ratio.clamp(1 - cfg.clip_range, 1 + cfg.clip_range) * adv
             )
             policy_loss = -_mean(surrogate, weight)
 
+            value_err = (values - mb["returns"]).pow(2)
             if p.clip_range_vf is not None:
-                old = batch.values[idx]
+                old = mb["values"]
                 clipped = old + (values - old).clamp(-p.clip_range_vf, p.clip_range_vf)
-                value_err = torch.max(
-                    (values - batch.returns[idx]).pow(2), (clipped - batch.returns[idx]).pow(2)
-                )
-            else:
-                value_err = (values - batch.returns[idx]).pow(2)
+                value_err = torch.max(value_err, (clipped - mb["returns"]).pow(2))
             value_loss = _mean(value_err, weight)
-            entropy_loss = -_mean(entropy, weight)
+            entropy_mean = _mean(entropy, weight)
 
-            loss = policy_loss + p.vf_coef * value_loss + p.ent_coef * entropy_loss
+            loss = policy_loss + p.vf_coef * value_loss - p.ent_coef * entropy_mean
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             optimizer.step()
 
-            with torch.no_grad():
-                approx_kl = ((ratio - 1) - log_ratio).mean()  # Schulman's low-variance estimator
-                stats["pg"].append(policy_loss.detach())
-                stats["vf"].append(value_loss.detach())
-                stats["ent"].append(-entropy_loss.detach())
-                stats["kl"].append(approx_kl)
-                stats["clip"].append(((ratio - 1).abs() > cfg.clip_range).float().mean())
-            if p.target_kl is not None and approx_kl.item() > 1.5 * p.target_kl:
+            losses.append(torch.stack([policy_loss, value_loss, entropy_mean]).detach())
+            log_ratios.append(log_ratio.detach())
+            if p.target_kl is not None and _approx_kl(log_ratios[-1]).item() > 1.5 * p.target_kl:
                 kl_stop = True
                 break
         if kl_stop:
             break
 
     with torch.no_grad():
+        policy_loss, value_loss, entropy = torch.stack(losses).mean(0).tolist()
+        all_log_ratios = torch.cat(log_ratios)
+        clip_fraction = ((all_log_ratios.exp() - 1).abs() > cfg.clip_range).float().mean().item()
         var_returns = batch.returns.var()
         explained = (
             1 - (batch.returns - batch.values).var() / var_returns
             if var_returns > 0
             else torch.tensor(0.0)
         )
-        means = {k: torch.stack(v).mean().item() for k, v in stats.items()}
     return {
-        "policy_loss": means["pg"],
-        "value_loss": means["vf"],
-        "entropy": means["ent"],
-        "approx_kl": means["kl"],
-        "clip_fraction": means["clip"],
+        "policy_loss": policy_loss,
+        "value_loss": value_loss,
+        "entropy": entropy,
+        "approx_kl": _approx_kl(all_log_ratios).item(),
+        "clip_fraction": clip_fraction,
         "explained_variance": float(explained),
-        "n_updates": len(stats["pg"]),
+        "n_updates": len(losses),
         "kl_stop": int(kl_stop),
     }
+
+
+def _approx_kl(log_ratio: torch.Tensor) -> torch.Tensor:
+    """Schulman's low-variance estimator of KL(old ‖ new): mean((r − 1) − log r)."""
+    return ((log_ratio.exp() - 1) - log_ratio).mean()
 
 
 def _mean(x: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:

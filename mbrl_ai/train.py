@@ -151,6 +151,11 @@ def _compose(overrides: list[str]) -> DictConfig:
         return compose(config_name="config", overrides=overrides)
 
 
+def compose_config(overrides: list[str]) -> Config:
+    """The checked Config that ``python -m mbrl_ai.train <overrides>`` runs (for scripts and tests)."""
+    return to_config(_compose(overrides))
+
+
 def _composition_error(exc: Exception, overrides: list[str]) -> ConfigError:
     """Turn Hydra's multi-line composition error into one ConfigError line."""
     cause = exc.__cause__ or exc

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import tests.fake_envs  # noqa: F401  (registers the toy envs)
-from mbrl_ai.config import Config, to_config
-from mbrl_ai.train import _compose
+from mbrl_ai.config import Config
+from mbrl_ai.train import compose_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,7 +21,7 @@ torch.set_num_threads(1)
 
 def compose(*overrides: str) -> Config:
     """A checked Config from Hydra overrides, exactly as ``python -m mbrl_ai.train`` composes it."""
-    return to_config(_compose(list(overrides)))
+    return compose_config(list(overrides))
 
 
 def run_cli(

@@ -54,10 +54,9 @@ class Actor(nn.Module):
         out = self.net(obs)
         if self.discrete:
             log_p = torch.log_softmax(out, dim=-1)
-            # Gumbel-max: argmax(log p + Gumbel noise) is a categorical sample, and several times
-            # cheaper than torch.multinomial on tiny batches
-            gumbel = -torch.log(-torch.log(torch.rand_like(log_p)))
-            action = (log_p + gumbel).argmax(-1)
+            # Gumbel-max with Gumbel noise written as −log E, E ~ Exp(1): an exact categorical
+            # sample, several times cheaper than torch.multinomial on tiny batches
+            action = (log_p - torch.empty_like(log_p).exponential_().log()).argmax(-1)
             return action, log_p.gather(-1, action.unsqueeze(-1)).squeeze(-1)
         action = out + torch.randn_like(out) * self.log_std.exp()
         return action, self._gaussian_log_prob(out, action)
