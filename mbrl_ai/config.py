@@ -170,23 +170,45 @@ VECTORIZATION = ("sync", "async")
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
+def unknown_key(full_key: str, value: Any, known: list[str]) -> ConfigError:
+    """The error for a key the schema lacks, with the closest known key as a hint."""
+    parent, _, leaf = full_key.rpartition(".")
+    close = difflib.get_close_matches(leaf, known, n=1)
+    hint = f"did you mean '{parent + '.' if parent else ''}{close[0]}'? " if close else ""
+    where = f" under {parent}" if parent else ""
+    return ConfigError(full_key, value, f"unknown key; {hint}known keys{where}: {', '.join(known)}")
+
+
+def schema_node(path: str) -> type | None:
+    """The dataclass at a dotted path of :class:`Config` (``""`` is Config itself), or None."""
+    node: type = Config
+    for part in filter(None, path.split(".")):
+        sub = _NODES.get(str({f.name: f.type for f in dataclasses.fields(node)}.get(part)))
+        if sub is None:
+            return None
+        node = sub
+    return node
+
+
+def schema_type(path: str) -> str | None:
+    """The annotation (as written, e.g. ``"float | None"``) of a dotted key, or None if unknown."""
+    parent, _, leaf = path.rpartition(".")
+    node = schema_node(parent)
+    if node is None:
+        return None
+    return {f.name: str(f.type) for f in dataclasses.fields(node)}.get(leaf)
+
+
 def check_keys(node: DictConfig, schema: type, prefix: str = "") -> None:
     """Refuse keys the schema does not know (``+typo=1`` is accepted silently by Hydra)."""
-    names = [f.name for f in dataclasses.fields(schema)]
-    types = {f.name: f.type for f in dataclasses.fields(schema)}
+    fields = {f.name: f.type for f in dataclasses.fields(schema)}
     for key in node:
         full = f"{prefix}{key}"
         if key == "hydra" and not prefix:
             continue
-        if key not in names:
-            close = difflib.get_close_matches(str(key), names, n=1)
-            hint = f"did you mean '{prefix}{close[0]}'? " if close else ""
-            raise ConfigError(
-                full,
-                OmegaConf.select(node, str(key)),
-                f"unknown key; {hint}known keys here: {', '.join(names)}",
-            )
-        sub = _dataclass_of(types[key])
+        if key not in fields:
+            raise unknown_key(full, OmegaConf.select(node, str(key)), list(fields))
+        sub = _NODES.get(str(fields[key]))  # annotations are strings (postponed evaluation)
         if sub is not None:
             value = node[key]
             if not isinstance(value, DictConfig):
@@ -194,13 +216,9 @@ def check_keys(node: DictConfig, schema: type, prefix: str = "") -> None:
             check_keys(value, sub, prefix=f"{full}.")
 
 
-def _dataclass_of(type_name: Any) -> type | None:
-    return {
-        "AlgoConfig": AlgoConfig,
-        "PPOConfig": PPOConfig,
-        "NetworkConfig": NetworkConfig,
-        "LoggerConfig": LoggerConfig,
-    }.get(type_name if isinstance(type_name, str) else getattr(type_name, "__name__", ""))
+_NODES: dict[str, type] = {
+    c.__name__: c for c in (AlgoConfig, PPOConfig, NetworkConfig, LoggerConfig)
+}
 
 
 def to_config(cfg: DictConfig) -> Config:

@@ -11,7 +11,6 @@ checked first, and the first problem is printed as one line on stderr with exit 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import sys
 import typing
 from collections.abc import Callable
@@ -25,48 +24,45 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from mbrl_ai.config import Config, ConfigError, config_dict, to_config
+from mbrl_ai.config import (
+    Config,
+    ConfigError,
+    config_dict,
+    schema_node,
+    schema_type,
+    to_config,
+    unknown_key,
+)
 from mbrl_ai.envs import check_action_space, inspect_env
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 ConfigStore.instance().store(name="base_config", node=Config)
 
-# Hydra flags that take a value, and those after which our pre-check steps aside (help, info,
-# alternative primary configs): Hydra handles them itself.
-_FLAGS_WITH_VALUE = {
-    "--cfg",
-    "-c",
-    "--package",
-    "-p",
-    "--experimental-rerun",
-    "--config-name",
-    "-cn",
-    "--config-path",
-    "-cp",
-    "--config-dir",
-    "-cd",
-    "--info",
-    "-i",
-}
-_FLAGS_HYDRA_OWNS = {
-    "--help",
-    "-h",
-    "--hydra-help",
-    "--version",
-    "--cfg",
-    "-c",
-    "--info",
-    "-i",
-    "--shell-completion",
-    "-sc",
-    "--config-name",
-    "-cn",
-    "--config-path",
-    "-cp",
-    "--config-dir",
-    "-cd",
-    "--experimental-rerun",
-}
+# Flags after which Hydra does something other than a plain run (help, printing the config, another
+# primary config or package): the pre-check steps aside and leaves them to Hydra.
+_HYDRA_ONLY_FLAGS = frozenset(
+    [
+        "--help",
+        "-h",
+        "--hydra-help",
+        "--version",
+        "--cfg",
+        "-c",
+        "--info",
+        "-i",
+        "--shell-completion",
+        "-sc",
+        "--package",
+        "-p",
+        "--config-name",
+        "-cn",
+        "--config-path",
+        "-cp",
+        "--config-dir",
+        "-cd",
+        "--experimental-rerun",
+    ]
+)
 
 
 def _algorithms() -> dict[str, tuple[Callable[[Config, Path], Any], tuple[type[gym.Space], ...]]]:
@@ -96,52 +92,20 @@ def _groups() -> dict[str, list[str]]:
     }
 
 
-def _schema_type(path: str) -> Any:
-    """The annotated type of a dotted key in :class:`Config`, or None when the key does not exist."""
-    node: Any = Config
-    hint: Any = None
-    for part in path.split("."):
-        if not (isinstance(node, type) and dataclasses.is_dataclass(node)):
-            return None
-        hints = typing.get_type_hints(node)
-        if part not in hints:
-            return None
-        hint = hints[part]
-        node = hint
-    return hint
-
-
-def _type_name(hint: Any) -> str:
-    return (
-        getattr(hint, "__name__", None)
-        if isinstance(hint, type)
-        else str(hint).replace("typing.", "")
-    )
-
-
 def _check_override_key(key: str, value: Any, groups: dict[str, list[str]]) -> None:
-    """Refuse an override of a key the schema does not have, or of a group option that is not there."""
+    """Refuse an override of a key the schema does not have, or of a group that is not there."""
     if key.startswith("hydra"):
         return
     if "/" in key or key in groups:
-        group = key.split("/")[0]
-        if group not in groups:
+        if key.split("/")[0] not in groups:
             raise ConfigError(
                 key, value, f"unknown config group; allowed: {', '.join(sorted(groups))}"
             )
         return
-    if _schema_type(key) is None:
-        parent, _, leaf = key.rpartition(".")
-        scope = _schema_type(parent) if parent else Config
-        names = (
-            [f.name for f in dataclasses.fields(scope)] if dataclasses.is_dataclass(scope) else []
-        )
-        close = difflib.get_close_matches(leaf, names, n=1)
-        hint = f"did you mean '{(parent + '.') if parent else ''}{close[0]}'? " if close else ""
-        known = (
-            f"known keys{' under ' + parent if parent else ''}: {', '.join(names)}" if names else ""
-        )
-        raise ConfigError(key, value, f"unknown key; {hint}{known}".rstrip("; "))
+    if schema_type(key) is None:
+        parent = schema_node(key.rpartition(".")[0])
+        known = [f.name for f in dataclasses.fields(parent)] if parent is not None else []
+        raise unknown_key(key, value, known)
 
 
 def _compose(overrides: list[str]) -> DictConfig:
@@ -166,28 +130,18 @@ def _composition_error(exc: Exception, overrides: list[str]) -> ConfigError:
         k, _, v = o.lstrip("+~").partition("=")
         if k == key or (not key and k in str(exc)):
             key, value = k, v
-    hint = _schema_type(key) if key else None
+    expected = schema_type(key) if key else None
     lowered = message.lower()
-    if hint is not None and ("could not be converted" in lowered or "is not a" in lowered):
-        message = f"expected {_type_name(hint)}"
+    if expected is not None and ("could not be converted" in lowered or "is not a" in lowered):
+        message = f"expected {expected}"
     return ConfigError(key or "override", value, message)
 
 
 def precheck(argv: list[str]) -> None:
     """Compose and validate every configuration the command line asks for; raise ConfigError."""
-    overrides: list[str] = []
-    skip_next = False
-    for arg in argv:
-        if skip_next:
-            skip_next = False
-            continue
-        if arg.startswith("-") and "=" not in arg.lstrip("-+~"):
-            if arg in _FLAGS_HYDRA_OWNS:
-                return
-            skip_next = arg in _FLAGS_WITH_VALUE
-            continue
-        overrides.append(arg)
-
+    if any(arg in _HYDRA_ONLY_FLAGS for arg in argv):
+        return
+    overrides = [arg for arg in argv if arg not in ("-m", "--multirun")]
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except Exception as exc:
