@@ -2,9 +2,9 @@
 
 One x-axis everywhere: real environment steps (``env_steps``).
 
-``eval.jsonl`` starts with a meta object (method, env_id, seed, threshold, versions, W&B group),
-then one line per evaluation: env_steps, mean_return, std_return, returns, wall_s (since the start)
-and train_wall_s (the same minus the time spent evaluating).
+``eval.jsonl`` starts with a meta object (method, env_id, seed, threshold, device, versions, W&B
+group), then one line per evaluation: env_steps, mean_return, std_return, returns, wall_s (since
+the start) and train_wall_s (the same minus the time spent evaluating).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def wandb_group(cfg: Config) -> str:
 class RunLogger:
     """Writes the run's metric files, drives the progress bar and mirrors everything to W&B."""
 
-    def __init__(self, out_dir: Path, cfg: Config, threshold: float | None) -> None:
+    def __init__(self, out_dir: Path, cfg: Config, threshold: float | None, device: str) -> None:
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.cfg = cfg
@@ -53,6 +53,7 @@ class RunLogger:
                 "env_id": cfg.env,
                 "seed": cfg.seed,
                 "threshold": threshold,
+                "device": device,
                 "group": wandb_group(cfg),
                 "versions": versions(),
             }

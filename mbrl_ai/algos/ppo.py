@@ -79,7 +79,7 @@ def train_ppo(cfg: Config, out_dir: Path) -> RunResult:
         RunningMeanStd((info.obs_dim,), clip=cfg.ppo.clip_obs) if cfg.ppo.normalize_obs else None
     )
     reward_rms = RunningMeanStd(()) if cfg.ppo.normalize_reward else None
-    logger = RunLogger(out_dir, cfg, threshold)
+    logger = RunLogger(out_dir, cfg, threshold, str(device))
 
     state = start_collection(envs, cfg.seed)
     n_steps = cfg.n_real_steps // cfg.n_envs
