@@ -73,7 +73,7 @@ def train_ppo(cfg: Config, out_dir: Path) -> RunResult:
         [*actor.parameters(), *critic.parameters()],
         lr=cfg.lr_actor_critic,
         eps=cfg.ppo.adam_eps,
-        foreach=True,
+        fused=True,  # one kernel for all parameters: the fastest Adam step on CPU and GPU
     )
     obs_rms = (
         RunningMeanStd((info.obs_dim,), clip=cfg.ppo.clip_obs) if cfg.ppo.normalize_obs else None
