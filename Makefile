@@ -48,6 +48,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python experiments/ppo_baseline/run.py
+	$(BIN)/python experiments/ppo_baseline/pendulum.py
 
 clean:
 	rm -rf $(VENV) outputs multirun runs .pytest_cache .ruff_cache *.egg-info

@@ -188,6 +188,36 @@ def summarise(records: list[RunRecord], budget: int) -> str:
     return "\n".join(lines)
 
 
+def plot(records: list[RunRecord], path: Path) -> None:
+    """Median eval curve (and min–max band over seeds) of every config × method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    styles = {"ours": "-", "sb3": "--"}
+    colors = {"default": "tab:blue", "tuned": "tab:orange"}
+    for config in dict.fromkeys(r.config for r in records):
+        for method in ("ours", "sb3"):
+            runs = [r for r in records if r.config == config and r.method == method]
+            if not runs:
+                continue
+            n = min(len(r.means) for r in runs)
+            curves = np.array([r.means[:n] for r in runs])
+            steps = runs[0].steps[:n]
+            label = f"{'mbrl_ai' if method == 'ours' else 'SB3'} PPO, {config}"
+            ax.plot(steps, np.median(curves, 0), styles[method], color=colors[config], label=label)
+            ax.fill_between(steps, curves.min(0), curves.max(0), color=colors[config], alpha=0.12)
+    ax.axhline(THRESHOLD, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("real environment steps")
+    ax.set_ylabel("deterministic eval return")
+    ax.set_title(f"CartPole-v1, median and range over {len({r.seed for r in records})} seeds")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
 def _fmt(x: float) -> str:
     return "inf" if not np.isfinite(x) else f"{x:,.0f}"
 
@@ -201,9 +231,16 @@ def main() -> None:
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--methods", nargs="+", default=["ours", "sb3"], choices=["ours", "sb3"])
     parser.add_argument("--out", type=Path, default=HERE)
+    parser.add_argument(
+        "--from-json", action="store_true", help="redo table and figure from results.json"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
 
+    if args.from_json:
+        records = [RunRecord(**r) for r in json.loads((args.out / "results.json").read_text())]
+        report(records, args)
+        return
     records: list[RunRecord] = []
     for config in args.configs:
         for seed in range(args.seeds):
@@ -225,8 +262,13 @@ def main() -> None:
                 )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps([r.__dict__ for r in records], indent=1))
+    report(records, args)
+
+
+def report(records: list[RunRecord], args: argparse.Namespace) -> None:
     table = summarise(records, args.steps)
     (args.out / "results.md").write_text(table + "\n")
+    plot(records, args.out / "cartpole.png")
     print(table)
 
 
