@@ -78,6 +78,36 @@ class NetworkConfig:
 
 
 @dataclass
+class WorldModelConfig:
+    """The ensemble world model ŵφ (section 2.2); its learning rate is the root ``lr_world_model``."""
+
+    ensemble_size: int = 5
+    """Members E of the ensemble (one batched module)."""
+    hidden: list[int] = field(default_factory=lambda: [128, 128])
+    """Hidden layer widths of every member."""
+    activation: str = "silu"
+    """Hidden activation: tanh, relu, elu or silu."""
+    train_steps: int = 200
+    """Gradient steps on the real-transition replay per iteration."""
+    batch_size: int = 256
+    """Minibatch per member per gradient step (each member draws its own)."""
+    holdout_fraction: float = 0.1
+    """Share of real transitions kept out of training to score the model (confidence)."""
+    replay_capacity: int = 100_000
+    """Real transitions kept for fitting (oldest dropped first)."""
+    weight_decay: float = 1e-5
+    """AdamW weight decay."""
+    min_logvar: float = -10.0
+    """Initial lower soft bound of the predicted log-variance."""
+    max_logvar: float = 0.5
+    """Initial upper soft bound of the predicted log-variance."""
+    logvar_bound_coef: float = 0.01
+    """Weight of the penalty that keeps the log-variance bounds tight."""
+    done_pos_weight: float | None = None
+    """BCE weight of terminal transitions; ``null`` = (non-terminal / terminal) count in the data."""
+
+
+@dataclass
 class LoggerConfig:
     """Where metrics go: JSONL files always; console progress bar; optionally W&B."""
 
@@ -158,6 +188,7 @@ class Config:
     algo: AlgoConfig = field(default_factory=AlgoConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
+    world_model: WorldModelConfig = field(default_factory=WorldModelConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
 
 
@@ -325,6 +356,41 @@ def validate(c: Config) -> None:
         "network.activation",
         n.activation,
         f"allowed: {', '.join(ACTIVATIONS)}",
+    )
+    w = c.world_model
+    for key in ("ensemble_size", "train_steps", "batch_size", "replay_capacity"):
+        need(getattr(w, key) >= 1, f"world_model.{key}", getattr(w, key), "must be an integer >= 1")
+    need(all(s >= 1 for s in w.hidden), "world_model.hidden", w.hidden, "layer widths must be >= 1")
+    need(
+        w.activation in ACTIVATIONS,
+        "world_model.activation",
+        w.activation,
+        f"allowed: {', '.join(ACTIVATIONS)}",
+    )
+    need(
+        0.0 < w.holdout_fraction < 1.0,
+        "world_model.holdout_fraction",
+        w.holdout_fraction,
+        "must be in (0, 1)",
+    )
+    need(w.weight_decay >= 0.0, "world_model.weight_decay", w.weight_decay, "must be >= 0")
+    need(
+        w.logvar_bound_coef >= 0.0,
+        "world_model.logvar_bound_coef",
+        w.logvar_bound_coef,
+        "must be >= 0",
+    )
+    need(
+        w.min_logvar < w.max_logvar,
+        "world_model.min_logvar",
+        w.min_logvar,
+        f"must be < world_model.max_logvar ({w.max_logvar})",
+    )
+    need(
+        w.done_pos_weight is None or w.done_pos_weight > 0.0,
+        "world_model.done_pos_weight",
+        w.done_pos_weight,
+        "must be > 0 or null",
     )
     lg = c.logger
     need(lg.name in LOGGERS, "logger.name", lg.name, f"allowed: {', '.join(LOGGERS)}")

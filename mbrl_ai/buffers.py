@@ -1,0 +1,83 @@
+"""Buffers that outlive an iteration.
+
+``ReplayBuffer`` keeps every real transition (up to ``capacity``, oldest dropped first) for fitting
+the world model: the on-policy rollout is discarded after each update, but the model must not
+forget older data. Each transition is assigned to the training or the held-out split once, when it
+is added, so held-out scores are never computed on data the model was fitted on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Transitions:
+    """A batch of real transitions ``[B, ...]`` (numpy)."""
+
+    obs: np.ndarray  # [B, obs_dim]
+    actions: np.ndarray  # [B] int (Discrete) or [B, act_dim] float (Box)
+    rewards: np.ndarray  # [B]
+    next_obs: np.ndarray  # [B, obs_dim] the true successor (final_obs where an episode ended)
+    terminated: np.ndarray  # [B] bool
+
+    def __len__(self) -> int:
+        return len(self.rewards)
+
+
+class ReplayBuffer:
+    """A ring buffer of real transitions with a fixed train / held-out assignment."""
+
+    def __init__(
+        self,
+        capacity: int,
+        obs_dim: int,
+        action_shape: tuple[int, ...],
+        discrete: bool,
+        holdout_fraction: float,
+        seed: int,
+    ) -> None:
+        self.capacity = capacity
+        self.obs = np.zeros((capacity, obs_dim), dtype=np.float32)
+        self.actions = np.zeros(
+            (capacity, *action_shape), dtype=np.int64 if discrete else np.float32
+        )
+        self.rewards = np.zeros(capacity, dtype=np.float32)
+        self.next_obs = np.zeros((capacity, obs_dim), dtype=np.float32)
+        self.terminated = np.zeros(capacity, dtype=bool)
+        self.holdout = np.zeros(capacity, dtype=bool)
+        self.holdout_fraction = holdout_fraction
+        self.rng = np.random.default_rng(seed)
+        self.size = 0
+        self.next = 0
+
+    def add(self, batch: Transitions) -> None:
+        """Append transitions, overwriting the oldest once full."""
+        n = len(batch)
+        idx = (self.next + np.arange(n)) % self.capacity
+        self.obs[idx] = batch.obs
+        self.actions[idx] = batch.actions
+        self.rewards[idx] = batch.rewards
+        self.next_obs[idx] = batch.next_obs
+        self.terminated[idx] = batch.terminated
+        self.holdout[idx] = self.rng.random(n) < self.holdout_fraction
+        self.next = int((self.next + n) % self.capacity)
+        self.size = min(self.size + n, self.capacity)
+
+    def indices(self, holdout: bool) -> np.ndarray:
+        """Indices of the stored training (``holdout=False``) or held-out transitions."""
+        return np.flatnonzero(self.holdout[: self.size] == holdout)
+
+    def get(self, idx: np.ndarray) -> Transitions:
+        return Transitions(
+            self.obs[idx],
+            self.actions[idx],
+            self.rewards[idx],
+            self.next_obs[idx],
+            self.terminated[idx],
+        )
+
+    def all(self) -> Transitions:
+        return self.get(np.arange(self.size))

@@ -1,0 +1,156 @@
+"""ŵφ: an ensemble of Gaussian MLPs that predict Δstate, reward and a done logit.
+
+All members live in one module whose weights are shaped ``[E, in, out]``: one batched matmul per
+layer runs the whole ensemble, with no Python loop over members. Inputs (observation, and action
+one-hot for Discrete spaces) and regression targets (Δs = s' − s and r) are normalised with
+statistics of the training data, so losses and the confidence built on them are in the same units
+for every environment. Each member outputs a mean and a log-variance per target, the latter kept
+between learned soft bounds (Chua et al., 2018), plus a termination logit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mbrl_ai.modules.mlp import ACTIVATIONS
+
+
+class EnsembleLinear(nn.Module):
+    """E independent linear layers applied as one batched matmul: ``[E, B, in] → [E, B, out]``."""
+
+    def __init__(self, ensemble_size: int, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        bound = 1.0 / math.sqrt(in_dim)  # nn.Linear's default initialisation, per member
+        self.weight = nn.Parameter(
+            torch.empty(ensemble_size, in_dim, out_dim).uniform_(-bound, bound)
+        )
+        self.bias = nn.Parameter(torch.empty(ensemble_size, 1, out_dim).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class EnsembleWorldModel(nn.Module):
+    """E Gaussian MLPs over (s, a) predicting normalised [Δs, r] and a done logit."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        action_space: gym.Space,
+        ensemble_size: int,
+        hidden: list[int],
+        activation: str,
+        min_logvar: float,
+        max_logvar: float,
+    ) -> None:
+        super().__init__()
+        self.obs_dim = obs_dim
+        self.discrete = isinstance(action_space, gym.spaces.Discrete)
+        self.action_dim = (
+            int(action_space.n) if self.discrete else int(math.prod(action_space.shape))
+        )
+        self.ensemble_size = ensemble_size
+        in_dim = obs_dim + self.action_dim
+        self.target_dim = obs_dim + 1  # Δs and r
+
+        layers: list[nn.Module] = []
+        last = in_dim
+        for width in hidden:
+            layers += [EnsembleLinear(ensemble_size, last, width), ACTIVATIONS[activation]()]
+            last = width
+        self.trunk = nn.Sequential(*layers)
+        self.head = EnsembleLinear(ensemble_size, last, 2 * self.target_dim + 1)
+        self.max_logvar = nn.Parameter(torch.full((self.target_dim,), float(max_logvar)))
+        self.min_logvar = nn.Parameter(torch.full((self.target_dim,), float(min_logvar)))
+        for name, size in (("in", in_dim), ("target", self.target_dim)):
+            self.register_buffer(f"{name}_mean", torch.zeros(size))
+            self.register_buffer(f"{name}_std", torch.ones(size))
+
+    # -- normalisation --------------------------------------------------------------------------
+
+    def model_input(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Raw (s, a) → the normalised input vector ``[..., obs_dim + action_dim]``."""
+        if self.discrete:
+            a = F.one_hot(actions.long(), self.action_dim).to(obs.dtype)
+        else:
+            a = actions.to(obs.dtype).reshape(*obs.shape[:-1], self.action_dim)
+        return torch.cat([obs, a], dim=-1)
+
+    def raw_targets(
+        self, obs: torch.Tensor, next_obs: torch.Tensor, rewards: torch.Tensor
+    ) -> torch.Tensor:
+        """[Δs, r] in environment units, ``[..., obs_dim + 1]``."""
+        return torch.cat([next_obs - obs, rewards.unsqueeze(-1)], dim=-1)
+
+    @torch.no_grad()
+    def set_normalizer(
+        self,
+        obs: torch.Tensor,
+        actions: torch.Tensor,
+        next_obs: torch.Tensor,
+        rewards: torch.Tensor,
+    ) -> None:
+        """Fit input and target statistics to a dataset (std floored so constants stay finite)."""
+        for name, data in (
+            ("in", self.model_input(obs, actions)),
+            ("target", self.raw_targets(obs, next_obs, rewards)),
+        ):
+            getattr(self, f"{name}_mean").copy_(data.mean(0))
+            getattr(self, f"{name}_std").copy_(
+                data.std(0).clamp_min(1e-4) if len(data) > 1 else 1.0
+            )
+
+    def normalized_targets(
+        self, obs: torch.Tensor, next_obs: torch.Tensor, rewards: torch.Tensor
+    ) -> torch.Tensor:
+        return (self.raw_targets(obs, next_obs, rewards) - self.target_mean) / self.target_std
+
+    # -- forward --------------------------------------------------------------------------------
+
+    def forward(
+        self, obs: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Mean ``[E, B, D]``, log-variance ``[E, B, D]`` (normalised units) and done logit ``[E, B]``.
+
+        ``obs`` is ``[B, obs_dim]`` (every member sees the same batch) or ``[E, B, obs_dim]``.
+        """
+        x = (self.model_input(obs, actions) - self.in_mean) / self.in_std
+        if x.dim() == 2:
+            x = x.unsqueeze(0).expand(self.ensemble_size, -1, -1)
+        out = self.head(self.trunk(x))
+        d = self.target_dim
+        mean, raw_logvar, done_logit = out[..., :d], out[..., d : 2 * d], out[..., 2 * d]
+        logvar = self.max_logvar - F.softplus(self.max_logvar - raw_logvar)
+        logvar = self.min_logvar + F.softplus(logvar - self.min_logvar)
+        return mean, logvar, done_logit
+
+    @torch.no_grad()
+    def predict(
+        self,
+        obs: torch.Tensor,
+        actions: torch.Tensor,
+        members: torch.Tensor,
+        sample: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One step for a batch: next state ``[B, obs_dim]``, reward ``[B]``, done probability ``[B]``
+        and disagreement ``[B]`` (variance of the members' means, averaged over state dimensions,
+        in normalised units). Row ``i`` uses member ``members[i]``; ``sample`` draws from its
+        Gaussian, otherwise its mean is used.
+        """
+        mean, logvar, done_logit = self(obs, actions)
+        rows = torch.arange(obs.shape[0], device=obs.device)
+        m, lv = mean[members, rows], logvar[members, rows]
+        pred = m + torch.randn_like(m) * (0.5 * lv).exp() if sample else m
+        raw = pred * self.target_std + self.target_mean
+        next_obs = obs + raw[:, : self.obs_dim]
+        disagreement = mean[..., : self.obs_dim].var(0, unbiased=False).mean(-1)
+        return next_obs, raw[:, -1], torch.sigmoid(done_logit[members, rows]), disagreement
+
+    def logvar_bound_penalty(self) -> torch.Tensor:
+        """Keeps the learned soft bounds tight (PETS)."""
+        return self.max_logvar.sum() - self.min_logvar.sum()
