@@ -55,7 +55,7 @@ def evaluate_policy(
 
 
 def main(argv: list[str]) -> int:
-    from mbrl_ai.algos.ppo import load_policy
+    from mbrl_ai.agent import load_policy
     from mbrl_ai.envs import make_vec_env
 
     args = dict(a.split("=", 1) for a in argv if "=" in a)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mbrl_ai.algos.ppo import build_actor_critic
+from mbrl_ai.agent import build_actor_critic
 from mbrl_ai.collect import collect_rollout, start_collection
 from mbrl_ai.envs import inspect_env, make_vec_env
 from tests.conftest import compose
