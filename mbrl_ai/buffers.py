@@ -79,5 +79,10 @@ class ReplayBuffer:
             self.terminated[idx],
         )
 
+    def recent_obs(self, window: int) -> np.ndarray:
+        """The ``window`` most recently added states s (never a final observation)."""
+        n = min(window, self.size)
+        return self.obs[(self.next - n + np.arange(n)) % self.capacity]
+
     def all(self) -> Transitions:
         return self.get(np.arange(self.size))

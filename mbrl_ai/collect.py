@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from gymnasium.vector import VectorEnv
 
+from mbrl_ai.buffers import Transitions
 from mbrl_ai.envs import final_observations
 from mbrl_ai.modules import Actor, Critic, RunningMeanStd
 
@@ -34,6 +35,17 @@ class Rollout:
     truncated: torch.Tensor  # [T, N] bool: a time limit cut the episode (bootstrap)
     raw_obs: np.ndarray  # [T, N, obs_dim] env observations (for model fitting)
     raw_next_obs: np.ndarray  # [T, N, obs_dim] true successors: final_obs where an episode ended
+
+    def transitions(self) -> Transitions:
+        """The rollout as flat real transitions ``[T·N]`` for the world model's replay."""
+        obs_dim = self.raw_obs.shape[-1]
+        return Transitions(
+            obs=self.raw_obs.reshape(-1, obs_dim),
+            actions=self.actions.numpy().reshape(-1, *self.actions.shape[2:]),
+            rewards=self.ext_rewards.numpy().reshape(-1),
+            next_obs=self.raw_next_obs.reshape(-1, obs_dim),
+            terminated=self.terminated.numpy().reshape(-1),
+        )
 
 
 @dataclass

@@ -31,8 +31,8 @@ class ConfigError(ValueError):
 
 @dataclass
 class AlgoConfig:
-    name: str = "ppo"
-    """Which training loop runs: ``ppo`` (model-free baseline)."""
+    name: str = "mbppo"
+    """Which training loop runs: ``mbppo`` (model-based PPO, sections 2.1–2.8) or ``ppo``."""
 
 
 @dataclass
@@ -105,6 +105,48 @@ class WorldModelConfig:
     """Weight of the penalty that keeps the log-variance bounds tight."""
     done_pos_weight: float | None = None
     """BCE weight of terminal transitions; ``null`` = (non-terminal / terminal) count in the data."""
+
+
+@dataclass
+class ImaginationConfig:
+    """How much and how deep to imagine (section 2.3)."""
+
+    mode: str = "breadth"
+    """``breadth``: rollout count follows confidence, depth = planning_horizon (the pseudocode);
+    ``depth``: depth follows ensemble variance, count = max_planning_rollouts; ``both``; ``fixed``:
+    count = max_planning_rollouts and depth = planning_horizon (the ablation)."""
+    min_horizon: int = 1
+    """H_min of the adaptive depth."""
+    max_horizon: int = 10
+    """H_max of the adaptive depth."""
+    base_horizon: int | None = None
+    """H_base of the adaptive depth; ``null`` = max_horizon."""
+    sensitivity: float = 10.0
+    """k in H = clip(H_min, H_max, H_base·exp(−k·Var)); Var in normalised units."""
+    disagreement_stop: float | None = None
+    """End a rollout once its ensemble disagreement exceeds this; ``null`` never stops early."""
+    done_threshold: float = 0.5
+    """A predicted done probability above this ends the rollout."""
+    sample: bool = True
+    """Sample next states from the member's Gaussian (else use its mean)."""
+    start_window: int = 10_000
+    """Start states are drawn from this many most recent real states."""
+    rounds: int = 1
+    """Imagine-and-update rounds per real batch (Dyna-style); the pseudocode does 1."""
+    imagined_weight: str = "confidence"
+    """Per-sample PPO loss weight of imagined data: ``one`` or ``confidence``."""
+
+
+@dataclass
+class BetaConfig:
+    """Curiosity weight adaptation (section 2.7)."""
+
+    window: int = 10
+    """Recent real episode returns in the moving average, and points in the slope fit."""
+    low_threshold: float = 0.0
+    """β grows when the return trend (per episode) is below this."""
+    high_threshold: float = 1.0
+    """β shrinks when the return trend (per episode) is above this."""
 
 
 @dataclass
@@ -189,10 +231,14 @@ class Config:
     ppo: PPOConfig = field(default_factory=PPOConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     world_model: WorldModelConfig = field(default_factory=WorldModelConfig)
+    imagination: ImaginationConfig = field(default_factory=ImaginationConfig)
+    beta: BetaConfig = field(default_factory=BetaConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
 
 
-ALGOS = ("ppo",)
+ALGOS = ("mbppo", "ppo")
+IMAGINATION_MODES = ("breadth", "depth", "both", "fixed")
+IMAGINED_WEIGHTS = ("one", "confidence")
 ACTIVATIONS = ("tanh", "relu", "elu", "silu")
 LOGGERS = ("console", "wandb")
 WANDB_MODES = ("online", "offline", "disabled")
@@ -391,6 +437,55 @@ def validate(c: Config) -> None:
         "world_model.done_pos_weight",
         w.done_pos_weight,
         "must be > 0 or null",
+    )
+    im = c.imagination
+    need(
+        im.mode in IMAGINATION_MODES,
+        "imagination.mode",
+        im.mode,
+        f"allowed: {', '.join(IMAGINATION_MODES)}",
+    )
+    for key in ("min_horizon", "max_horizon", "start_window", "rounds"):
+        need(
+            getattr(im, key) >= 1, f"imagination.{key}", getattr(im, key), "must be an integer >= 1"
+        )
+    need(
+        im.max_horizon >= im.min_horizon,
+        "imagination.max_horizon",
+        im.max_horizon,
+        f"must be >= imagination.min_horizon ({im.min_horizon})",
+    )
+    need(
+        im.base_horizon is None or im.base_horizon >= 1,
+        "imagination.base_horizon",
+        im.base_horizon,
+        "must be >= 1 or null",
+    )
+    need(im.sensitivity >= 0.0, "imagination.sensitivity", im.sensitivity, "must be >= 0")
+    need(
+        im.disagreement_stop is None or im.disagreement_stop > 0.0,
+        "imagination.disagreement_stop",
+        im.disagreement_stop,
+        "must be > 0 or null",
+    )
+    need(
+        0.0 < im.done_threshold < 1.0,
+        "imagination.done_threshold",
+        im.done_threshold,
+        "must be in (0, 1)",
+    )
+    need(
+        im.imagined_weight in IMAGINED_WEIGHTS,
+        "imagination.imagined_weight",
+        im.imagined_weight,
+        f"allowed: {', '.join(IMAGINED_WEIGHTS)}",
+    )
+    need(c.beta.window >= 2, "beta.window", c.beta.window, "must be an integer >= 2")
+    need(
+        c.beta.high_threshold >= c.beta.low_threshold,
+        "beta.high_threshold",
+        c.beta.high_threshold,
+        f"must be >= beta.low_threshold ({c.beta.low_threshold})",
     )
     lg = c.logger
     need(lg.name in LOGGERS, "logger.name", lg.name, f"allowed: {', '.join(LOGGERS)}")

@@ -28,6 +28,7 @@ class PPOBatch:
     advantages: torch.Tensor  # [B]
     returns: torch.Tensor  # [B] value targets
     weights: torch.Tensor | None = None  # [B] per-sample loss weight; None = all ones
+    is_real: torch.Tensor | None = None  # [B] bool: real (True) or imagined sample; None = all real
 
     def __len__(self) -> int:
         return self.obs.shape[0]
@@ -35,6 +36,26 @@ class PPOBatch:
     def to(self, device: torch.device) -> PPOBatch:
         moved = {k: (v.to(device) if v is not None else None) for k, v in self.__dict__.items()}
         return PPOBatch(**moved)
+
+
+def concat_batches(a: PPOBatch, b: PPOBatch) -> PPOBatch:
+    """One batch from two; missing weights count as ones and missing ``is_real`` as real."""
+
+    def fill(batch: PPOBatch, name: str) -> torch.Tensor:
+        value = getattr(batch, name)
+        if value is not None:
+            return value
+        return torch.ones(len(batch), dtype=torch.bool if name == "is_real" else torch.float32)
+
+    merged = {
+        k: torch.cat([getattr(a, k), getattr(b, k)])
+        for k in ("obs", "actions", "log_probs", "values", "advantages", "returns")
+    }
+    return PPOBatch(
+        **merged,
+        weights=torch.cat([fill(a, "weights"), fill(b, "weights")]),
+        is_real=torch.cat([fill(a, "is_real"), fill(b, "is_real")]),
+    )
 
 
 def rollout_to_batch(rollout: Rollout, advantages: torch.Tensor, returns: torch.Tensor) -> PPOBatch:
@@ -60,16 +81,18 @@ def ppo_update(
     """``cfg.n_epochs`` passes of minibatches of ``cfg.batch_size``; returns mean losses and stats.
 
     Keys: policy_loss, value_loss, entropy, approx_kl, clip_fraction, explained_variance,
-    n_updates, and kl_stop (1 when the KL early stop ended the update).
+    n_updates, and kl_stop (1 when the KL early stop ended the update). When the batch mixes real
+    and imagined samples, approx_kl, clip_fraction and adv_abs (mean |advantage| before
+    normalisation) are also reported per kind: ``*_real`` and ``*_imagined``.
     """
     p = cfg.ppo
     params = [*actor.parameters(), *critic.parameters()]
     size = len(batch)
     fields = {k: v for k, v in batch.__dict__.items() if v is not None}
     losses: list[torch.Tensor] = []  # [policy, value, entropy] per minibatch, detached
-    log_ratios: list[
-        torch.Tensor
-    ] = []  # per minibatch, detached; stats are computed once at the end
+    # per minibatch, detached: the statistics are computed once, at the end
+    log_ratios: list[torch.Tensor] = []
+    real_masks: list[torch.Tensor] = []  # which samples are real, for mixed batches
     kl_stop = False
     for _ in range(cfg.n_epochs):
         # shuffle once per epoch, then take contiguous slices (cheaper than indexing per minibatch)
@@ -107,6 +130,8 @@ def ppo_update(
 
             losses.append(torch.stack([policy_loss, value_loss, entropy_mean]).detach())
             log_ratios.append(log_ratio.detach())
+            if "is_real" in mb:
+                real_masks.append(mb["is_real"])
             if p.target_kl is not None and _approx_kl(log_ratios[-1]).item() > 1.5 * p.target_kl:
                 kl_stop = True
                 break
@@ -123,7 +148,7 @@ def ppo_update(
             if var_returns > 0
             else torch.tensor(0.0)
         )
-    return {
+    metrics = {
         "policy_loss": policy_loss,
         "value_loss": value_loss,
         "entropy": entropy,
@@ -133,6 +158,20 @@ def ppo_update(
         "n_updates": len(losses),
         "kl_stop": int(kl_stop),
     }
+    if real_masks:
+        real = torch.cat(real_masks)
+        for kind, mask, batch_mask in (
+            ("real", real, batch.is_real),
+            ("imagined", ~real, ~batch.is_real),
+        ):
+            if mask.any():
+                lr_kind = all_log_ratios[mask]
+                metrics[f"approx_kl_{kind}"] = _approx_kl(lr_kind).item()
+                metrics[f"clip_fraction_{kind}"] = (
+                    ((lr_kind.exp() - 1).abs() > cfg.clip_range).float().mean().item()
+                )
+                metrics[f"adv_abs_{kind}"] = batch.advantages[batch_mask].abs().mean().item()
+    return metrics
 
 
 def _approx_kl(log_ratio: torch.Tensor) -> torch.Tensor:

@@ -67,9 +67,13 @@ _HYDRA_ONLY_FLAGS = frozenset(
 
 def _algorithms() -> dict[str, tuple[Callable[[Config, Path], Any], tuple[type[gym.Space], ...]]]:
     """Algorithm name → (training function, action spaces it supports)."""
+    from mbrl_ai import trainer
     from mbrl_ai.algos import ppo
 
-    return {"ppo": (ppo.train_ppo, ppo.SUPPORTED_ACTION_SPACES)}
+    return {
+        "mbppo": (trainer.train_mbppo, trainer.SUPPORTED_ACTION_SPACES),
+        "ppo": (ppo.train_ppo, ppo.SUPPORTED_ACTION_SPACES),
+    }
 
 
 def check_run(cfg: Config) -> None:

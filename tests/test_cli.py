@@ -47,9 +47,23 @@ def test_bad_input_fails_first_with_one_line(
     assert not (tmp_path / "run").exists() and not (tmp_path / "sweep").exists()  # no work started
 
 
-def test_a_run_writes_config_metrics_evals_and_checkpoint(tiny: list[str], tmp_path: Path) -> None:
+PSEUDOCODE_LOG_KEYS = (  # section 2.8, verbatim
+    "confidence",
+    "imagined_rollouts",
+    "beta",
+    "policy_loss",
+    "value_loss",
+    "model_loss",
+    "mean_real_reward",
+)
+
+
+@pytest.mark.parametrize("algo", ["mbppo", "ppo"])
+def test_a_run_writes_config_metrics_evals_and_checkpoint(
+    algo: str, tiny: list[str], tmp_path: Path
+) -> None:
     out = tmp_path / "run"
-    result = run_cli(*tiny, "seed=3", f"hydra.run.dir={out}")
+    result = run_cli(*tiny, f"algo={algo}", "seed=3", f"hydra.run.dir={out}")
     assert result.returncode == 0, result.stderr
 
     assert "seed: 3" in (out / "config.yaml").read_text()
@@ -57,9 +71,13 @@ def test_a_run_writes_config_metrics_evals_and_checkpoint(tiny: list[str], tmp_p
     assert [m["env_steps"] for m in metrics] == [256, 512]
     for key in ("policy_loss", "value_loss", "mean_real_reward", "approx_kl", "clip_fraction"):
         assert key in metrics[0]
+    if algo == "mbppo":
+        for key in (*PSEUDOCODE_LOG_KEYS, "approx_kl_real", "approx_kl_imagined", "imagine_s"):
+            assert key in metrics[0], key
+        assert 0.0 < metrics[-1]["confidence"] <= 1.0
 
     meta, *evals = read_jsonl(out / "eval.jsonl")
-    assert meta["meta"] and meta["method"] == "ppo" and meta["env_id"] == "CartPole-v1"
+    assert meta["meta"] and meta["method"] == algo and meta["env_id"] == "CartPole-v1"
     assert meta["seed"] == 3 and meta["threshold"] == 475.0 and "torch" in meta["versions"]
     assert [e["env_steps"] for e in evals] == [256, 512]
     for e in evals:

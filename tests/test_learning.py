@@ -32,3 +32,15 @@ def test_ppo_learns_pendulum_where_every_episode_is_truncated(tmp_path: Path) ->
     assert means[-1] > -400.0, (
         f"final eval return {means[-1]:.1f}; curve {[round(m) for m in means]}"
     )
+
+
+@pytest.mark.slow
+def test_mbppo_solves_cartpole_with_the_pseudocode_defaults(tmp_path: Path) -> None:
+    cfg = compose(
+        "algo=mbppo", "seed=0", "total_timesteps=40960", "eval_every=2048", "logger.progress=off"
+    )
+    result = run(cfg, tmp_path)
+    steps = [e["env_steps"] for e in result.evals]
+    means = [e["mean_return"] for e in result.evals]
+    solved_at = steps_to_threshold(steps, means, 475.0, consecutive=3)
+    assert solved_at is not None, f"never solved; eval means {means}"

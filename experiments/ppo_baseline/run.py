@@ -36,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 THRESHOLD = 475.0
 CONFIGS = {
     # the pseudocode's section-1 values, which are also SB3's PPO defaults
-    "default": ["eval_every=1024"],
+    "default": ["algo=ppo", "eval_every=1024"],
     "tuned": ["experiment=ppo_cartpole"],
 }
 

@@ -1,0 +1,41 @@
+"""2.7 Adapt β, the curiosity weight, to the trend of real extrinsic returns.
+
+A pure function of (state, newly finished episode returns, config): the moving average of the
+last ``window`` returns is tracked over ``window`` points, its slope (return per episode) is fitted
+by least squares, and β grows by (1 + rate) while the trend is below ``low_threshold`` (learning
+stalls: explore more) and shrinks by (1 − rate) above ``high_threshold``, clamped to [0, 1].
+Being multiplicative, β = 0 stays 0: ``beta_init=0`` switches curiosity off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mbrl_ai.config import BetaConfig
+
+
+@dataclass(frozen=True)
+class BetaState:
+    beta: float
+    returns: tuple[float, ...] = ()  # the most recent real episode returns (2·window − 1 at most)
+    slope: float = 0.0  # last fitted trend of the moving average, return per episode
+
+
+def adapt_beta(
+    state: BetaState, new_returns: list[float], rate: float, cfg: BetaConfig
+) -> BetaState:
+    """Fold in the episodes finished this iteration and adapt β once there is a full window."""
+    w = cfg.window
+    returns = (state.returns + tuple(new_returns))[-(2 * w - 1) :]
+    if len(returns) < 2 * w - 1 or not new_returns:
+        return BetaState(state.beta, returns, state.slope)
+    moving = np.convolve(np.asarray(returns), np.ones(w) / w, mode="valid")  # w points
+    slope = float(np.polyfit(np.arange(w), moving, 1)[0])
+    beta = state.beta
+    if slope < cfg.low_threshold:
+        beta = min(1.0, beta * (1.0 + rate))
+    elif slope > cfg.high_threshold:
+        beta = max(0.0, beta * (1.0 - rate))
+    return BetaState(beta, returns, slope)

@@ -1,0 +1,228 @@
+"""Model-Based PPO with Adaptive Imagination: the pseudocode's main loop, sections 2.1 to 2.8.
+
+One call per section, in the pseudocode's order; every section lives in its own file:
+
+    2.1 collect real experience                 collect.collect_rollout   (+ replay of real data)
+    2.2 update world model, compute confidence  fit_model.fit_world_model
+    2.3 adaptive imagination                    imagine.imagine_rollouts
+    2.4 advantages and returns, per segment     gae.compute_gae
+    2.5 PPO update on real + imagined data      ppo_update.ppo_update
+    2.6 curiosity update                        curiosity.update_curiosity
+    2.7 adapt β                                 beta.adapt_beta
+    2.8 logging                                 logger.RunLogger
+
+``imagination.rounds`` > 1 repeats 2.3–2.5 on the same real batch (Dyna-style).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from mbrl_ai.agent import RunResult, start_run
+from mbrl_ai.beta import BetaState, adapt_beta
+from mbrl_ai.buffers import ReplayBuffer
+from mbrl_ai.collect import collect_rollout, start_collection
+from mbrl_ai.config import Config
+from mbrl_ai.curiosity import update_curiosity
+from mbrl_ai.fit_model import fit_world_model
+from mbrl_ai.gae import compute_gae
+from mbrl_ai.imagine import (
+    ImaginedRollouts,
+    imagine_rollouts,
+    plan_imagination,
+    sample_start_states,
+)
+from mbrl_ai.modules.curiosity import NoCuriosity
+from mbrl_ai.modules.world_model import EnsembleWorldModel
+from mbrl_ai.ppo_update import PPOBatch, concat_batches, ppo_update, rollout_to_batch
+
+SUPPORTED_ACTION_SPACES: tuple[type[gym.Space], ...] = (gym.spaces.Discrete, gym.spaces.Box)
+
+
+def imagined_to_batch(
+    imagined: ImaginedRollouts, advantages: torch.Tensor, returns: torch.Tensor, weight: float
+) -> PPOBatch:
+    """The valid imagined steps as a flat :class:`PPOBatch` with a per-sample weight."""
+    v = imagined.valid
+    return PPOBatch(
+        obs=imagined.obs[v],
+        actions=imagined.actions[v],
+        log_probs=imagined.log_probs[v],
+        values=imagined.values[v],
+        advantages=advantages[v],
+        returns=returns[v],
+        weights=torch.full((int(v.sum()),), weight),
+        is_real=torch.zeros(int(v.sum()), dtype=torch.bool),
+    )
+
+
+def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
+    """Train MB-PPO as configured; write metrics, evaluations and the final checkpoint."""
+    run = start_run(cfg, out_dir)
+    actor, critic, device, wm = run.actor, run.critic, run.device, cfg.world_model
+    model = EnsembleWorldModel(
+        run.info.obs_dim,
+        run.info.action_space,
+        wm.ensemble_size,
+        list(wm.hidden),
+        wm.activation,
+        wm.min_logvar,
+        wm.max_logvar,
+    ).to(device)
+    model_optimizer = torch.optim.AdamW(
+        model.parameters(), lr=cfg.lr_world_model, weight_decay=wm.weight_decay
+    )
+    action_shape = () if run.info.discrete else (run.info.action_dim,)
+    replay = ReplayBuffer(
+        wm.replay_capacity,
+        run.info.obs_dim,
+        action_shape,
+        run.info.discrete,
+        wm.holdout_fraction,
+        cfg.seed,
+    )
+    curiosity, curiosity_optimizer = NoCuriosity(), None
+    beta = BetaState(cfg.beta_init)
+    rng = np.random.default_rng(cfg.seed)
+
+    state = start_collection(run.envs, cfg.seed)
+    env_steps, iteration = 0, 0
+    recent_returns: list[float] = []
+    try:
+        while env_steps < cfg.total_timesteps:
+            run.set_lr(env_steps)
+            t0 = time.perf_counter()
+            # 2.1 collect real experience; every real transition also goes to the replay
+            rollout, state = collect_rollout(
+                run.envs,
+                actor,
+                critic,
+                state,
+                cfg.n_real_steps // cfg.n_envs,
+                cfg.gamma,
+                run.obs_rms,
+                run.reward_rms,
+                device,
+            )
+            replay.add(rollout.transitions())
+            env_steps += cfg.n_real_steps
+            t1 = time.perf_counter()
+
+            # 2.2 update world model, compute confidence (held-out)
+            fit = fit_world_model(model, model_optimizer, replay, wm, rng, device)
+            confidence = fit["confidence"]
+            t2 = time.perf_counter()
+
+            weight = confidence if cfg.imagination.imagined_weight == "confidence" else 1.0
+            imagine_s, n_imagined, n_rollouts = 0.0, 0, 0
+            for _ in range(cfg.imagination.rounds):
+                # 2.3 adaptive imagination: how many rollouts (and how deep) from confidence
+                t_im = time.perf_counter()
+                n_rollouts, horizon = plan_imagination(
+                    confidence,
+                    cfg.planning_horizon,
+                    cfg.confidence_thresh,
+                    cfg.min_planning_rollouts,
+                    cfg.max_planning_rollouts,
+                    cfg.imagination.mode,
+                )
+                starts = sample_start_states(
+                    replay.recent_obs(cfg.imagination.start_window), n_rollouts, rng
+                )
+                imagined = imagine_rollouts(
+                    actor,
+                    critic,
+                    model,
+                    torch.as_tensor(starts, device=device),
+                    horizon,
+                    cfg.imagination,
+                    run.obs_rms,
+                    run.reward_rms,
+                )
+                imagine_s += time.perf_counter() - t_im
+                n_imagined += imagined.n_transitions
+                # 2.4 per segment. Real: terminated → no bootstrap, truncated → V(final_obs).
+                advantages, returns = compute_gae(
+                    rollout.rewards,
+                    rollout.values,
+                    rollout.next_values,
+                    rollout.terminated,
+                    rollout.truncated,
+                    cfg.gamma,
+                    cfg.gae_lambda,
+                )
+                real_batch = rollout_to_batch(rollout, advantages, returns)
+                # Imagined: each rollout its own segment, bootstrapped at the cut, stopped at a done.
+                im_adv, im_ret = compute_gae(
+                    imagined.rewards,
+                    imagined.values,
+                    imagined.next_values,
+                    imagined.terminated,
+                    imagined.truncated,
+                    cfg.gamma,
+                    cfg.gae_lambda,
+                )
+                batch = concat_batches(
+                    real_batch, imagined_to_batch(imagined, im_adv.cpu(), im_ret.cpu(), weight)
+                )
+                # 2.5 PPO-style policy / value update on real + imagined data
+                update = ppo_update(actor, critic, run.optimizer, batch.to(device), cfg)
+            t3 = time.perf_counter()
+
+            # 2.6 curiosity module update (if β > 0)
+            transitions = rollout.transitions()
+            curiosity_metrics = update_curiosity(
+                curiosity,
+                curiosity_optimizer,
+                torch.as_tensor(transitions.obs),
+                torch.as_tensor(transitions.actions),
+                torch.as_tensor(transitions.next_obs),
+            )
+            # 2.7 adapt β to the trend of real extrinsic returns
+            beta = adapt_beta(beta, state.finished_returns, cfg.beta_adapt_rate, cfg.beta)
+            iteration += 1
+            run.maybe_evaluate(env_steps)
+
+            # 2.8 logging: the pseudocode's keys, then diagnostics and timing
+            recent_returns = (recent_returns + state.finished_returns)[-100:]
+            run.logger.log_iteration(
+                env_steps,
+                {
+                    "confidence": confidence,
+                    "imagined_rollouts": n_rollouts,
+                    "beta": beta.beta,
+                    "policy_loss": update["policy_loss"],
+                    "value_loss": update["value_loss"],
+                    "model_loss": fit["model_loss"],
+                    "mean_real_reward": float(rollout.ext_rewards.mean()),
+                    "iteration": iteration,
+                    "episode_return": float(np.mean(recent_returns)) if recent_returns else None,
+                    "episodes": len(state.finished_returns),
+                    "imagined_transitions": n_imagined,
+                    "real_transitions": cfg.n_real_steps,
+                    "reward_slope": beta.slope,
+                    **{k: v for k, v in update.items() if k not in ("policy_loss", "value_loss")},
+                    **{
+                        f"model/{k}": v
+                        for k, v in fit.items()
+                        if k not in ("confidence", "model_loss")
+                    },
+                    **curiosity_metrics,
+                    "lr": run.optimizer.param_groups[0]["lr"],
+                    "collect_s": t1 - t0,
+                    "model_s": t2 - t1,
+                    "imagine_s": imagine_s,
+                    "update_s": t3 - t2 - imagine_s,
+                    "real_steps_per_s": cfg.n_real_steps / (t1 - t0),
+                    "imagined_steps_per_s": n_imagined / imagine_s if imagine_s > 0 else 0.0,
+                },
+            )
+        run.finish(env_steps, iteration, {"world_model": model.state_dict(), "beta": beta.beta})
+    finally:
+        result = run.close(env_steps)
+    return result

@@ -1,0 +1,60 @@
+"""The MB-PPO trainer: sections 2.1–2.8 are called once each per iteration, in order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import mbrl_ai.trainer as trainer
+from mbrl_ai.logger import RunLogger
+from tests.conftest import compose
+
+SECTIONS = [
+    ("collect_rollout", "2.1"),
+    ("fit_world_model", "2.2"),
+    ("imagine_rollouts", "2.3"),
+    ("compute_gae", "2.4"),  # real segment
+    ("compute_gae", "2.4"),  # imagined segments
+    ("ppo_update", "2.5"),
+    ("update_curiosity", "2.6"),
+    ("adapt_beta", "2.7"),
+    ("log_iteration", "2.8"),
+]
+
+
+def test_trainer_calls_its_sections_in_order(
+    monkeypatch: pytest.MonkeyPatch, tiny: list[str], tmp_path: Path
+) -> None:
+    calls: list[str] = []
+
+    def spy(name: str, fn):  # noqa: ANN001, ANN202
+        def wrapped(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            calls.append(name)
+            return fn(*args, **kwargs)
+
+        return wrapped
+
+    for name in dict.fromkeys(n for n, _ in SECTIONS if n != "log_iteration"):
+        monkeypatch.setattr(trainer, name, spy(name, getattr(trainer, name)))
+    monkeypatch.setattr(RunLogger, "log_iteration", spy("log_iteration", RunLogger.log_iteration))
+
+    cfg = compose(*tiny, "algo=mbppo", "world_model.train_steps=5")
+    result = trainer.train_mbppo(cfg, tmp_path)
+    per_iteration = [n for n, _ in SECTIONS]
+    assert calls == per_iteration * 2  # two iterations of 256 real steps
+    assert result.env_steps == 512
+
+
+def test_dyna_rounds_repeat_imagination_and_update(
+    monkeypatch: pytest.MonkeyPatch, tiny: list[str], tmp_path: Path
+) -> None:
+    calls: list[str] = []
+    for name in ("imagine_rollouts", "ppo_update"):
+        fn = getattr(trainer, name)
+        monkeypatch.setattr(
+            trainer, name, lambda *a, _n=name, _f=fn, **k: (calls.append(_n), _f(*a, **k))[1]
+        )
+    cfg = compose(*tiny, "total_timesteps=256", "imagination.rounds=3", "world_model.train_steps=5")
+    trainer.train_mbppo(cfg, tmp_path)
+    assert calls == ["imagine_rollouts", "ppo_update"] * 3
