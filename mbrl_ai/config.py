@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -293,8 +294,9 @@ def check_keys(node: DictConfig, schema: type, prefix: str = "") -> None:
             check_keys(value, sub, prefix=f"{full}.")
 
 
+# the nested nodes of Config, by annotation name (annotations are strings under postponed evaluation)
 _NODES: dict[str, type] = {
-    c.__name__: c for c in (AlgoConfig, PPOConfig, NetworkConfig, LoggerConfig)
+    t.__name__: t for t in typing.get_type_hints(Config).values() if dataclasses.is_dataclass(t)
 }
 
 

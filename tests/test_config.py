@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from pathlib import Path
 
 import pytest
 
 from mbrl_ai.config import Config, ConfigError
+from mbrl_ai.train import precheck
 from tests.conftest import ROOT, compose
 
 PSEUDOCODE_DEFAULTS = {
@@ -72,6 +75,31 @@ def test_validation_names_the_key(override: str, key: str) -> None:
     with pytest.raises(ConfigError) as info:
         compose(override)
     assert info.value.key == key
+
+
+NESTED = ["algo", "ppo", "network", "world_model", "imagination", "beta", "logger"]
+
+
+@pytest.mark.parametrize("node", NESTED)
+def test_every_nested_node_refuses_unknown_keys(node: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        compose(f"+{node}.typo=1")
+    assert info.value.key == f"{node}.typo"
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["world_model.train_steps=5", "imagination.mode=depth", "beta.window=4", "ppo.ent_coef=0.01"],
+)
+def test_the_cli_precheck_accepts_every_nested_key(override: str) -> None:
+    key, value = override.split("=")
+    precheck([override])  # raises ConfigError on a key it does not know
+    precheck(["-m", f"{key}={value},{value}"])
+
+
+def test_the_nested_node_list_is_complete() -> None:
+    hints = typing.get_type_hints(Config)
+    assert sorted(k for k, t in hints.items() if dataclasses.is_dataclass(t)) == sorted(NESTED)
 
 
 def test_experiment_presets_exist_for_cartpole_and_pendulum() -> None:
