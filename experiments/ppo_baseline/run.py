@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
+import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +28,11 @@ import torch
 from mbrl_ai.config import Config
 from mbrl_ai.envs import make_vec_env
 from mbrl_ai.evaluate import evaluate_policy
-from mbrl_ai.stats import median_iqr, steps_to_threshold
-from mbrl_ai.train import compose_config, run
+from mbrl_ai.stats import median_iqr
+from mbrl_ai.train import compose_config
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchlib import RunRecord, fmt_steps, plot_curves, run_mbrl_ai  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 THRESHOLD = 475.0
@@ -39,36 +41,6 @@ CONFIGS = {
     "default": ["algo=ppo", "eval_every=1024"],
     "tuned": ["experiment=ppo_cartpole"],
 }
-
-
-@dataclass
-class RunRecord:
-    method: str
-    config: str
-    seed: int
-    steps: list[int] = field(default_factory=list)
-    means: list[float] = field(default_factory=list)
-    train_seconds: float = 0.0
-    env_steps: int = 0
-
-    @property
-    def solved_at(self) -> int | None:
-        return steps_to_threshold(self.steps, self.means, THRESHOLD, consecutive=3)
-
-    @property
-    def throughput(self) -> float:
-        return self.env_steps / self.train_seconds
-
-
-def run_ours(cfg: Config) -> RunRecord:
-    with tempfile.TemporaryDirectory() as tmp:
-        result = run(cfg, Path(tmp))
-    rec = RunRecord(
-        "ours", "", cfg.seed, train_seconds=result.train_seconds, env_steps=result.env_steps
-    )
-    rec.steps = [e["env_steps"] for e in result.evals]
-    rec.means = [e["mean_return"] for e in result.evals]
-    return rec
 
 
 class _SB3Policy:
@@ -180,46 +152,12 @@ def summarise(records: list[RunRecord], budget: int) -> str:
                     ratio = f"{np.median(ratios):.2f} [{min(ratios):.2f}, {max(ratios):.2f}]"
             n_solved = sum(r.solved_at is not None for r in runs)
             lines.append(
-                f"| {config} | {method} | {n_solved}/{len(runs)} | {_fmt(med)} [{_fmt(q25)}, {_fmt(q75)}] "
+                f"| {config} | {method} | {n_solved}/{len(runs)} | {fmt_steps(med)} [{fmt_steps(q25)}, {fmt_steps(q75)}] "
                 f"| {fmed:.1f} [{f25:.1f}, {f75:.1f}] | {tput:.0f} | {ratio} |"
             )
     lines.append("")
     lines.append(f"Unsolved runs count as > {budget} steps (shown as inf).")
     return "\n".join(lines)
-
-
-def plot(records: list[RunRecord], path: Path) -> None:
-    """Median eval curve (and min–max band over seeds) of every config × method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    styles = {"ours": "-", "sb3": "--"}
-    colors = {"default": "tab:blue", "tuned": "tab:orange"}
-    for config in dict.fromkeys(r.config for r in records):
-        for method in ("ours", "sb3"):
-            runs = [r for r in records if r.config == config and r.method == method]
-            if not runs:
-                continue
-            n = min(len(r.means) for r in runs)
-            curves = np.array([r.means[:n] for r in runs])
-            steps = runs[0].steps[:n]
-            label = f"{'mbrl_ai' if method == 'ours' else 'SB3'} PPO, {config}"
-            ax.plot(steps, np.median(curves, 0), styles[method], color=colors[config], label=label)
-            ax.fill_between(steps, curves.min(0), curves.max(0), color=colors[config], alpha=0.12)
-    ax.axhline(THRESHOLD, color="grey", lw=0.8, ls=":")
-    ax.set_xlabel("real environment steps")
-    ax.set_ylabel("deterministic eval return")
-    ax.set_title(f"CartPole-v1, median and range over {len({r.seed for r in records})} seeds")
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-
-
-def _fmt(x: float) -> str:
-    return "inf" if not np.isfinite(x) else f"{x:,.0f}"
 
 
 def main() -> None:
@@ -252,7 +190,7 @@ def main() -> None:
             ]
             cfg = compose_config(overrides)
             for method in args.methods:
-                rec = run_ours(cfg) if method == "ours" else run_sb3(cfg)
+                rec = run_mbrl_ai(cfg, "ours", config) if method == "ours" else run_sb3(cfg)
                 rec.config = config
                 records.append(rec)
                 print(
@@ -268,7 +206,8 @@ def main() -> None:
 def report(records: list[RunRecord], args: argparse.Namespace) -> None:
     table = summarise(records, args.steps)
     (args.out / "results.md").write_text(table + "\n")
-    plot(records, args.out / "cartpole.png")
+    labels = {"ours": "mbrl_ai PPO", "sb3": "SB3 PPO"}
+    plot_curves(records, args.out / "cartpole.png", "CartPole-v1", labels)
     print(table)
 
 

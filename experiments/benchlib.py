@@ -1,0 +1,122 @@
+"""What the study scripts share: one training run as a record, and the per-method summary rows.
+
+Study scripts import it with ``sys.path.insert(0, <experiments dir>)``; it is not part of the
+package.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mbrl_ai.config import Config
+from mbrl_ai.stats import bootstrap_ci, median_iqr, steps_to_threshold
+from mbrl_ai.train import run
+from mbrl_ai.utils import read_jsonl
+
+
+@dataclass
+class RunRecord:
+    """One training run: its evaluation curve and timing."""
+
+    method: str
+    config: str
+    seed: int
+    steps: list[int] = field(default_factory=list)
+    means: list[float] = field(default_factory=list)
+    train_seconds: float = 0.0
+    env_steps: int = 0
+    threshold: float = 475.0
+    imagined_ratio: float | None = None  # imagined transitions/s ÷ real collection steps/s (median)
+
+    @property
+    def solved_at(self) -> int | None:
+        return steps_to_threshold(self.steps, self.means, self.threshold, consecutive=3)
+
+    @property
+    def throughput(self) -> float:
+        """Real env steps per second of training (evaluation excluded)."""
+        return self.env_steps / self.train_seconds
+
+    @property
+    def seconds_per_1k(self) -> float:
+        return 1000.0 * self.train_seconds / self.env_steps
+
+
+def run_mbrl_ai(cfg: Config, method: str, config: str, threshold: float = 475.0) -> RunRecord:
+    """Train ``cfg`` with mbrl_ai in a temporary directory and keep what the studies need."""
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run(cfg, Path(tmp))
+        metrics = read_jsonl(Path(tmp) / "metrics.jsonl")
+    ratios = [
+        m["imagined_steps_per_s"] / m["real_steps_per_s"]
+        for m in metrics
+        if m.get("imagined_steps_per_s") and m.get("real_steps_per_s")
+    ]
+    return RunRecord(
+        method,
+        config,
+        cfg.seed,
+        steps=[e["env_steps"] for e in result.evals],
+        means=[e["mean_return"] for e in result.evals],
+        train_seconds=result.train_seconds,
+        env_steps=result.env_steps,
+        threshold=threshold,
+        imagined_ratio=float(np.median(ratios)) if ratios else None,
+    )
+
+
+def solved_steps(runs: list[RunRecord]) -> list[float]:
+    """Steps to solve per run, ``inf`` for a run that never solved."""
+    return [r.solved_at if r.solved_at is not None else np.inf for r in runs]
+
+
+def median_with_ci(values: list[float]) -> tuple[float, float, float]:
+    """Median and its 95% bootstrap interval over runs (``inf`` = unsolved counts as worst)."""
+    med = median_iqr(values)[0]
+    finite_cap = 10 * max([v for v in values if np.isfinite(v)] or [1.0])
+    capped = [v if np.isfinite(v) else finite_cap for v in values]  # keep the bootstrap numeric
+    low, high = bootstrap_ci(capped)
+    fix = lambda x: np.inf if x >= finite_cap else x  # noqa: E731
+    return med, fix(low), fix(high)
+
+
+def plot_curves(
+    records: list[RunRecord], path: Path, env_name: str, labels: dict[str, str]
+) -> None:
+    """Median eval curve and min–max band over seeds of every config × method; ``labels`` maps
+    method names to legend names, and its order to line styles."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    styles = dict(zip(labels, ["-", "--", ":", "-."], strict=False))
+    palette = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
+    colors = dict(zip(dict.fromkeys(r.config for r in records), palette, strict=False))
+    for config in colors:
+        for method in labels:
+            runs = [r for r in records if r.config == config and r.method == method]
+            if not runs:
+                continue
+            n = min(len(r.means) for r in runs)
+            curves = np.array([r.means[:n] for r in runs])
+            steps = runs[0].steps[:n]
+            label = f"{labels[method]}, {config}"
+            ax.plot(steps, np.median(curves, 0), styles[method], color=colors[config], label=label)
+            ax.fill_between(steps, curves.min(0), curves.max(0), color=colors[config], alpha=0.12)
+    ax.axhline(records[0].threshold, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("real environment steps")
+    ax.set_ylabel("deterministic eval return")
+    ax.set_title(f"{env_name}, median and range over {len({r.seed for r in records})} seeds")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def fmt_steps(x: float) -> str:
+    return "inf" if not np.isfinite(x) else f"{x:,.0f}"
