@@ -1,0 +1,118 @@
+"""MB-PPO vs our PPO on CartPole-v1: real steps to solve, and what imagination costs.
+
+Both methods run the same seeds in one invocation with the PPO study's protocol: deterministic
+evaluation of 10 episodes after the update that crosses each multiple of ``eval_every`` (1,024)
+real steps. Reported per config × method: the share of seeds solved within the budget, the median
+real steps to solve (first of three consecutive evaluations ≥ 475) with a 95% bootstrap interval
+over seeds, the final evaluation return, wall-clock seconds per 1k real steps, and for MB-PPO the
+ratio of imagined transitions per second to real environment steps per second of collection.
+
+    python experiments/sample_efficiency/run.py                         # 10 seeds, default config
+    python experiments/sample_efficiency/run.py --configs default tuned --jobs 2
+
+Writes ``results.json``, ``results.md`` and ``curves.png`` next to this file, or under ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchlib import (  # noqa: E402
+    RunRecord,
+    fmt_steps,
+    median_with_ci,
+    plot_curves,
+    run_mbrl_ai,
+    solved_steps,
+)
+
+HERE = Path(__file__).resolve().parent
+# config name → method → Hydra overrides
+CONFIGS = {
+    "default": {"ppo": ["algo=ppo"], "mbppo": ["algo=mbppo"]},  # the pseudocode's section-1 values
+    "tuned": {"ppo": ["experiment=ppo_cartpole"], "mbppo": ["experiment=mbppo_cartpole"]},
+}
+
+
+def train_one(job: tuple[str, str, int, int]) -> RunRecord:
+    import torch
+
+    from mbrl_ai.train import compose_config
+
+    config, method, seed, steps = job
+    torch.set_num_threads(1)
+    overrides = [
+        *CONFIGS[config][method],
+        f"seed={seed}",
+        f"total_timesteps={steps}",
+        "eval_every=1024",
+        "logger.progress=off",
+    ]
+    return run_mbrl_ai(compose_config(overrides), method, config)
+
+
+def summarise(records: list[RunRecord], budget: int) -> str:
+    lines = [
+        f"| config | method | solved within {budget // 1000}k | steps to solve: median [95% CI] "
+        "| final eval return: median | s per 1k real steps: median | imagined/s ÷ real/s: median |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for config in dict.fromkeys(r.config for r in records):
+        for method in ("ppo", "mbppo"):
+            runs = [r for r in records if r.config == config and r.method == method]
+            if not runs:
+                continue
+            med, low, high = median_with_ci(solved_steps(runs))
+            ratios = [r.imagined_ratio for r in runs if r.imagined_ratio is not None]
+            lines.append(
+                f"| {config} | {method} | {sum(r.solved_at is not None for r in runs)}/{len(runs)} "
+                f"| {fmt_steps(med)} [{fmt_steps(low)}, {fmt_steps(high)}] "
+                f"| {np.median([r.means[-1] for r in runs]):.1f} "
+                f"| {np.median([r.seconds_per_1k for r in runs]):.2f} "
+                f"| {f'{np.median(ratios):.1f}' if ratios else '-'} |"
+            )
+    lines += ["", f"Unsolved runs count as > {budget:,} steps (inf)."]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=50_000, help="real steps per run")
+    parser.add_argument("--configs", nargs="+", default=["default"], choices=list(CONFIGS))
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once (2 cores: at most 2)")
+    parser.add_argument("--out", type=Path, default=HERE)
+    parser.add_argument("--from-json", action="store_true", help="redo table and figure only")
+    args = parser.parse_args()
+
+    if args.from_json:
+        records = [RunRecord(**r) for r in json.loads((args.out / "results.json").read_text())]
+    else:
+        # seeds interleave the two methods, so machine load falls on both alike
+        jobs = [
+            (config, method, seed, args.steps)
+            for config in args.configs
+            for seed in range(args.seeds)
+            for method in ("ppo", "mbppo")
+        ]
+        with ProcessPoolExecutor(args.jobs) as pool:
+            records = list(pool.map(train_one, jobs))
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "results.json").write_text(json.dumps([r.__dict__ for r in records], indent=1))
+    table = summarise(records, args.steps)
+    (args.out / "results.md").write_text(table + "\n")
+    plot_curves(records, args.out / "curves.png", "CartPole-v1", {"ppo": "PPO", "mbppo": "MB-PPO"})
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
