@@ -36,6 +36,11 @@ class Rollout:
     raw_obs: np.ndarray  # [T, N, obs_dim] env observations (for model fitting)
     raw_next_obs: np.ndarray  # [T, N, obs_dim] true successors: final_obs where an episode ended
 
+    @property
+    def ends(self) -> torch.Tensor:
+        """[T, N] bool: an episode ended at this step (terminated or truncated)."""
+        return self.terminated | self.truncated
+
     def transitions(self) -> Transitions:
         """The rollout as flat real transitions ``[T·N]`` for the world model's replay."""
         obs_dim = self.raw_obs.shape[-1]

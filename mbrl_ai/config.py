@@ -21,6 +21,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from mbrl_ai.termination import KNOWN_TERMINATION
+
 
 class ConfigError(ValueError):
     """A config value that cannot be used; the message is one line: key, value, what is allowed."""
@@ -106,6 +108,9 @@ class WorldModelConfig:
     """Weight of the penalty that keeps the log-variance bounds tight."""
     done_pos_weight: float | None = None
     """BCE weight of terminal transitions; ``null`` = (non-terminal / terminal) count in the data."""
+    termination: str = "learned"
+    """What ends an imagined rollout: the ``learned`` done head, or the env's ``known`` rule
+    (``mbrl_ai.termination``; CartPole, Acrobot, MountainCar, Pendulum), the ablation."""
 
 
 @dataclass
@@ -240,6 +245,7 @@ class Config:
 ALGOS = ("mbppo", "ppo")
 IMAGINATION_MODES = ("breadth", "depth", "both", "fixed")
 IMAGINED_WEIGHTS = ("one", "confidence")
+TERMINATIONS = ("learned", "known")
 ACTIVATIONS = ("tanh", "relu", "elu", "silu")
 LOGGERS = ("console", "wandb")
 WANDB_MODES = ("online", "offline", "disabled")
@@ -439,6 +445,19 @@ def validate(c: Config) -> None:
         "world_model.done_pos_weight",
         w.done_pos_weight,
         "must be > 0 or null",
+    )
+    known = sorted(KNOWN_TERMINATION)
+    need(
+        w.termination in TERMINATIONS,
+        "world_model.termination",
+        w.termination,
+        f"allowed: {', '.join(TERMINATIONS)}",
+    )
+    need(
+        w.termination == "learned" or c.env in KNOWN_TERMINATION,
+        "world_model.termination",
+        w.termination,
+        f"no known termination function for env {c.env!r}; known for: {', '.join(known)}",
     )
     im = c.imagination
     need(

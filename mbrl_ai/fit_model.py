@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from mbrl_ai.buffers import ReplayBuffer, Transitions
+from mbrl_ai.collect import Rollout
 from mbrl_ai.config import WorldModelConfig
 from mbrl_ai.modules.world_model import EnsembleWorldModel
 
@@ -116,3 +117,44 @@ def score_world_model(
         "done_recall": true_pos / max(float(actual.sum()), 1.0),
         "disagreement": float(mean[..., :d].var(0, unbiased=False).mean()),
     }
+
+
+@torch.no_grad()
+def open_loop_error(
+    model: EnsembleWorldModel,
+    rollout: Rollout,
+    horizon: int,
+    device: torch.device | None = None,
+    max_starts: int = 256,
+) -> dict[str, float]:
+    """k-step open-loop state error of the ensemble-mean model on real trajectories, k = 1..H.
+
+    From up to ``max_starts`` evenly spaced real states, the model is stepped ``horizon`` times
+    on its own predictions with the actions actually taken; step k is compared with the real state
+    k steps on. A window stops at the end of its episode (k-step targets never cross a reset) and
+    at the end of the rollout. The error is the mean squared difference per state dimension, in
+    units of the state's standard deviation in the model's training data. Call it before fitting on
+    ``rollout``: then every target is data the model has not seen.
+    """
+    device = device or torch.device("cpu")
+    steps, n_envs = rollout.ends.shape
+    flat = np.arange(steps * n_envs)[:: max(1, steps * n_envs // max_starts)]
+    t0, env = torch.as_tensor(flat // n_envs), torch.as_tensor(flat % n_envs)
+    raw_obs = torch.as_tensor(rollout.raw_obs, device=device)
+    raw_next = torch.as_tensor(rollout.raw_next_obs, device=device)
+    actions, ends = rollout.actions.to(device), rollout.ends.to(device)
+    state_std = model.in_std[: model.obs_dim]
+    state = raw_obs[t0, env]
+    alive = torch.ones(len(flat), dtype=torch.bool, device=device)
+    errors: dict[str, float] = {}
+    for k in range(1, horizon + 1):
+        t = t0 + k - 1
+        alive &= t < steps
+        if not alive.any():
+            break
+        t = t.clamp_max(steps - 1)
+        state = model.mean_step(state, actions[t, env])
+        sq = (((state - raw_next[t, env]) / state_std) ** 2).mean(-1)
+        errors[f"open_loop_mse_{k}"] = float(sq[alive].mean())
+        alive &= ~ends[t, env]
+    return errors

@@ -8,10 +8,12 @@ adapts, count = max_planning_rollouts), ``both``, or ``fixed`` (neither adapts: 
 Independently, ``disagreement_stop`` ends a single rollout once its disagreement passes a
 threshold.
 
-Every step is one policy forward, one critic forward and one world-model forward for all rollouts
-together (``[R, obs_dim]``); each rollout draws a random ensemble member per step. A predicted done
-ends its rollout; ended rollouts are masked, not removed. Values and log-probabilities come from the
-current (pre-update) policy, as PPO's ratio needs.
+Every step is one policy pass and one world-model pass for all rollouts together (``[R, obs_dim]``);
+each rollout draws a random ensemble member per step, and only the drawn members are computed
+unless the disagreement is needed (adaptive depth, disagreement stop). The critic runs once, over
+all imagined states, after the last step. A predicted done (or, with a known termination rule, the
+rule) ends its rollout; ended rollouts are masked, not removed. Values and log-probabilities come
+from the current (pre-update) policy, as PPO's ratio needs.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import torch
 from mbrl_ai.config import ImaginationConfig
 from mbrl_ai.modules import Actor, Critic, RunningMeanStd
 from mbrl_ai.modules.world_model import EnsembleWorldModel
+from mbrl_ai.termination import TerminationFn
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class ImaginedRollouts:
     terminated: torch.Tensor  # [H, R] bool: predicted done (no bootstrap)
     truncated: torch.Tensor  # [H, R] bool: last step before the horizon or a disagreement stop
     valid: torch.Tensor  # [H, R] bool: the step happened (its rollout had not ended before it)
-    disagreement: torch.Tensor  # [H, R] ensemble disagreement of each predicted step
+    disagreement: torch.Tensor | None  # [H, R] per-step disagreement (with disagreement_stop)
 
     @property
     def n_transitions(self) -> int:
@@ -96,10 +99,13 @@ def imagine_rollouts(
     obs_rms: RunningMeanStd | None = None,
     reward_rms: RunningMeanStd | None = None,
     generator: torch.Generator | None = None,
+    done_fn: TerminationFn | None = None,
 ) -> ImaginedRollouts:
     """Roll ``start_obs`` ``[R, obs_dim]`` (raw states) forward through the model for up to
-    ``horizon`` steps (fewer with adaptive depth)."""
+    ``horizon`` steps (fewer with adaptive depth). ``done_fn`` (a known termination rule on raw
+    next states) replaces the learned done head when given."""
     n, device = start_obs.shape[0], start_obs.device
+    adapt_depth = cfg.mode in ("depth", "both")
 
     def policy_input(raw: torch.Tensor) -> torch.Tensor:
         return obs_rms.normalize(raw).float() if obs_rms is not None else raw
@@ -107,56 +113,52 @@ def imagine_rollouts(
     steps: list[dict[str, torch.Tensor]] = []
     alive = torch.ones(n, dtype=torch.bool, device=device)
     raw = start_obs
+    obs_in = policy_input(raw)
     depth = horizon
     h = 0
     while h < depth:
-        obs_in = policy_input(raw)
         action, logp = actor.sample(obs_in)
-        value = critic(obs_in)
-        members = torch.randint(0, model.ensemble_size, (n,), device=device, generator=generator)
-        next_raw, reward, done_p, disagreement = model.predict(
-            raw, action, members, sample=cfg.sample
+        # all members run only where the disagreement is needed; otherwise 1/E of the ensemble
+        need_var = cfg.disagreement_stop is not None or (adapt_depth and h == 0)
+        next_raw, reward, done_p, disagreement = model.step(
+            raw, action, cfg.sample, need_var, generator
         )
-        if h == 0 and cfg.mode in ("depth", "both"):
+        if h == 0 and adapt_depth:
             base = cfg.base_horizon if cfg.base_horizon is not None else cfg.max_horizon
             depth = adaptive_horizon(
                 float(disagreement.mean()), cfg.min_horizon, cfg.max_horizon, base, cfg.sensitivity
             )
-        done = done_p > cfg.done_threshold
-        stop = (
-            disagreement > cfg.disagreement_stop
-            if cfg.disagreement_stop is not None
-            else torch.zeros_like(done)
-        )
-        steps.append(
-            {
-                "obs": obs_in,
-                "actions": action,
-                "log_probs": logp,
-                "values": value,
-                "model_rewards": reward,
-                "terminated": done & alive,
-                "stopped": stop & ~done & alive,
-                "valid": alive.clone(),
-                "disagreement": disagreement,
-                "next_obs": policy_input(next_raw),
-            }
-        )
-        alive = alive & ~done & ~stop
+        done = done_fn(next_raw) if done_fn is not None else done_p > cfg.done_threshold
+        step = {
+            "obs": obs_in,
+            "actions": action,
+            "log_probs": logp,
+            "model_rewards": reward,
+            "terminated": done & alive,
+            "valid": alive,
+        }
+        alive = alive & ~done
+        if cfg.disagreement_stop is not None:
+            stop = disagreement > cfg.disagreement_stop
+            step["stopped"] = stop & alive
+            step["disagreement"] = disagreement
+            alive = alive & ~stop
+        steps.append(step)
         raw = next_raw
+        obs_in = policy_input(raw)
         h += 1
         if not alive.any():
             break
 
     stack = {k: torch.stack([s[k] for s in steps]) for k in steps[0]}  # [H, R, ...]
-    next_values = critic(stack.pop("next_obs").reshape(-1, stack["obs"].shape[-1])).reshape(
-        len(steps), n
-    )
+    # one critic pass over ŝ_0..ŝ_H: V(ŝ_h) for each step and V(ŝ_{h+1}) to bootstrap from
+    all_obs = torch.cat([stack["obs"], obs_in.unsqueeze(0)])
+    all_values = critic(all_obs.reshape(-1, all_obs.shape[-1])).reshape(len(steps) + 1, n)
     valid = stack["valid"]
     # a rollout still alive after its last step is cut by the horizon: bootstrap there
     last = torch.zeros_like(valid)
     last[-1] = valid[-1] & ~stack["terminated"][-1]
-    truncated = stack.pop("stopped") | last
+    truncated = stack["stopped"] | last if "stopped" in stack else last
     rewards = stack["model_rewards"]
     if reward_rms is not None:
         rewards = reward_rms.scale(rewards.double()).float()
@@ -165,12 +167,12 @@ def imagine_rollouts(
         obs=stack["obs"],
         actions=stack["actions"],
         log_probs=stack["log_probs"].masked_fill(zero, 0.0),
-        values=stack["values"].masked_fill(zero, 0.0),
-        next_values=next_values.masked_fill(zero, 0.0),
+        values=all_values[:-1].masked_fill(zero, 0.0),
+        next_values=all_values[1:].masked_fill(zero, 0.0),
         rewards=rewards.masked_fill(zero, 0.0),
         model_rewards=stack["model_rewards"].masked_fill(zero, 0.0),
         terminated=stack["terminated"],
         truncated=truncated,
         valid=valid,
-        disagreement=stack["disagreement"],
+        disagreement=stack.get("disagreement"),
     )

@@ -29,7 +29,7 @@ from mbrl_ai.buffers import ReplayBuffer
 from mbrl_ai.collect import collect_rollout, start_collection
 from mbrl_ai.config import Config
 from mbrl_ai.curiosity import update_curiosity
-from mbrl_ai.fit_model import fit_world_model
+from mbrl_ai.fit_model import fit_world_model, open_loop_error
 from mbrl_ai.gae import compute_gae
 from mbrl_ai.imagine import (
     ImaginedRollouts,
@@ -40,6 +40,7 @@ from mbrl_ai.imagine import (
 from mbrl_ai.modules.curiosity import NoCuriosity
 from mbrl_ai.modules.world_model import EnsembleWorldModel
 from mbrl_ai.ppo_update import PPOBatch, concat_batches, ppo_update, rollout_to_batch
+from mbrl_ai.termination import termination_fn
 
 SUPPORTED_ACTION_SPACES: tuple[type[gym.Space], ...] = (gym.spaces.Discrete, gym.spaces.Box)
 
@@ -90,6 +91,12 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
     beta = BetaState(cfg.beta_init)
     rng = np.random.default_rng(cfg.seed)
 
+    done_fn = termination_fn(cfg.env, wm.termination)
+    im_cfg = cfg.imagination
+    diagnostic_horizon = (
+        im_cfg.max_horizon if im_cfg.mode in ("depth", "both") else cfg.planning_horizon
+    )
+
     state = start_collection(run.envs, cfg.seed)
     env_steps, iteration = 0, 0
     recent_returns: list[float] = []
@@ -113,7 +120,11 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
             env_steps += cfg.n_real_steps
             t1 = time.perf_counter()
 
-            # 2.2 update world model, compute confidence (held-out)
+            # 2.2 update world model, compute confidence (held-out). First, the k-step open-loop
+            # error of the current model on the new real trajectories, which it has not seen yet.
+            open_loop = (
+                open_loop_error(model, rollout, diagnostic_horizon, device) if iteration else {}
+            )
             fit = fit_world_model(model, model_optimizer, replay, wm, rng, device)
             confidence = fit["confidence"]
             t2 = time.perf_counter()
@@ -143,6 +154,7 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                     cfg.imagination,
                     run.obs_rms,
                     run.reward_rms,
+                    done_fn=done_fn,
                 )
                 imagine_s += time.perf_counter() - t_im
                 n_imagined += imagined.n_transitions
@@ -207,11 +219,13 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                     "real_transitions": cfg.n_real_steps,
                     "reward_slope": beta.slope,
                     **{k: v for k, v in update.items() if k not in ("policy_loss", "value_loss")},
+                    "imagined_depth": imagined.obs.shape[0],
                     **{
                         f"model/{k}": v
                         for k, v in fit.items()
                         if k not in ("confidence", "model_loss")
                     },
+                    **{f"model/{k}": v for k, v in open_loop.items()},
                     **curiosity_metrics,
                     "lr": run.optimizer.param_groups[0]["lr"],
                     "collect_s": t1 - t0,

@@ -39,7 +39,7 @@ class _ScriptedModel:
 
     ensemble_size = 1
 
-    def predict(self, obs, actions, members, sample=True):  # noqa: ANN001, ANN201
+    def step(self, obs, actions, sample=True, disagreement=False, generator=None):  # noqa: ANN001, ANN201
         nxt = obs + 1.0
         return nxt, torch.ones(len(obs)), (nxt[:, 0] == 2.0).float(), torch.zeros(len(obs))
 
@@ -69,6 +69,22 @@ def test_imagined_gae_bootstraps_at_the_horizon_and_stops_at_a_predicted_done() 
     assert adv[2, 1].item() == pytest.approx(d2)
     assert adv[1, 1].item() == pytest.approx(d1 + 0.72 * d2)
     assert adv[0, 1].item() == pytest.approx(d0 + 0.72 * (d1 + 0.72 * d2))
+
+
+def test_a_known_termination_rule_replaces_the_done_head() -> None:
+    actor = Actor(1, gym.spaces.Discrete(2), [4], "tanh", ortho_init=True)
+    starts = torch.tensor([[0.0], [10.0]])
+    im = imagine_rollouts(
+        actor,
+        _StateValue(),
+        _ScriptedModel(),  # its done head says s' = 2; the rule says s' = 12
+        starts,
+        3,
+        ImaginationConfig(mode="fixed"),
+        done_fn=lambda s: s[:, 0] == 12.0,
+    )
+    assert im.terminated.tolist() == [[False, False], [False, True], [False, False]]
+    assert im.valid.tolist() == [[True, True], [True, True], [True, False]]
 
 
 def test_batched_imagination_equals_a_step_by_step_reference() -> None:

@@ -8,9 +8,11 @@ import pytest
 import torch
 
 from mbrl_ai.buffers import ReplayBuffer, Transitions
+from mbrl_ai.collect import Rollout
 from mbrl_ai.config import WorldModelConfig
-from mbrl_ai.fit_model import fit_world_model
+from mbrl_ai.fit_model import fit_world_model, open_loop_error
 from mbrl_ai.modules.world_model import EnsembleLinear, EnsembleWorldModel
+from mbrl_ai.termination import KNOWN_TERMINATION
 
 BOX = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
 
@@ -130,3 +132,97 @@ def test_confidence_stays_in_unit_interval_on_noise(seed: int) -> None:
     metrics = fit_world_model(model, optimizer, replay, WorldModelConfig(train_steps=50), rng)
     assert 0.0 < metrics["confidence"] <= 1.0
     assert metrics["confidence"] < 0.3  # nothing to learn: the model must not claim confidence
+
+
+def test_step_runs_one_uniformly_drawn_member_per_row() -> None:
+    torch.manual_seed(0)
+    model = _model(gym.spaces.Discrete(3))
+    obs, actions = torch.randn(7, 3), torch.tensor([0, 1, 2, 0, 1, 2, 0])  # 7 rows, 5 members
+    mean, _, logit = model(obs, actions)
+    candidates = obs + (mean * model.target_std + model.target_mean)[..., :3]  # [E, B, 3]
+    counts = torch.zeros(5)
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(400):
+        next_obs, reward, done_p, disagreement = model.step(
+            obs, actions, sample=False, generator=generator
+        )
+        assert disagreement is None
+        match = (candidates - next_obs).abs().amax(-1) < 1e-5  # [E, B]: which member gave row i
+        assert (match.sum(0) == 1).all()  # exactly one member's prediction per row
+        member = match.float().argmax(0)
+        rows = torch.arange(7)
+        torch.testing.assert_close(done_p, torch.sigmoid(logit[member, rows]))
+        counts += torch.bincount(member, minlength=5)
+    share = counts / counts.sum()
+    assert (share - 0.2).abs().max() < 0.03  # members are drawn uniformly
+    *_, disagreement = model.step(obs, actions, sample=False, disagreement=True)
+    assert disagreement is not None and disagreement.shape == (7,)
+
+
+def _counting_rollout() -> Rollout:
+    """One env, s' = s + a with a = 1, an episode that terminates at its 3rd step, then resets."""
+    s = torch.tensor([0.0, 1.0, 2.0, 0.0, 1.0, 2.0, 3.0])
+    ends = torch.tensor([False, False, True, False, False, False, False])
+    raw_obs = s.reshape(-1, 1, 1).numpy()
+    raw_next = (s + 1.0).reshape(-1, 1, 1).numpy()
+    zeros = torch.zeros(len(s), 1)
+    return Rollout(
+        obs=torch.as_tensor(raw_obs),
+        actions=torch.ones(len(s), 1, 1),
+        log_probs=zeros,
+        values=zeros,
+        next_values=zeros,
+        rewards=zeros,
+        ext_rewards=zeros,
+        terminated=ends.reshape(-1, 1),
+        truncated=torch.zeros(len(s), 1, dtype=torch.bool),
+        raw_obs=raw_obs,
+        raw_next_obs=raw_next,
+    )
+
+
+class _LinearModel:
+    """s' = s + a + bias in environment units, state std 2."""
+
+    obs_dim = 1
+    in_std = torch.tensor([2.0, 1.0])
+
+    def __init__(self, bias: float) -> None:
+        self.bias = bias
+
+    def mean_step(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return obs + actions + self.bias
+
+
+def test_open_loop_error_grows_with_k_and_never_crosses_a_reset() -> None:
+    rollout = _counting_rollout()
+    exact = open_loop_error(_LinearModel(0.0), rollout, horizon=4)  # type: ignore[arg-type]
+    # an exact model is exact at every k: no window runs on across the reset after step 2
+    assert exact == {f"open_loop_mse_{k}": 0.0 for k in range(1, 5)}
+    biased = open_loop_error(_LinearModel(0.1), rollout, horizon=4)  # type: ignore[arg-type]
+    for k in range(1, 5):  # the bias compounds: error k·0.1 in units of the state std 2
+        assert biased[f"open_loop_mse_{k}"] == pytest.approx((0.1 * k / 2.0) ** 2, rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("env_id", "action"),
+    [("CartPole-v1", 1), ("Acrobot-v1", None), ("MountainCar-v0", None)],
+)
+def test_known_termination_agrees_with_the_environment(env_id: str, action: int | None) -> None:
+    rule = KNOWN_TERMINATION[env_id]
+    env = gym.make(env_id)
+    obs, _ = env.reset(seed=0)
+    if env_id == "Acrobot-v1":  # put the tip just above / just below the bar
+        env.unwrapped.state = np.array([np.pi, 0.0, 0.0, 0.0])
+    if env_id == "MountainCar-v0":  # just short of the goal, moving right
+        env.unwrapped.state = np.array([0.49, 0.06])
+    seen_end = False
+    for _ in range(500):
+        obs, _, terminated, truncated, _ = env.step(action if action is not None else 2)
+        predicted = bool(rule(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))[0])
+        assert predicted == terminated
+        if terminated or truncated:
+            seen_end = terminated
+            break
+    assert seen_end
+    env.close()

@@ -137,19 +137,66 @@ class EnsembleWorldModel(nn.Module):
         members: torch.Tensor,
         sample: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One step for a batch: next state ``[B, obs_dim]``, reward ``[B]``, done probability ``[B]``
-        and disagreement ``[B]`` (variance of the members' means, averaged over state dimensions,
-        in normalised units). Row ``i`` uses member ``members[i]``; ``sample`` draws from its
-        Gaussian, otherwise its mean is used.
+        """One step for a batch with every member computed: next state ``[B, obs_dim]``, reward
+        ``[B]``, done probability ``[B]`` and disagreement ``[B]`` (variance of the members' means,
+        averaged over state dimensions, in normalised units). Row ``i`` uses member ``members[i]``;
+        ``sample`` draws from its Gaussian, otherwise its mean is used.
         """
         mean, logvar, done_logit = self(obs, actions)
         rows = torch.arange(obs.shape[0], device=obs.device)
-        m, lv = mean[members, rows], logvar[members, rows]
-        pred = m + torch.randn_like(m) * (0.5 * lv).exp() if sample else m
-        raw = pred * self.target_std + self.target_mean
-        next_obs = obs + raw[:, : self.obs_dim]
+        next_obs, reward = self._outputs(obs, mean[members, rows], logvar[members, rows], sample)
         disagreement = mean[..., : self.obs_dim].var(0, unbiased=False).mean(-1)
-        return next_obs, raw[:, -1], torch.sigmoid(done_logit[members, rows]), disagreement
+        return next_obs, reward, torch.sigmoid(done_logit[members, rows]), disagreement
+
+    @torch.no_grad()
+    def step(
+        self,
+        obs: torch.Tensor,
+        actions: torch.Tensor,
+        sample: bool = True,
+        disagreement: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """One imagination step: each row goes through one member drawn uniformly at random.
+
+        With ``disagreement`` every member runs (:meth:`predict`) and the disagreement is returned.
+        Without it only the drawn members run: the rows are dealt at random into E equal slots of
+        ⌈B/E⌉ (one per member, the last partly empty), so one batched pass costs 1/E of the full
+        ensemble and each row's member is still uniform. The disagreement is then ``None``.
+        """
+        n, e = obs.shape[0], self.ensemble_size
+        if disagreement:
+            members = torch.randint(0, e, (n,), device=obs.device, generator=generator)
+            return self.predict(obs, actions, members, sample)
+        per = -(-n // e)
+        slots = torch.randperm(e * per, device=obs.device, generator=generator)[:n]
+        layout = torch.zeros(e * per, dtype=torch.long, device=obs.device)
+        layout[slots] = torch.arange(n, device=obs.device)
+        a = actions[layout]
+        mean, logvar, done_logit = self(
+            obs[layout].view(e, per, obs.shape[-1]), a.view(e, per, *a.shape[1:])
+        )
+
+        def row(t: torch.Tensor) -> torch.Tensor:  # [E, per, ...] → the batch's rows [B, ...]
+            return t.reshape(e * per, *t.shape[2:])[slots]
+
+        next_obs, reward = self._outputs(obs, row(mean), row(logvar), sample)
+        return next_obs, reward, torch.sigmoid(row(done_logit)), None
+
+    def _outputs(
+        self, obs: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor, sample: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Next state and reward in environment units from one member's normalised prediction."""
+        pred = mean + torch.randn_like(mean) * (0.5 * logvar).exp() if sample else mean
+        raw = pred * self.target_std + self.target_mean
+        return obs + raw[:, : self.obs_dim], raw[:, -1]
+
+    @torch.no_grad()
+    def mean_step(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """The ensemble-mean next state ``[B, obs_dim]`` (deterministic; for diagnostics)."""
+        mean, _, _ = self(obs, actions)
+        raw = mean.mean(0) * self.target_std + self.target_mean
+        return obs + raw[:, : self.obs_dim]
 
     def logvar_bound_penalty(self) -> torch.Tensor:
         """Keeps the learned soft bounds tight (PETS)."""
