@@ -31,6 +31,7 @@ class RunRecord:
     env_steps: int = 0
     threshold: float = 475.0
     imagined_ratio: float | None = None  # imagined transitions/s ÷ real collection steps/s (median)
+    diagnostics: dict[str, float] = field(default_factory=dict)  # model metrics, median over iters
 
     @property
     def solved_at(self) -> int | None:
@@ -46,6 +47,10 @@ class RunRecord:
         return 1000.0 * self.train_seconds / self.env_steps
 
 
+DIAGNOSTICS = ("confidence", "model/done_precision", "model/done_recall", "imagined_transitions")
+OPEN_LOOP = "model/open_loop_mse_"
+
+
 def run_mbrl_ai(cfg: Config, method: str, config: str, threshold: float = 475.0) -> RunRecord:
     """Train ``cfg`` with mbrl_ai in a temporary directory and keep what the studies need."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -56,6 +61,12 @@ def run_mbrl_ai(cfg: Config, method: str, config: str, threshold: float = 475.0)
         for m in metrics
         if m.get("imagined_steps_per_s") and m.get("real_steps_per_s")
     ]
+    keys = dict.fromkeys(
+        k for m in metrics for k in m if k in DIAGNOSTICS or k.startswith(OPEN_LOOP)
+    )
+    diagnostics = {
+        k: float(np.median([m[k] for m in metrics if m.get(k) is not None])) for k in keys
+    }
     return RunRecord(
         method,
         config,
@@ -66,6 +77,7 @@ def run_mbrl_ai(cfg: Config, method: str, config: str, threshold: float = 475.0)
         env_steps=result.env_steps,
         threshold=threshold,
         imagined_ratio=float(np.median(ratios)) if ratios else None,
+        diagnostics=diagnostics,
     )
 
 

@@ -38,6 +38,8 @@ HERE = Path(__file__).resolve().parent
 CONFIGS = {
     "default": {"ppo": ["algo=ppo"], "mbppo": ["algo=mbppo"]},  # the pseudocode's section-1 values
     "tuned": {"ppo": ["experiment=ppo_cartpole"], "mbppo": ["experiment=mbppo_cartpole"]},
+    # ablation: CartPole's own termination rule ends imagined rollouts instead of the done head
+    "tuned_known_done": {"mbppo": ["experiment=mbppo_cartpole", "world_model.termination=known"]},
 }
 
 
@@ -77,8 +79,44 @@ def summarise(records: list[RunRecord]) -> str:
                 f"| {np.median([r.seconds_per_1k for r in runs]):.2f} "
                 f"| {f'{np.median(ratios):.1f}' if ratios else '-'} |"
             )
-    lines += ["", "Unsolved runs count as more than the budget (inf)."]
+    lines += ["", "Unsolved runs count as more than the budget (inf).", ""]
+    lines += diagnostics_table([r for r in records if r.diagnostics])
     return "\n".join(lines)
+
+
+def diagnostics_table(records: list[RunRecord]) -> list[str]:
+    """World-model diagnostics of the MB-PPO runs: median over iterations, then over seeds."""
+    if not records:
+        return []
+    horizon = max(
+        int(k.rsplit("_", 1)[1]) for r in records for k in r.diagnostics if "open_loop" in k
+    )
+    columns = {
+        "confidence": "confidence",
+        "model/open_loop_mse_1": "1-step open-loop MSE",
+        f"model/open_loop_mse_{horizon}": f"{horizon}-step open-loop MSE",
+        "model/done_precision": "done precision",
+        "model/done_recall": "done recall",
+        "imagined_transitions": "imagined transitions / iteration",
+    }
+    lines = [
+        "| config | " + " | ".join(columns.values()) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for config in dict.fromkeys(r.config for r in records):
+        runs = [r for r in records if r.config == config]
+        cells = [
+            f"{np.median([r.diagnostics[k] for r in runs if k in r.diagnostics]):.3g}"
+            for k in columns
+        ]
+        lines.append(f"| {config} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Open-loop MSE: the model's ensemble-mean prediction run k steps on the actions actually "
+        "taken, on the newest real trajectories before it is fitted on them, per state dimension "
+        "in units of the state's standard deviation.",
+    ]
+    return lines
 
 
 def main() -> None:
@@ -103,7 +141,7 @@ def main() -> None:
             (config, method, seed, args.steps)
             for config in args.configs
             for seed in range(args.seeds)
-            for method in ("ppo", "mbppo")
+            for method in CONFIGS[config]
         ]
         with ProcessPoolExecutor(args.jobs) as pool:
             records = list(pool.map(train_one, jobs))
