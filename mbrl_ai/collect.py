@@ -35,6 +35,7 @@ class Rollout:
     truncated: torch.Tensor  # [T, N] bool: a time limit cut the episode (bootstrap)
     raw_obs: np.ndarray  # [T, N, obs_dim] env observations (for model fitting)
     raw_next_obs: np.ndarray  # [T, N, obs_dim] true successors: final_obs where an episode ended
+    int_rewards: torch.Tensor | None = None  # [T, N] scaled intrinsic rewards (curiosity on)
 
     @property
     def ends(self) -> torch.Tensor:

@@ -144,6 +144,36 @@ class ImaginationConfig:
 
 
 @dataclass
+class CuriosityConfig:
+    """The curiosity module Cψ (sections 2.1, 2.3, 2.6); its learning rate is ``lr_curiosity``."""
+
+    name: str = "rnd"
+    """``rnd``, ``icm``, ``disagreement`` (the world model's ensemble; MB-PPO only) or ``none``."""
+    hidden: list[int] = field(default_factory=lambda: [64, 64])
+    """Hidden layer widths of the module's networks."""
+    feature_dim: int = 64
+    """Output width of RND's target and predictor, and of ICM's features."""
+    activation: str = "relu"
+    """Hidden activation: tanh, relu, elu or silu."""
+    predictor_extra_layers: int = 1
+    """RND: hidden layers the predictor has beyond the target."""
+    forward_weight: float = 0.2
+    """ICM: weight of the forward loss against the inverse loss."""
+    obs_clip: float = 5.0
+    """Clip of the normalised states the module reads."""
+    warmup_steps: int = 1000
+    """Intrinsic reward is zero until the state normalisation has seen this many real states."""
+    int_gamma: float = 0.99
+    """Discount of the intrinsic returns whose running std scales the intrinsic reward."""
+    epochs: int = 1
+    """Passes over each iteration's transitions in the curiosity update (2.6)."""
+    batch_size: int = 256
+    """Minibatch size of the curiosity update."""
+    train_on_imagined: bool = False
+    """Also train the module on imagined transitions (the pseudocode's B.real_and_imagined())."""
+
+
+@dataclass
 class BetaConfig:
     """Curiosity weight adaptation (section 2.7)."""
 
@@ -238,6 +268,7 @@ class Config:
     network: NetworkConfig = field(default_factory=NetworkConfig)
     world_model: WorldModelConfig = field(default_factory=WorldModelConfig)
     imagination: ImaginationConfig = field(default_factory=ImaginationConfig)
+    curiosity: CuriosityConfig = field(default_factory=CuriosityConfig)
     beta: BetaConfig = field(default_factory=BetaConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
 
@@ -246,6 +277,7 @@ ALGOS = ("mbppo", "ppo")
 IMAGINATION_MODES = ("breadth", "depth", "both", "fixed")
 IMAGINED_WEIGHTS = ("one", "confidence")
 TERMINATIONS = ("learned", "known")
+CURIOSITY = ("none", "rnd", "icm", "disagreement")
 ACTIVATIONS = ("tanh", "relu", "elu", "silu")
 LOGGERS = ("console", "wandb")
 WANDB_MODES = ("online", "offline", "disabled")
@@ -501,6 +533,33 @@ def validate(c: Config) -> None:
         im.imagined_weight,
         f"allowed: {', '.join(IMAGINED_WEIGHTS)}",
     )
+    cu = c.curiosity
+    need(cu.name in CURIOSITY, "curiosity.name", cu.name, f"allowed: {', '.join(CURIOSITY)}")
+    need(
+        cu.name != "disagreement" or c.algo.name == "mbppo",
+        "curiosity.name",
+        cu.name,
+        f"needs the world model of algo=mbppo (algo is {c.algo.name!r})",
+    )
+    for key in ("feature_dim", "epochs", "batch_size"):
+        need(getattr(cu, key) >= 1, f"curiosity.{key}", getattr(cu, key), "must be an integer >= 1")
+    for key in ("predictor_extra_layers", "warmup_steps"):
+        need(getattr(cu, key) >= 0, f"curiosity.{key}", getattr(cu, key), "must be an integer >= 0")
+    need(all(s >= 1 for s in cu.hidden), "curiosity.hidden", cu.hidden, "layer widths must be >= 1")
+    need(
+        cu.activation in ACTIVATIONS,
+        "curiosity.activation",
+        cu.activation,
+        f"allowed: {', '.join(ACTIVATIONS)}",
+    )
+    need(
+        0.0 <= cu.forward_weight <= 1.0,
+        "curiosity.forward_weight",
+        cu.forward_weight,
+        "must be in [0, 1]",
+    )
+    need(cu.obs_clip > 0.0, "curiosity.obs_clip", cu.obs_clip, "must be > 0")
+    need(0.0 <= cu.int_gamma < 1.0, "curiosity.int_gamma", cu.int_gamma, "must be in [0, 1)")
     need(c.beta.window >= 2, "beta.window", c.beta.window, "must be an integer >= 2")
     need(
         c.beta.high_threshold >= c.beta.low_threshold,

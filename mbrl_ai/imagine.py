@@ -35,6 +35,7 @@ class ImaginedRollouts:
     """Imagined transitions, time-major ``[H, R]``; one column per rollout, one segment each."""
 
     obs: torch.Tensor  # [H, R, obs_dim] policy inputs
+    raw_obs: torch.Tensor  # [H + 1, R, obs_dim] the model's states ŝ_0..ŝ_H in environment units
     actions: torch.Tensor  # [H, R] or [H, R, act_dim]
     log_probs: torch.Tensor  # [H, R]
     values: torch.Tensor  # [H, R]
@@ -45,6 +46,9 @@ class ImaginedRollouts:
     truncated: torch.Tensor  # [H, R] bool: last step before the horizon or a disagreement stop
     valid: torch.Tensor  # [H, R] bool: the step happened (its rollout had not ended before it)
     disagreement: torch.Tensor | None  # [H, R] per-step disagreement (with disagreement_stop)
+    int_rewards: torch.Tensor | None = (
+        None  # [H, R] scaled intrinsic rewards (when curiosity is on)
+    )
 
     @property
     def n_transitions(self) -> int:
@@ -130,6 +134,7 @@ def imagine_rollouts(
             )
         done = done_fn(next_raw) if done_fn is not None else done_p > cfg.done_threshold
         step = {
+            "raw": raw,
             "obs": obs_in,
             "actions": action,
             "log_probs": logp,
@@ -165,6 +170,7 @@ def imagine_rollouts(
     zero = ~valid
     return ImaginedRollouts(
         obs=stack["obs"],
+        raw_obs=torch.cat([stack.pop("raw"), raw.unsqueeze(0)]),
         actions=stack["actions"],
         log_probs=stack["log_probs"].masked_fill(zero, 0.0),
         values=all_values[:-1].masked_fill(zero, 0.0),

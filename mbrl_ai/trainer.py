@@ -17,6 +17,7 @@ One call per section, in the pseudocode's order; every section lives in its own 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import gymnasium as gym
@@ -28,7 +29,15 @@ from mbrl_ai.beta import BetaState, adapt_beta
 from mbrl_ai.buffers import ReplayBuffer
 from mbrl_ai.collect import collect_rollout, start_collection
 from mbrl_ai.config import Config
-from mbrl_ai.curiosity import update_curiosity
+from mbrl_ai.curiosity import (
+    IntrinsicScaler,
+    build_curiosity,
+    curiosity_batch,
+    imagined_intrinsic_rewards,
+    intrinsic_stats,
+    real_intrinsic_rewards,
+    update_curiosity,
+)
 from mbrl_ai.fit_model import fit_world_model, open_loop_error
 from mbrl_ai.gae import compute_gae
 from mbrl_ai.imagine import (
@@ -37,7 +46,6 @@ from mbrl_ai.imagine import (
     plan_imagination,
     sample_start_states,
 )
-from mbrl_ai.modules.curiosity import NoCuriosity
 from mbrl_ai.modules.world_model import EnsembleWorldModel
 from mbrl_ai.ppo_update import PPOBatch, concat_batches, ppo_update, rollout_to_batch
 from mbrl_ai.termination import termination_fn
@@ -87,7 +95,14 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
         wm.holdout_fraction,
         cfg.seed,
     )
-    curiosity, curiosity_optimizer = NoCuriosity(), None
+    curiosity = build_curiosity(
+        cfg.curiosity, run.info.obs_dim, run.info.action_space, model, cfg.seed
+    )
+    curiosity_params = curiosity.trainable_parameters()
+    curiosity_optimizer = (
+        torch.optim.Adam(curiosity_params, lr=cfg.lr_curiosity) if curiosity_params else None
+    )
+    int_scaler = IntrinsicScaler(cfg.n_envs, cfg.curiosity.int_gamma)
     beta = BetaState(cfg.beta_init)
     rng = np.random.default_rng(cfg.seed)
 
@@ -118,6 +133,16 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
             )
             replay.add(rollout.transitions())
             env_steps += cfg.n_real_steps
+            # ... plus β·r_int, kept apart in int_rewards (curiosity off: β = 0 or none)
+            curious = beta.beta > 0.0
+            if curious:
+                int_real = real_intrinsic_rewards(curiosity, int_scaler, rollout, device)
+                if int_real is not None:
+                    rollout = replace(
+                        rollout,
+                        rewards=rollout.rewards + beta.beta * int_real,
+                        int_rewards=int_real,
+                    )
             t1 = time.perf_counter()
 
             # 2.2 update world model, compute confidence (held-out). First, the k-step open-loop
@@ -156,6 +181,16 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                     run.reward_rms,
                     done_fn=done_fn,
                 )
+                # ... with β·r_int on the predicted next states
+                int_imagined = (
+                    imagined_intrinsic_rewards(curiosity, int_scaler, imagined) if curious else None
+                )
+                if int_imagined is not None:
+                    imagined = replace(
+                        imagined,
+                        rewards=imagined.rewards + beta.beta * int_imagined.to(device),
+                        int_rewards=int_imagined,
+                    )
                 imagine_s += time.perf_counter() - t_im
                 n_imagined += imagined.n_transitions
                 # 2.4 per segment. Real: terminated → no bootstrap, truncated → V(final_obs).
@@ -186,14 +221,21 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                 update = ppo_update(actor, critic, run.optimizer, batch.to(device), cfg)
             t3 = time.perf_counter()
 
-            # 2.6 curiosity module update (if β > 0)
-            transitions = rollout.transitions()
-            curiosity_metrics = update_curiosity(
-                curiosity,
-                curiosity_optimizer,
-                torch.as_tensor(transitions.obs),
-                torch.as_tensor(transitions.actions),
-                torch.as_tensor(transitions.next_obs),
+            # 2.6 curiosity module update (if β > 0), on real and optionally imagined transitions
+            curiosity_metrics = (
+                update_curiosity(
+                    curiosity,
+                    curiosity_optimizer,
+                    *curiosity_batch(rollout, imagined, cfg.curiosity.train_on_imagined, device),
+                    cfg.curiosity.epochs,
+                    cfg.curiosity.batch_size,
+                )
+                if curious
+                else {"curiosity_loss": 0.0}
+            )
+            curiosity_metrics |= intrinsic_stats("int_reward_real", rollout.int_rewards)
+            curiosity_metrics |= intrinsic_stats(
+                "int_reward_imagined", imagined.int_rewards, imagined.valid
             )
             # 2.7 adapt β to the trend of real extrinsic returns
             beta = adapt_beta(beta, state.finished_returns, cfg.beta_adapt_rate, cfg.beta)
@@ -236,7 +278,10 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                     "imagined_steps_per_s": n_imagined / imagine_s if imagine_s > 0 else 0.0,
                 },
             )
-        run.finish(env_steps, iteration, {"world_model": model.state_dict(), "beta": beta.beta})
+        extra = {"world_model": model.state_dict(), "beta": beta.beta}
+        if isinstance(curiosity, torch.nn.Module):
+            extra["curiosity"] = curiosity.state_dict()
+        run.finish(env_steps, iteration, extra)
     finally:
         result = run.close(env_steps)
     return result

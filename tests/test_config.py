@@ -77,7 +77,7 @@ def test_validation_names_the_key(override: str, key: str) -> None:
     assert info.value.key == key
 
 
-NESTED = ["algo", "ppo", "network", "world_model", "imagination", "beta", "logger"]
+NESTED = ["algo", "ppo", "network", "world_model", "imagination", "curiosity", "beta", "logger"]
 
 
 @pytest.mark.parametrize("node", NESTED)
