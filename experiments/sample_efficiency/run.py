@@ -36,7 +36,8 @@ from benchlib import (  # noqa: E402
 HERE = Path(__file__).resolve().parent
 # config name → method → Hydra overrides
 CONFIGS = {
-    "default": {"ppo": ["algo=ppo"], "mbppo": ["algo=mbppo"]},  # the pseudocode's section-1 values
+    # the pseudocode's section-1 values; curiosity off, to isolate imagination
+    "default": {"ppo": ["algo=ppo"], "mbppo": ["algo=mbppo", "curiosity=none"]},
     "tuned": {"ppo": ["experiment=ppo_cartpole"], "mbppo": ["experiment=mbppo_cartpole"]},
     # ablation: CartPole's own termination rule ends imagined rollouts instead of the done head
     "tuned_known_done": {"mbppo": ["experiment=mbppo_cartpole", "world_model.termination=known"]},
