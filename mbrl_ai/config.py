@@ -171,6 +171,9 @@ class CuriosityConfig:
     """Minibatch size of the curiosity update."""
     train_on_imagined: bool = False
     """Also train the module on imagined transitions (the pseudocode's B.real_and_imagined())."""
+    intrinsic_head: bool = False
+    """A separate intrinsic value head with its own non-episodic GAE (discount ``int_gamma``), as
+    RND does: PPO's advantage is A_ext + β·A_int. Off: one head on the reward r_ext + β·r_int."""
 
 
 @dataclass

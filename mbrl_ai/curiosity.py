@@ -18,7 +18,9 @@ import torch
 
 from mbrl_ai.collect import Rollout
 from mbrl_ai.config import CuriosityConfig
+from mbrl_ai.gae import compute_gae
 from mbrl_ai.imagine import ImaginedRollouts
+from mbrl_ai.modules import Critic
 from mbrl_ai.modules.curiosity import NoCuriosity
 from mbrl_ai.modules.disagreement import EnsembleDisagreement
 from mbrl_ai.modules.icm import ICM
@@ -127,6 +129,40 @@ def imagined_intrinsic_rewards(
         module, imagined.raw_obs[:-1], imagined.actions, imagined.raw_obs[1:]
     ).cpu()
     return scaler.scale(raw).masked_fill(~imagined.valid.cpu(), 0.0)
+
+
+@torch.no_grad()
+def add_intrinsic_advantage(
+    advantages: torch.Tensor,
+    int_critic: Critic | None,
+    obs: torch.Tensor,
+    next_obs: torch.Tensor,
+    int_rewards: torch.Tensor | None,
+    ends: torch.Tensor,
+    beta: float,
+    int_gamma: float,
+    gae_lambda: float,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """With a separate intrinsic value head: A + β·A_int and the head's targets; else unchanged.
+
+    The intrinsic GAE is non-episodic, as in RND: an episode's end is not a terminal state for
+    novelty, so every segment end bootstraps with V_int of the true next state (``next_obs``:
+    policy inputs, ``[T, N, obs_dim]``), and nothing is cut to zero.
+    """
+    if int_critic is None or int_rewards is None:
+        return advantages, None
+    values = int_critic(obs)
+    next_values = int_critic(next_obs)
+    int_adv, int_ret = compute_gae(
+        int_rewards.to(values.device),
+        values,
+        next_values,
+        torch.zeros_like(ends),
+        ends,
+        int_gamma,
+        gae_lambda,
+    )
+    return advantages + beta * int_adv.to(advantages.device), int_ret
 
 
 def curiosity_batch(

@@ -29,6 +29,7 @@ class PPOBatch:
     returns: torch.Tensor  # [B] value targets
     weights: torch.Tensor | None = None  # [B] per-sample loss weight; None = all ones
     is_real: torch.Tensor | None = None  # [B] bool: real (True) or imagined sample; None = all real
+    int_returns: torch.Tensor | None = None  # [B] targets of the intrinsic value head, if any
 
     def __len__(self) -> int:
         return self.obs.shape[0]
@@ -51,14 +52,21 @@ def concat_batches(a: PPOBatch, b: PPOBatch) -> PPOBatch:
         k: torch.cat([getattr(a, k), getattr(b, k)])
         for k in ("obs", "actions", "log_probs", "values", "advantages", "returns")
     }
+    both_int = a.int_returns is not None and b.int_returns is not None
     return PPOBatch(
         **merged,
         weights=torch.cat([fill(a, "weights"), fill(b, "weights")]),
         is_real=torch.cat([fill(a, "is_real"), fill(b, "is_real")]),
+        int_returns=torch.cat([a.int_returns, b.int_returns]) if both_int else None,
     )
 
 
-def rollout_to_batch(rollout: Rollout, advantages: torch.Tensor, returns: torch.Tensor) -> PPOBatch:
+def rollout_to_batch(
+    rollout: Rollout,
+    advantages: torch.Tensor,
+    returns: torch.Tensor,
+    int_returns: torch.Tensor | None = None,
+) -> PPOBatch:
     """Flatten a time-major rollout ``[T, N]`` and its GAE targets into a :class:`PPOBatch`."""
     t, n = rollout.values.shape
     return PPOBatch(
@@ -68,6 +76,7 @@ def rollout_to_batch(rollout: Rollout, advantages: torch.Tensor, returns: torch.
         values=rollout.values.reshape(-1),
         advantages=advantages.reshape(-1),
         returns=returns.reshape(-1),
+        int_returns=int_returns.reshape(-1) if int_returns is not None else None,
     )
 
 
@@ -77,19 +86,26 @@ def ppo_update(
     optimizer: torch.optim.Optimizer,
     batch: PPOBatch,
     cfg: Config,
+    int_critic: Critic | None = None,
 ) -> dict[str, float]:
     """``cfg.n_epochs`` passes of minibatches of ``cfg.batch_size``; returns mean losses and stats.
 
     Keys: policy_loss, value_loss, entropy, approx_kl, clip_fraction, explained_variance,
     n_updates, and kl_stop (1 when the KL early stop ended the update). When the batch mixes real
     and imagined samples, approx_kl, clip_fraction and adv_abs (mean |advantage| before
-    normalisation) are also reported per kind: ``*_real`` and ``*_imagined``.
+    normalisation) are also reported per kind: ``*_real`` and ``*_imagined``. With ``int_critic``
+    (a separate intrinsic value head) it is fitted to ``batch.int_returns`` in the same step, its
+    loss added with the same coefficient, and ``int_value_loss`` is reported.
     """
     p = cfg.ppo
     params = [*actor.parameters(), *critic.parameters()]
+    with_int = int_critic is not None and batch.int_returns is not None
+    if with_int:
+        params += list(int_critic.parameters())
     size = len(batch)
     fields = {k: v for k, v in batch.__dict__.items() if v is not None}
     losses: list[torch.Tensor] = []  # [policy, value, entropy] per minibatch, detached
+    int_losses: list[torch.Tensor] = []
     # per minibatch, detached: the statistics are computed once, at the end
     log_ratios: list[torch.Tensor] = []
     real_masks: list[torch.Tensor] = []  # which samples are real, for mixed batches
@@ -123,6 +139,10 @@ def ppo_update(
             entropy_mean = _mean(entropy, weight)
 
             loss = policy_loss + p.vf_coef * value_loss - p.ent_coef * entropy_mean
+            if with_int:
+                int_value_loss = _mean((int_critic(mb["obs"]) - mb["int_returns"]).pow(2), weight)
+                loss = loss + p.vf_coef * int_value_loss
+                int_losses.append(int_value_loss.detach())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
@@ -158,6 +178,8 @@ def ppo_update(
         "n_updates": len(losses),
         "kl_stop": int(kl_stop),
     }
+    if int_losses:
+        metrics["int_value_loss"] = float(torch.stack(int_losses).mean())
     if real_masks:
         real = torch.cat(real_masks)
         for kind, mask, batch_mask in (

@@ -31,6 +31,7 @@ from mbrl_ai.collect import collect_rollout, start_collection
 from mbrl_ai.config import Config
 from mbrl_ai.curiosity import (
     IntrinsicScaler,
+    add_intrinsic_advantage,
     build_curiosity,
     curiosity_batch,
     imagined_intrinsic_rewards,
@@ -46,6 +47,7 @@ from mbrl_ai.imagine import (
     plan_imagination,
     sample_start_states,
 )
+from mbrl_ai.modules import Critic
 from mbrl_ai.modules.world_model import EnsembleWorldModel
 from mbrl_ai.ppo_update import PPOBatch, concat_batches, ppo_update, rollout_to_batch
 from mbrl_ai.termination import termination_fn
@@ -54,7 +56,11 @@ SUPPORTED_ACTION_SPACES: tuple[type[gym.Space], ...] = (gym.spaces.Discrete, gym
 
 
 def imagined_to_batch(
-    imagined: ImaginedRollouts, advantages: torch.Tensor, returns: torch.Tensor, weight: float
+    imagined: ImaginedRollouts,
+    advantages: torch.Tensor,
+    returns: torch.Tensor,
+    weight: float,
+    int_returns: torch.Tensor | None = None,
 ) -> PPOBatch:
     """The valid imagined steps as a flat :class:`PPOBatch` with a per-sample weight."""
     v = imagined.valid
@@ -67,6 +73,7 @@ def imagined_to_batch(
         returns=returns[v],
         weights=torch.full((int(v.sum()),), weight),
         is_real=torch.zeros(int(v.sum()), dtype=torch.bool),
+        int_returns=int_returns.cpu()[v.cpu()] if int_returns is not None else None,
     )
 
 
@@ -103,6 +110,17 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
         torch.optim.Adam(curiosity_params, lr=cfg.lr_curiosity) if curiosity_params else None
     )
     int_scaler = IntrinsicScaler(cfg.n_envs, cfg.curiosity.int_gamma)
+    int_critic = None
+    if cfg.curiosity.intrinsic_head and cfg.curiosity.name != "none":
+        n = cfg.network
+        int_critic = Critic(run.info.obs_dim, list(n.critic_hidden), n.activation, n.ortho_init)
+        int_critic = int_critic.to(device)
+        run.optimizer.add_param_group({"params": list(int_critic.parameters())})
+
+    def policy_input(raw: torch.Tensor) -> torch.Tensor:
+        raw = raw.to(device)
+        return run.obs_rms.normalize(raw).float() if run.obs_rms is not None else raw
+
     beta = BetaState(cfg.beta_init)
     rng = np.random.default_rng(cfg.seed)
 
@@ -137,12 +155,9 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
             curious = beta.beta > 0.0
             if curious:
                 int_real = real_intrinsic_rewards(curiosity, int_scaler, rollout, device)
-                if int_real is not None:
-                    rollout = replace(
-                        rollout,
-                        rewards=rollout.rewards + beta.beta * int_real,
-                        int_rewards=int_real,
-                    )
+                if int_real is not None:  # one head: into the reward; two heads: 2.4 adds A_int
+                    mixed = rollout.rewards + (0.0 if int_critic else beta.beta) * int_real
+                    rollout = replace(rollout, rewards=mixed, int_rewards=int_real)
             t1 = time.perf_counter()
 
             # 2.2 update world model, compute confidence (held-out). First, the k-step open-loop
@@ -186,11 +201,10 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                     imagined_intrinsic_rewards(curiosity, int_scaler, imagined) if curious else None
                 )
                 if int_imagined is not None:
-                    imagined = replace(
-                        imagined,
-                        rewards=imagined.rewards + beta.beta * int_imagined.to(device),
-                        int_rewards=int_imagined,
+                    mixed = imagined.rewards + (0.0 if int_critic else beta.beta) * int_imagined.to(
+                        device
                     )
+                    imagined = replace(imagined, rewards=mixed, int_rewards=int_imagined)
                 imagine_s += time.perf_counter() - t_im
                 n_imagined += imagined.n_transitions
                 # 2.4 per segment. Real: terminated → no bootstrap, truncated → V(final_obs).
@@ -203,7 +217,19 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                     cfg.gamma,
                     cfg.gae_lambda,
                 )
-                real_batch = rollout_to_batch(rollout, advantages, returns)
+                # with an intrinsic head: + β·A_int from its own non-episodic GAE
+                advantages, int_returns = add_intrinsic_advantage(
+                    advantages,
+                    int_critic,
+                    rollout.obs,
+                    policy_input(torch.as_tensor(rollout.raw_next_obs)),
+                    rollout.int_rewards,
+                    rollout.ends,
+                    beta.beta,
+                    cfg.curiosity.int_gamma,
+                    cfg.gae_lambda,
+                )
+                real_batch = rollout_to_batch(rollout, advantages, returns, int_returns)
                 # Imagined: each rollout its own segment, bootstrapped at the cut, stopped at a done.
                 im_adv, im_ret = compute_gae(
                     imagined.rewards,
@@ -214,11 +240,23 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                     cfg.gamma,
                     cfg.gae_lambda,
                 )
-                batch = concat_batches(
-                    real_batch, imagined_to_batch(imagined, im_adv.cpu(), im_ret.cpu(), weight)
+                im_adv, im_int_ret = add_intrinsic_advantage(
+                    im_adv,
+                    int_critic,
+                    imagined.obs,
+                    policy_input(imagined.raw_obs[1:]),
+                    imagined.int_rewards,
+                    imagined.terminated | imagined.truncated,
+                    beta.beta,
+                    cfg.curiosity.int_gamma,
+                    cfg.gae_lambda,
                 )
+                im_batch = imagined_to_batch(
+                    imagined, im_adv.cpu(), im_ret.cpu(), weight, im_int_ret
+                )
+                batch = concat_batches(real_batch, im_batch)
                 # 2.5 PPO-style policy / value update on real + imagined data
-                update = ppo_update(actor, critic, run.optimizer, batch.to(device), cfg)
+                update = ppo_update(actor, critic, run.optimizer, batch.to(device), cfg, int_critic)
             t3 = time.perf_counter()
 
             # 2.6 curiosity module update (if β > 0), on real and optionally imagined transitions
@@ -281,6 +319,8 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
         extra = {"world_model": model.state_dict(), "beta": beta.beta}
         if isinstance(curiosity, torch.nn.Module):
             extra["curiosity"] = curiosity.state_dict()
+        if int_critic is not None:
+            extra["int_critic"] = int_critic.state_dict()
         run.finish(env_steps, iteration, extra)
     finally:
         result = run.close(env_steps)

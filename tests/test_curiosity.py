@@ -11,7 +11,12 @@ import torch
 import mbrl_ai.trainer as trainer
 from mbrl_ai.checkpoint import load_checkpoint
 from mbrl_ai.config import CuriosityConfig
-from mbrl_ai.curiosity import IntrinsicScaler, build_curiosity, update_curiosity
+from mbrl_ai.curiosity import (
+    IntrinsicScaler,
+    add_intrinsic_advantage,
+    build_curiosity,
+    update_curiosity,
+)
 from mbrl_ai.modules.world_model import EnsembleWorldModel
 from tests.conftest import compose
 
@@ -165,3 +170,40 @@ def test_ppo_sees_extrinsic_plus_beta_times_intrinsic_reward(
     metrics = (tmp_path / "metrics.jsonl").read_text()
     for key in ("int_reward_real_mean", "int_reward_imagined_std", "curiosity_loss", "beta"):
         assert key in metrics
+
+
+class _Linear(torch.nn.Module):
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return obs[..., 0]
+
+
+def test_intrinsic_gae_is_non_episodic_and_adds_beta_times_its_advantage() -> None:
+    obs = torch.tensor([[[1.0]], [[2.0]]])  # [T=2, N=1, 1]: V_int(s) = s
+    next_obs = torch.tensor([[[2.0]], [[5.0]]])  # step 1 ends an episode; 5 is its final state
+    ends = torch.tensor([[False], [True]])
+    adv, ret = add_intrinsic_advantage(
+        torch.zeros(2, 1), _Linear(), obs, next_obs, torch.ones(2, 1), ends, 0.5, 0.9, 1.0
+    )
+    # the episode end still bootstraps with V_int(final state) = 5: novelty does not stop there
+    d1 = 1 + 0.9 * 5 - 2
+    d0 = 1 + 0.9 * 2 - 1
+    torch.testing.assert_close(adv, 0.5 * torch.tensor([[d0 + 0.9 * d1], [d1]]))
+    torch.testing.assert_close(ret, torch.tensor([[d0 + 0.9 * d1 + 1], [d1 + 2]]))
+    unchanged, none = add_intrinsic_advantage(
+        torch.ones(2, 1), None, obs, next_obs, torch.ones(2, 1), ends, 0.5, 0.9, 1.0
+    )
+    assert none is None and torch.equal(unchanged, torch.ones(2, 1))
+
+
+def test_the_intrinsic_head_is_trained_and_checkpointed(tiny: list[str], tmp_path: Path) -> None:
+    cfg = compose(
+        *tiny,
+        "algo=mbppo",
+        "world_model.train_steps=5",
+        "curiosity=rnd",
+        "curiosity.warmup_steps=0",
+        "curiosity.intrinsic_head=true",
+    )
+    trainer.train_mbppo(cfg, tmp_path)
+    assert "int_value_loss" in (tmp_path / "metrics.jsonl").read_text()
+    assert "int_critic" in load_checkpoint(tmp_path / "checkpoint.pt")
