@@ -23,6 +23,14 @@ class BetaState:
     slope: float = 0.0  # last fitted trend of the moving average, return per episode
 
 
+def least_squares_slope(y: np.ndarray) -> float:
+    """Slope of the least-squares line through ``(i, y[i])``; exactly 0 for constant ``y``."""
+    if np.ptp(y) == 0.0:  # a flat line: no rounding noise may pass for a trend
+        return 0.0
+    x = np.arange(len(y)) - (len(y) - 1) / 2.0
+    return float(np.dot(x, y - y.mean()) / np.dot(x, x))
+
+
 def adapt_beta(
     state: BetaState, new_returns: list[float], rate: float, cfg: BetaConfig
 ) -> BetaState:
@@ -32,7 +40,7 @@ def adapt_beta(
     if len(returns) < 2 * w - 1 or not new_returns:
         return BetaState(state.beta, returns, state.slope)
     moving = np.convolve(np.asarray(returns), np.ones(w) / w, mode="valid")  # w points
-    slope = float(np.polyfit(np.arange(w), moving, 1)[0])
+    slope = least_squares_slope(moving)
     beta = state.beta
     if slope < cfg.low_threshold:
         beta = min(1.0, beta * (1.0 + rate))

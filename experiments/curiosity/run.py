@@ -152,6 +152,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     parser.add_argument("--steps", type=int, default=300_000)
     parser.add_argument("--jobs", type=int, default=1, help="runs at once (2 cores: at most 2)")
     parser.add_argument("--out", type=Path, default=HERE)
@@ -163,7 +165,9 @@ def main() -> None:
         records = json.loads((args.out / "results.json").read_text())
     else:
         jobs = [
-            (arm, seed, args.steps, args.overrides) for seed in range(args.seeds) for arm in ARMS
+            (arm, seed, args.steps, args.overrides)
+            for seed in range(args.first_seed, args.first_seed + args.seeds)
+            for arm in args.arms
         ]
         with ProcessPoolExecutor(args.jobs) as pool:
             records = list(pool.map(train_one, jobs))

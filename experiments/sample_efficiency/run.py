@@ -39,6 +39,9 @@ CONFIGS = {
     # the pseudocode's section-1 values; curiosity off, to isolate imagination
     "default": {"ppo": ["algo=ppo"], "mbppo": ["algo=mbppo", "curiosity=none"]},
     "tuned": {"ppo": ["experiment=ppo_cartpole"], "mbppo": ["experiment=mbppo_cartpole"]},
+    # the default config as it ships, with RND curiosity (β_init 0.2); its β = 0 twin is the
+    # default row above (β = 0 and curiosity=none give bit-identical runs)
+    "default_curiosity": {"mbppo": ["algo=mbppo", "curiosity=rnd"]},
     # ablation: CartPole's own termination rule ends imagined rollouts instead of the done head
     "tuned_known_done": {"mbppo": ["experiment=mbppo_cartpole", "world_model.termination=known"]},
 }
