@@ -207,3 +207,23 @@ def test_the_intrinsic_head_is_trained_and_checkpointed(tiny: list[str], tmp_pat
     trainer.train_mbppo(cfg, tmp_path)
     assert "int_value_loss" in (tmp_path / "metrics.jsonl").read_text()
     assert "int_critic" in load_checkpoint(tmp_path / "checkpoint.pt")
+
+
+@pytest.mark.parametrize("name", ["icm", "disagreement"])
+def test_every_module_runs_in_the_trainer(name: str, tiny: list[str], tmp_path: Path) -> None:
+    cfg = compose(
+        *tiny,
+        "algo=mbppo",
+        "world_model.train_steps=5",
+        f"curiosity={name}",
+        "curiosity.warmup_steps=0",
+    )
+    trainer.train_mbppo(cfg, tmp_path)
+    assert "int_reward_real_mean" in (tmp_path / "metrics.jsonl").read_text()
+
+
+def test_disagreement_needs_the_world_model() -> None:
+    from mbrl_ai.config import ConfigError
+
+    with pytest.raises(ConfigError, match="needs the world model"):
+        compose("algo=ppo", "curiosity=disagreement")
