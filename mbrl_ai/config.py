@@ -367,6 +367,13 @@ def validate(c: Config) -> None:
         if not ok:
             raise ConfigError(key, value, allowed)
 
+    def need_mlp(node: str, widths: dict[str, list[int]], activation: str) -> None:
+        """Layer widths >= 1 and a known activation, for a node that builds MLPs."""
+        for key, sizes in widths.items():
+            need(all(s >= 1 for s in sizes), f"{node}.{key}", sizes, "layer widths must be >= 1")
+        allowed = f"allowed: {', '.join(ACTIVATIONS)}"
+        need(activation in ACTIVATIONS, f"{node}.activation", activation, allowed)
+
     for key in (
         "n_real_steps",
         "planning_horizon",
@@ -437,25 +444,13 @@ def validate(c: Config) -> None:
     need(p.adam_eps > 0.0, "ppo.adam_eps", p.adam_eps, "must be > 0")
     need(p.clip_obs > 0.0, "ppo.clip_obs", p.clip_obs, "must be > 0")
     n = c.network
-    for key in ("actor_hidden", "critic_hidden"):
-        sizes = getattr(n, key)
-        need(all(s >= 1 for s in sizes), f"network.{key}", sizes, "layer widths must be >= 1")
-    need(
-        n.activation in ACTIVATIONS,
-        "network.activation",
-        n.activation,
-        f"allowed: {', '.join(ACTIVATIONS)}",
+    need_mlp(
+        "network", {"actor_hidden": n.actor_hidden, "critic_hidden": n.critic_hidden}, n.activation
     )
     w = c.world_model
     for key in ("ensemble_size", "train_steps", "batch_size", "replay_capacity"):
         need(getattr(w, key) >= 1, f"world_model.{key}", getattr(w, key), "must be an integer >= 1")
-    need(all(s >= 1 for s in w.hidden), "world_model.hidden", w.hidden, "layer widths must be >= 1")
-    need(
-        w.activation in ACTIVATIONS,
-        "world_model.activation",
-        w.activation,
-        f"allowed: {', '.join(ACTIVATIONS)}",
-    )
+    need_mlp("world_model", {"hidden": w.hidden}, w.activation)
     need(
         0.0 < w.holdout_fraction < 1.0,
         "world_model.holdout_fraction",
@@ -548,13 +543,7 @@ def validate(c: Config) -> None:
         need(getattr(cu, key) >= 1, f"curiosity.{key}", getattr(cu, key), "must be an integer >= 1")
     for key in ("predictor_extra_layers", "warmup_steps"):
         need(getattr(cu, key) >= 0, f"curiosity.{key}", getattr(cu, key), "must be an integer >= 0")
-    need(all(s >= 1 for s in cu.hidden), "curiosity.hidden", cu.hidden, "layer widths must be >= 1")
-    need(
-        cu.activation in ACTIVATIONS,
-        "curiosity.activation",
-        cu.activation,
-        f"allowed: {', '.join(ACTIVATIONS)}",
-    )
+    need_mlp("curiosity", {"hidden": cu.hidden}, cu.activation)
     need(
         0.0 <= cu.forward_weight <= 1.0,
         "curiosity.forward_weight",
