@@ -1,27 +1,66 @@
-"""What every PPO-based loop builds the same way: actor, critic, their optimiser and normalisers,
-the train and evaluation envs, the logger; plus evaluation scheduling and the final checkpoint.
+"""What every PPO-based loop shares: building a run, evaluating, logging, checkpointing, resuming
+and stopping it.
 
-``algos/ppo.py`` and ``trainer.py`` both start from :func:`start_run`, so the two loops differ
-only in their sections.
+``algos/ppo.py`` and ``trainer.py`` both start from :func:`start_run`, add the state of their own
+sections with :meth:`Run.track`, and use the run as a context manager:
+
+    run = start_run(cfg, out_dir)
+    run.track(world_model=model, replay=replay, ...)
+    with run:
+        loop = run.begin()                 # resumes from the run directory's newest checkpoint
+        while run.env_steps < cfg.total_timesteps:
+            ...                            # the sections
+            run.log_iteration({...})
+            run.end_iteration(beta=beta)   # checkpoint when due; stop here on SIGINT / SIGTERM
+        run.finish(beta=beta)              # the final checkpoint
+
+A checkpoint holds everything the next iteration depends on, so a resumed run continues exactly
+as the uninterrupted one would have: every tracked module, optimiser and normaliser, the replay
+(as arrays), the collection state (current observations, running episode returns), the
+environments' own state and random generators (``envs.get_env_state``), the global RNG states of
+python, numpy and torch, the run's numpy generator, counters, evaluations, the loop's own values
+(β ...), the logger's clocks and W&B run id, the resolved config and the package version.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import math
+import os
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
+import numpy as np
 import torch
 from gymnasium.vector import VectorEnv
 
-from mbrl_ai.checkpoint import load_checkpoint, save_checkpoint
+import mbrl_ai
+from mbrl_ai.checkpoint import latest_checkpoint, read_checkpoint, write_checkpoint
+from mbrl_ai.collect import CollectState, start_collection
 from mbrl_ai.config import Config, config_dict, to_config
-from mbrl_ai.envs import EnvInfo, inspect_env, make_vec_env
+from mbrl_ai.envs import EnvInfo, get_env_state, inspect_env, make_vec_env, set_env_state
+from mbrl_ai.errors import NonFiniteError, RunInterrupted
 from mbrl_ai.evaluate import evaluate_policy
 from mbrl_ai.logger import RunLogger
 from mbrl_ai.modules import Actor, Critic, RunningMeanStd
-from mbrl_ai.utils import resolve_device, seed_everything
+from mbrl_ai.utils import (
+    decode_plain,
+    encode_plain,
+    resident_memory_mb,
+    resolve_device,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
+
+log = logging.getLogger(__name__)
+CHECKPOINT_FORMAT = 1
 
 
 @dataclass
@@ -36,7 +75,7 @@ class RunResult:
 
 @dataclass
 class Run:
-    """The objects a training loop works with."""
+    """The objects and counters a training loop works with."""
 
     cfg: Config
     info: EnvInfo
@@ -50,20 +89,85 @@ class Run:
     reward_rms: RunningMeanStd | None
     logger: RunLogger
     out_dir: Path
+    collect: CollectState
+    rng: np.random.Generator  # the loop's own draws (model minibatches, imagination start states)
+    env_steps: int = 0
+    iteration: int = 0
+    recent_returns: list[float] = field(default_factory=list)  # the last 100 finished episodes
     evals: list[dict] = field(default_factory=list)
     next_eval: int = 0
+    tracked: dict[str, Any] = field(default_factory=dict)
+    last_checkpoint: Path | None = None
+    stop_signal: int | None = None
+    _next_checkpoint: int = 0
+    _previous_handlers: dict[int, Any] = field(default_factory=dict)
+    _previous_torch_modes: tuple[bool, bool] = (False, False)
 
-    def set_lr(self, env_steps: int) -> None:
+    # -- set-up -------------------------------------------------------------------------------
+
+    def track(self, **objects: Any) -> None:
+        """Checkpoint these objects too (anything with ``state_dict`` / ``load_state_dict``;
+        ``arrays`` / ``load_arrays`` for large numpy state). ``None`` values are skipped."""
+        self.tracked.update({k: v for k, v in objects.items() if v is not None})
+
+    def begin(self) -> dict[str, Any]:
+        """Resume from the newest checkpoint in the run directory if there is one; open the logs;
+        take over SIGINT and SIGTERM. Returns the loop values saved by :meth:`end_iteration`
+        (``{}`` for a fresh run)."""
+        loop: dict[str, Any] = {}
+        logger_state = None
+        self.last_checkpoint = latest_checkpoint(self.out_dir)
+        if self.last_checkpoint is not None:
+            state, arrays = read_checkpoint(self.last_checkpoint)
+            loop, logger_state = self._restore(state, arrays), state["logger"]
+        self.logger.open(self.env_steps, logger_state)
+        self._next_checkpoint = self._following_checkpoint()
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
+        return loop
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: Any) -> None:
+        """Close envs and logs; W&B learns whether the run finished, was interrupted or failed."""
+        for signum, handler in self._previous_handlers.items():
+            signal.signal(signum, handler)
+        self._previous_handlers.clear()
+        torch.use_deterministic_algorithms(self._previous_torch_modes[0])
+        torch.autograd.set_detect_anomaly(self._previous_torch_modes[1])
+        self.envs.close()
+        self.eval_envs.close()
+        code = 0 if exc is None else exc.exit_code if isinstance(exc, RunInterrupted) else 1
+        self.logger.close(code)
+
+    def result(self) -> RunResult:
+        return RunResult(self.out_dir, self.env_steps, self.logger.train_seconds, self.evals)
+
+    # -- during the loop ------------------------------------------------------------------------
+
+    def set_lr(self) -> None:
         """Linear learning-rate annealing to 0 over ``total_timesteps`` (when enabled)."""
         if self.cfg.ppo.anneal_lr:
             for group in self.optimizer.param_groups:
                 group["lr"] = self.cfg.lr_actor_critic * (
-                    1.0 - env_steps / self.cfg.total_timesteps
+                    1.0 - self.env_steps / self.cfg.total_timesteps
                 )
 
-    def maybe_evaluate(self, env_steps: int) -> None:
+    def check_update(self, update: dict[str, float]) -> None:
+        """Stop the run on a non-finite policy or value loss: the weights are lost from here."""
+        for key in ("policy_loss", "value_loss"):
+            if not math.isfinite(update[key]):
+                raise NonFiniteError(
+                    f"{key.replace('_', ' ')} is {update[key]} in the update of iteration "
+                    f"{self.iteration + 1} (real step {self.env_steps}); the run stops, its last "
+                    f"checkpoint is {self.last_checkpoint}; debug=true names the operation"
+                )
+
+    def maybe_evaluate(self) -> None:
         """Evaluate after the update that crosses a multiple of ``eval_every``, and at the end."""
-        if env_steps < self.next_eval and env_steps < self.cfg.total_timesteps:
+        if self.env_steps < self.next_eval and self.env_steps < self.cfg.total_timesteps:
             return
         t = time.perf_counter()
         returns = evaluate_policy(
@@ -74,32 +178,126 @@ class Run:
             self.obs_rms,
             self.device,
         )
-        self.evals.append(self.logger.log_eval(env_steps, returns, time.perf_counter() - t))
-        self.next_eval = (env_steps // self.cfg.eval_every + 1) * self.cfg.eval_every
+        self.evals.append(self.logger.log_eval(self.env_steps, returns, time.perf_counter() - t))
+        self.next_eval = (self.env_steps // self.cfg.eval_every + 1) * self.cfg.eval_every
 
-    def finish(self, env_steps: int, iteration: int, extra: dict[str, Any] | None = None) -> None:
-        """Write the final checkpoint (atomically)."""
-        save_checkpoint(
-            self.out_dir / "checkpoint.pt",
+    def log_iteration(self, record: dict[str, Any]) -> None:
+        """2.8: one line of metrics; every loop adds the iteration, the mean return of the last
+        100 finished episodes, the episodes finished now, the learning rate and resident memory."""
+        finished = self.collect.finished_returns
+        self.recent_returns = (self.recent_returns + finished)[-100:]
+        self.logger.log_iteration(
+            self.env_steps,
             {
-                "actor": self.actor.state_dict(),
-                "critic": self.critic.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "obs_rms": self.obs_rms.state_dict() if self.obs_rms is not None else None,
-                "reward_rms": self.reward_rms.state_dict() if self.reward_rms is not None else None,
-                "env_steps": env_steps,
-                "iteration": iteration,
-                "config": config_dict(self.cfg),
-                **(extra or {}),
+                "iteration": self.iteration,
+                **record,
+                "episode_return": float(np.mean(self.recent_returns))
+                if self.recent_returns
+                else None,
+                "episodes": len(finished),
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "rss_mb": resident_memory_mb(),
             },
         )
 
-    def close(self, env_steps: int) -> RunResult:
-        self.envs.close()
-        self.eval_envs.close()
-        seconds = self.logger.train_seconds
-        self.logger.close()
-        return RunResult(self.out_dir, env_steps, seconds, self.evals)
+    def end_iteration(self, **loop: Any) -> None:
+        """Write a checkpoint when one is due; after SIGINT / SIGTERM, write one and stop.
+
+        ``loop`` holds the loop's own values that the next iteration needs (plain values or
+        dataclasses of them); :meth:`begin` hands them back on resumption.
+        """
+        due = self.cfg.checkpoint_every > 0 and self.env_steps >= self._next_checkpoint
+        if due or self.stop_signal is not None:
+            self.checkpoint(**loop)
+        if self.stop_signal is not None:
+            raise RunInterrupted(self.stop_signal, self.last_checkpoint, self.env_steps)
+
+    def finish(self, **loop: Any) -> None:
+        """The final checkpoint (unless the last iteration just wrote it)."""
+        if self.last_checkpoint is None or not self.last_checkpoint.name.endswith(
+            f"{self.env_steps:012d}"
+        ):
+            self.checkpoint(**loop)
+
+    # -- checkpoints ----------------------------------------------------------------------------
+
+    def checkpoint(self, **loop: Any) -> Path:
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "version": mbrl_ai.__version__,
+            "config": config_dict(self.cfg),
+            "env_steps": self.env_steps,
+            "iteration": self.iteration,
+            "recent_returns": list(self.recent_returns),
+            "evals": encode_plain(self.evals),
+            "next_eval": self.next_eval,
+            "collect": encode_plain(dataclasses.asdict(self.collect)),
+            "envs": get_env_state(self.envs),
+            "rng": rng_state(),
+            "run_rng": self.rng.bit_generator.state,
+            "logger": self.logger.state_dict(),
+            "loop": encode_plain(
+                {
+                    k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
+                    for k, v in loop.items()
+                }
+            ),
+            "objects": {name: obj.state_dict() for name, obj in self.tracked.items()},
+        }
+        arrays = {
+            f"{name}/{key}": value
+            for name, obj in self.tracked.items()
+            if hasattr(obj, "arrays")
+            for key, value in obj.arrays().items()
+        }
+        self.last_checkpoint = write_checkpoint(
+            self.out_dir, self.env_steps, state, arrays, self.cfg.keep_checkpoints
+        )
+        self._next_checkpoint = self._following_checkpoint()
+        return self.last_checkpoint
+
+    def _following_checkpoint(self) -> int:
+        every = self.cfg.checkpoint_every
+        return (self.env_steps // every + 1) * every if every > 0 else 0
+
+    def _restore(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+        if set(state["objects"]) != set(self.tracked):
+            raise ValueError(
+                f"the checkpoint holds {sorted(state['objects'])}, this run has "
+                f"{sorted(self.tracked)}: it was written by another configuration"
+            )
+        for name, obj in self.tracked.items():
+            obj.load_state_dict(state["objects"][name])
+            if hasattr(obj, "load_arrays"):
+                prefix = f"{name}/"
+                obj.load_arrays(
+                    {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+                )
+        self.env_steps, self.iteration = state["env_steps"], state["iteration"]
+        self.recent_returns = list(state["recent_returns"])
+        self.evals, self.next_eval = decode_plain(state["evals"]), state["next_eval"]
+        if state["envs"] is not None:
+            set_env_state(self.envs, state["envs"])
+            self.collect = CollectState(**decode_plain(state["collect"]))
+        else:
+            log.warning(
+                "the environments' state could not be saved (async vector env, or state that is "
+                "not plain values): the episodes running at the checkpoint start over"
+            )
+            self.collect = start_collection(self.envs, self.cfg.seed + self.env_steps)
+        self.rng.bit_generator.state = state["run_rng"]
+        set_rng_state(state["rng"])  # last: nothing above may draw from them
+        log.info("resumed from %s at real step %d", self.last_checkpoint, self.env_steps)
+        return decode_plain(state["loop"])
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self.stop_signal is not None:  # the second one: stop now, without a checkpoint
+            raise KeyboardInterrupt
+        self.stop_signal = signum
+        log.warning(
+            "%s: finishing this iteration, then writing a checkpoint (send again to abort)",
+            signal.Signals(signum).name,
+        )
 
 
 def build_actor_critic(cfg: Config, info: EnvInfo) -> tuple[Actor, Critic]:
@@ -118,7 +316,15 @@ def build_actor_critic(cfg: Config, info: EnvInfo) -> tuple[Actor, Critic]:
 
 def start_run(cfg: Config, out_dir: Path) -> Run:
     """Seed, build envs, networks, optimiser, normalisers and logger for ``cfg``."""
+    previous_modes = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_anomaly_enabled(),
+    )
     torch.set_num_threads(cfg.torch_threads)
+    if cfg.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it to comply
+        torch.use_deterministic_algorithms(True)
+    torch.autograd.set_detect_anomaly(cfg.debug)
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     info = inspect_env(cfg.env)
@@ -138,8 +344,7 @@ def start_run(cfg: Config, out_dir: Path) -> Run:
         RunningMeanStd((info.obs_dim,), clip=cfg.ppo.clip_obs) if cfg.ppo.normalize_obs else None
     )
     reward_rms = RunningMeanStd(()) if cfg.ppo.normalize_reward else None
-    logger = RunLogger(out_dir, cfg, threshold, str(device))
-    return Run(
+    run = Run(
         cfg,
         info,
         device,
@@ -150,23 +355,31 @@ def start_run(cfg: Config, out_dir: Path) -> Run:
         optimizer,
         obs_rms,
         reward_rms,
-        logger,
+        RunLogger(out_dir, cfg, threshold, str(device)),
         Path(out_dir),
+        start_collection(envs, cfg.seed),
+        np.random.default_rng(cfg.seed),
         next_eval=cfg.eval_every,
+        _previous_torch_modes=previous_modes,
     )
+    run.track(
+        actor=actor, critic=critic, optimizer=optimizer, obs_rms=obs_rms, reward_rms=reward_rms
+    )
+    return run
 
 
 def load_policy(path: Path) -> tuple[Actor, RunningMeanStd | None, Config]:
-    """The actor (and observation normaliser) of a checkpoint, with the run's config."""
+    """The actor (and observation normaliser) of a run directory's newest checkpoint (or of one
+    checkpoint directory), with the run's config."""
     from omegaconf import OmegaConf
 
-    ckpt = load_checkpoint(path)
-    cfg = to_config(OmegaConf.create(ckpt["config"]))
+    state, _ = read_checkpoint(path, with_arrays=False)
+    cfg = to_config(OmegaConf.create(state["config"]))
     info = inspect_env(cfg.env)
     actor, _ = build_actor_critic(cfg, info)
-    actor.load_state_dict(ckpt["actor"])
+    actor.load_state_dict(state["objects"]["actor"])
     obs_rms = None
-    if ckpt["obs_rms"] is not None:
+    if "obs_rms" in state["objects"]:
         obs_rms = RunningMeanStd((info.obs_dim,), clip=cfg.ppo.clip_obs)
-        obs_rms.load_state_dict(ckpt["obs_rms"])
+        obs_rms.load_state_dict(state["objects"]["obs_rms"])
     return actor, obs_rms, cfg

@@ -86,3 +86,26 @@ class ReplayBuffer:
 
     def all(self) -> Transitions:
         return self.get(np.arange(self.size))
+
+    # -- checkpointing: counters and generator in the state, the stored rows as arrays ---------
+
+    _ARRAYS = ("obs", "actions", "rewards", "next_obs", "terminated", "holdout")
+
+    def state_dict(self) -> dict:
+        return {"size": self.size, "next": self.next, "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.size, self.next = state["size"], state["next"]
+        self.rng.bit_generator.state = state["rng"]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name)[: self.size] for name in self._ARRAYS}
+
+    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        for name in self._ARRAYS:
+            stored = getattr(self, name)
+            if arrays[name].shape[1:] != stored.shape[1:] or len(arrays[name]) > len(stored):
+                raise ValueError(
+                    f"replay array {name!r} of shape {arrays[name].shape} does not fit"
+                )
+            stored[: len(arrays[name])] = arrays[name]

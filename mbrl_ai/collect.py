@@ -17,6 +17,7 @@ from gymnasium.vector import VectorEnv
 
 from mbrl_ai.buffers import Transitions
 from mbrl_ai.envs import final_observations
+from mbrl_ai.errors import NonFiniteError
 from mbrl_ai.modules import Actor, Critic, RunningMeanStd
 
 
@@ -64,6 +65,22 @@ class CollectState:
     discounted_returns: np.ndarray  # [N] running discounted return, for reward scaling
     finished_returns: list[float] = field(default_factory=list)
     finished_lengths: list[int] = field(default_factory=list)
+
+
+def check_env_output(
+    envs: VectorEnv, reward: np.ndarray, obs: np.ndarray, reset_obs: np.ndarray | None = None
+) -> None:
+    """Refuse a NaN or inf from the environment before it reaches any buffer or network."""
+    for what, x in (("reward", reward), ("observation", obs), ("reset observation", reset_obs)):
+        if x is None:
+            continue
+        finite = np.isfinite(x)
+        if not finite.all():
+            slot = int(np.flatnonzero(~finite.reshape(len(x), -1).all(-1))[0])
+            env_id = getattr(envs.spec, "id", None) or "the environment"
+            raise NonFiniteError(
+                f"{env_id} returned a non-finite {what} in vector slot {slot}: {x[slot]}"
+            )
 
 
 def start_collection(envs: VectorEnv, seed: int) -> CollectState:
@@ -139,6 +156,7 @@ def collect_rollout(
             next_obs = next_obs.astype(np.float32).reshape(n, -1)
             done = term | trunc
             real_next = final_observations(next_obs, infos, done)
+            check_env_output(envs, reward, real_next, next_obs if done.any() else None)
 
             obs_buf[t] = obs_in.cpu().numpy()
             act_buf[t] = action_np

@@ -265,6 +265,20 @@ class Config:
     """Return that counts as solved; ``null`` takes the env spec's ``reward_threshold``."""
     torch_threads: int = 1
     """``torch.set_num_threads``; small MLPs run fastest with few threads."""
+    deterministic: bool = False
+    """``torch.use_deterministic_algorithms``: bit-reproducible on GPU too (CPU runs already are)."""
+    debug: bool = False
+    """Autograd anomaly detection: a NaN in the backward pass names the operation (slow)."""
+
+    # ---- checkpoints and resumption ----
+    checkpoint_every: int = 20_000
+    """Write a checkpoint every this many real steps (always at the end and on SIGINT/SIGTERM);
+    0 = only then."""
+    keep_checkpoints: int = 2
+    """Checkpoints kept in ``<run dir>/checkpoints`` (the newest)."""
+    resume: str | None = None
+    """Continue the run in this directory from its newest checkpoint, with its saved config. A run
+    whose own directory holds a checkpoint resumes without being told."""
 
     algo: AlgoConfig = field(default_factory=AlgoConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
@@ -275,6 +289,11 @@ class Config:
     beta: BetaConfig = field(default_factory=BetaConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
 
+
+# keys that decide how a run is managed, not what it computes (W&B groups ignore them), and the
+# keys a resumed run may change; every other key must stay as the checkpoint saved it
+RUN_MANAGEMENT_KEYS = ("checkpoint_every", "keep_checkpoints", "resume", "debug")
+RESUME_MAY_CHANGE = ("total_timesteps", *RUN_MANAGEMENT_KEYS, "logger")
 
 ALGOS = ("mbppo", "ppo")
 IMAGINATION_MODES = ("breadth", "depth", "both", "fixed")
@@ -387,6 +406,8 @@ def validate(c: Config) -> None:
         "torch_threads",
     ):
         need(getattr(c, key) >= 1, key, getattr(c, key), "must be an integer >= 1")
+    need(c.checkpoint_every >= 0, "checkpoint_every", c.checkpoint_every, "must be an integer >= 0")
+    need(c.keep_checkpoints >= 1, "keep_checkpoints", c.keep_checkpoints, "must be an integer >= 1")
     need(
         c.min_planning_rollouts >= 0,
         "min_planning_rollouts",

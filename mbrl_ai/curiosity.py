@@ -89,6 +89,13 @@ class IntrinsicScaler:
     def scale(self, rewards: torch.Tensor) -> torch.Tensor:
         return self.rms.scale(rewards.double()).to(rewards.dtype)
 
+    def state_dict(self) -> dict:
+        return {"returns": torch.from_numpy(self.returns.copy()), "rms": self.rms.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.returns = state["returns"].numpy().copy()
+        self.rms.load_state_dict(state["rms"])
+
 
 def intrinsic_rewards(
     module: Curiosity, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor

@@ -4,6 +4,13 @@ Training envs use SAME_STEP autoreset: when an episode ends, ``step`` returns th
 of the next episode and puts the true last observation in ``info["final_obs"]``. Every transition
 the collector stores is therefore a real one (NEXT_STEP would insert a fake transition after each
 reset). ``terminated`` and ``truncated`` are kept apart all the way to GAE.
+
+For exact resumption, :func:`get_env_state` reads what a sync vector env's sub-envs hold between
+steps: every plain attribute (numbers, numpy arrays, tuples of them) of every wrapper and of the
+environment itself, and the state of its random generator. That is the whole dynamic state of
+the classic-control environments (CartPole, Pendulum, MountainCar, Acrobot). An environment with
+state of another kind (a physics engine's objects), or an async vector env whose sub-envs live in
+other processes, gives None: a resumed run then restarts its episodes.
 """
 
 from __future__ import annotations
@@ -13,9 +20,10 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 
 from mbrl_ai.config import ConfigError
+from mbrl_ai.utils import decode_plain, encode_plain
 
 
 @dataclass(frozen=True)
@@ -125,3 +133,79 @@ def final_observations(next_obs: np.ndarray, infos: dict, done: np.ndarray) -> n
     mask = infos["_final_obs"]
     real_next[mask] = np.stack(infos["final_obs"][mask])
     return real_next
+
+
+# attributes that are configuration, rendering or bookkeeping of the wrapper chain, not state
+_NOT_STATE = frozenset(
+    {
+        "env",
+        "_saved_kwargs",
+        "_action_space",
+        "_observation_space",
+        "_metadata",
+        "_cached_spec",
+        "spec",
+        "action_space",
+        "observation_space",
+        "metadata",
+        "render_mode",
+        "screen",
+        "clock",
+        "_previous_data",  # PassiveEnvChecker's copy of the last output, for a warning only
+    }
+)
+
+
+def _layers(env: gym.Env) -> list[gym.Env]:
+    """The wrapper chain of ``env``, outermost first, ending with the environment itself."""
+    chain = [env]
+    while isinstance(chain[-1], gym.Wrapper):
+        chain.append(chain[-1].env)
+    return chain
+
+
+def get_env_state(envs: VectorEnv) -> list[list[dict]] | None:
+    """Per sub-env, per layer of its wrapper chain: the plain attributes and generator states.
+
+    None when some state cannot be saved this way (see the module docstring).
+    """
+    if not isinstance(envs, SyncVectorEnv):
+        return None
+    states = []
+    for env in envs.envs:
+        layers = []
+        for layer in _layers(env):
+            attrs: dict = {"__type__": type(layer).__name__}
+            for key, value in vars(layer).items():
+                if key in _NOT_STATE:
+                    continue
+                if isinstance(value, np.random.Generator):
+                    attrs[key] = {"__generator__": value.bit_generator.state}
+                    continue
+                try:
+                    attrs[key] = encode_plain(value)
+                except TypeError:
+                    return None
+            layers.append(attrs)
+        states.append(layers)
+    return states
+
+
+def set_env_state(envs: VectorEnv, states: list[list[dict]]) -> None:
+    """Put back what :func:`get_env_state` read, into envs built from the same id."""
+    assert isinstance(envs, SyncVectorEnv) and len(states) == len(envs.envs)
+    for env, layers in zip(envs.envs, states, strict=True):
+        chain = _layers(env)
+        if [type(layer).__name__ for layer in chain] != [a["__type__"] for a in layers]:
+            raise ValueError("the saved environment state is of another wrapper chain")
+        for layer, attrs in zip(chain, layers, strict=True):
+            for key, value in attrs.items():
+                if key == "__type__":
+                    continue
+                if isinstance(value, dict) and "__generator__" in value:
+                    saved = value["__generator__"]
+                    bit_generator = getattr(np.random, saved["bit_generator"])()
+                    bit_generator.state = saved
+                    setattr(layer, key, np.random.Generator(bit_generator))
+                else:
+                    setattr(layer, key, decode_plain(value))

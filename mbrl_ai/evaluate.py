@@ -2,7 +2,7 @@
 
     python -m mbrl_ai.evaluate run=<run dir> [episodes=20] [seed=123]
 
-reloads the run's final checkpoint and prints the mean and std of the evaluation return.
+reloads the run's newest checkpoint and prints the mean and std of the evaluation return.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ def evaluate_policy(
 
 def main(argv: list[str]) -> int:
     from mbrl_ai.agent import load_policy
+    from mbrl_ai.checkpoint import CheckpointError
     from mbrl_ai.envs import make_vec_env
 
     args = dict(a.split("=", 1) for a in argv if "=" in a)
@@ -65,11 +66,11 @@ def main(argv: list[str]) -> int:
             "usage: python -m mbrl_ai.evaluate run=<run dir> [episodes=N] [seed=S]", file=sys.stderr
         )
         return 2
-    path = Path(args["run"]) / "checkpoint.pt"
-    if not path.is_file():
-        print(f"error: run={args['run']!r}: no checkpoint.pt in that directory", file=sys.stderr)
+    try:
+        actor, obs_rms, cfg = load_policy(Path(args["run"]))
+    except CheckpointError as exc:
+        print(f"error: run={args['run']!r}: {exc}", file=sys.stderr)
         return 2
-    actor, obs_rms, cfg = load_policy(path)
     episodes = int(args.get("episodes", cfg.eval_episodes))
     envs = make_vec_env(cfg.env, min(cfg.eval_n_envs, episodes), cfg.seed, cfg.vectorization)
     returns = evaluate_policy(

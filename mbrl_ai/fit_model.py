@@ -10,10 +10,16 @@ confidence is scored on the held-out split with the pseudocode's sum, in normali
 
 MSE rather than the NLL, which goes negative and would put confidence above 1. A model that only
 predicts the mean target scores MSE ≈ 1 per head, so confidence is ≈ e^-2 or lower for it.
+
+A non-finite training loss (a diverging model, corrupt data) undoes the whole update of this
+iteration: model and optimiser go back to their state before it, ``update_skipped`` is 1 and the
+confidence 0, so the iteration learns from real data only. A non-finite held-out score also
+gives confidence 0.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -51,9 +57,10 @@ def fit_world_model(
 
     Returns ``confidence``, ``model_loss`` (the held-out loss above) and diagnostics: held-out
     MSE/BCE per head, the last training NLL, done precision and recall (ensemble-mean probability
-    > 0.5), ensemble disagreement, and the split sizes.
+    > 0.5), ensemble disagreement, the split sizes, and ``update_skipped``.
     """
     device = device or torch.device("cpu")
+    before = (copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()))
     train_idx, hold_idx = replay.indices(holdout=False), replay.indices(holdout=True)
     if len(hold_idx) == 0:  # too little data to hold any out yet: score on what there is
         hold_idx = train_idx
@@ -66,6 +73,7 @@ def fit_world_model(
 
     model.train()
     nll = torch.zeros((), device=device)
+    skipped = False
     for _ in range(cfg.train_steps):
         idx = torch.as_tensor(
             rng.integers(0, len(train_idx), size=(model.ensemble_size, cfg.batch_size)),
@@ -75,13 +83,22 @@ def fit_world_model(
         nll = (((mean - targets[idx]) ** 2) * torch.exp(-logvar) + logvar).mean()
         bce = F.binary_cross_entropy_with_logits(done_logit, term[idx], pos_weight=pos_weight_t)
         loss = nll + bce + cfg.logvar_bound_coef * model.logvar_bound_penalty()
+        if not torch.isfinite(loss):
+            skipped = True
+            break
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
     model.eval()
+    if skipped:
+        model.load_state_dict(before[0])
+        optimizer.load_state_dict(before[1])
 
     metrics = score_world_model(model, replay.get(hold_idx), device)
+    if skipped or not math.isfinite(metrics["model_loss"]):
+        metrics["confidence"] = 0.0
     metrics.update(
+        update_skipped=float(skipped),
         train_nll=float(nll.detach()),
         done_pos_weight=pos_weight,
         n_train=float(len(train_idx)),

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from mbrl_ai.config import Config, config_dict
-from mbrl_ai.utils import JsonlWriter, versions
+from mbrl_ai.config import RUN_MANAGEMENT_KEYS, Config, config_dict
+from mbrl_ai.utils import JsonlWriter, filter_jsonl, versions
 
 
 def wandb_group(cfg: Config) -> str:
@@ -28,47 +28,76 @@ def wandb_group(cfg: Config) -> str:
     Seeds of one configuration share a group, which is what W&B comparison reports aggregate over.
     """
     d = config_dict(cfg)
-    d.pop("seed")
-    d.pop("logger")
+    for key in ("seed", "logger", *RUN_MANAGEMENT_KEYS):
+        d.pop(key)
     digest = hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
     return f"{cfg.algo.name}-{cfg.env}-{digest}"
 
 
 class RunLogger:
-    """Writes the run's metric files, drives the progress bar and mirrors everything to W&B."""
+    """Writes the run's metric files, drives the progress bar and mirrors everything to W&B.
+
+    Nothing is opened until :meth:`open`, which either starts fresh files or, for a resumed run,
+    cuts them back to the checkpoint's step and continues them (and the W&B run, by its id).
+    """
 
     def __init__(self, out_dir: Path, cfg: Config, threshold: float | None, device: str) -> None:
         self.out_dir = Path(out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
         self.cfg = cfg
+        self.threshold = threshold
+        self.device = device
         self.start = time.perf_counter()
         self.eval_seconds = 0.0
         self.last_eval: float | None = None
-        self.metrics = JsonlWriter(self.out_dir / "metrics.jsonl")
-        self.evals = JsonlWriter(self.out_dir / "eval.jsonl")
-        self.evals.write(
-            {
-                "meta": True,
-                "method": cfg.algo.name,
-                "env_id": cfg.env,
-                "seed": cfg.seed,
-                "threshold": threshold,
-                "device": device,
-                "group": wandb_group(cfg),
-                "versions": versions(),
-            }
-        )
-        disable = {"auto": None, "on": False, "off": True}[cfg.logger.progress]
+        self.wandb_run: Any = None
+
+    def open(self, env_steps: int = 0, resume: dict[str, Any] | None = None) -> None:
+        """Start logging at ``env_steps``; ``resume`` is :meth:`state_dict` of the checkpoint."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        metrics, evals = self.out_dir / "metrics.jsonl", self.out_dir / "eval.jsonl"
+        if resume is not None:  # drop what was logged after the checkpoint: it is logged again
+            filter_jsonl(metrics, lambda r: r.get("env_steps", 0) <= env_steps)
+            filter_jsonl(evals, lambda r: r.get("meta", False) or r["env_steps"] <= env_steps)
+            self.start = time.perf_counter() - resume["wall_s"]
+            self.eval_seconds = resume["eval_s"]
+            self.last_eval = resume["last_eval"]
+        self.metrics = JsonlWriter(metrics, fresh=resume is None)
+        self.evals = JsonlWriter(evals, fresh=resume is None)
+        if resume is None or not evals.stat().st_size:
+            self.evals.write(
+                {
+                    "meta": True,
+                    "method": self.cfg.algo.name,
+                    "env_id": self.cfg.env,
+                    "seed": self.cfg.seed,
+                    "threshold": self.threshold,
+                    "device": self.device,
+                    "group": wandb_group(self.cfg),
+                    "versions": versions(),
+                }
+            )
+        disable = {"auto": None, "on": False, "off": True}[self.cfg.logger.progress]
         self.bar = tqdm(
-            total=cfg.total_timesteps,
+            total=self.cfg.total_timesteps,
+            initial=env_steps,
             unit="step",
             disable=disable,
             dynamic_ncols=True,
             smoothing=0.1,
         )
-        self.wandb_run = self._start_wandb() if cfg.logger.name == "wandb" else None
+        if self.cfg.logger.name == "wandb":
+            self.wandb_run = self._start_wandb(resume["wandb_id"] if resume else None)
 
-    def _start_wandb(self) -> Any:
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run needs to continue the clocks and the W&B run."""
+        return {
+            "wall_s": time.perf_counter() - self.start,
+            "eval_s": self.eval_seconds,
+            "last_eval": self.last_eval,
+            "wandb_id": self.wandb_run.id if self.wandb_run is not None else None,
+        }
+
+    def _start_wandb(self, run_id: str | None) -> Any:
         import wandb
 
         lg = self.cfg.logger
@@ -82,6 +111,8 @@ class RunLogger:
             job_type=self.cfg.algo.name,
             tags=list(lg.tags),
             name=f"{wandb_group(self.cfg)}-s{self.cfg.seed}",
+            id=run_id,
+            resume="allow" if run_id else None,
         )
 
     @property
@@ -126,9 +157,15 @@ class RunLogger:
             )
         return row
 
-    def close(self, finished: bool = True) -> None:
+    def close(self, exit_code: int = 0) -> None:
+        """Close the files and the W&B run; a non-zero ``exit_code`` marks it as not finished
+        (interrupted runs as preempting, so that W&B expects them back)."""
+        if not hasattr(self, "metrics"):  # never opened
+            return
         self.bar.close()
         self.metrics.close()
         self.evals.close()
         if self.wandb_run is not None:
-            self.wandb_run.finish(exit_code=0 if finished else 1)
+            if exit_code in (130, 143):
+                self.wandb_run.mark_preempting()
+            self.wandb_run.finish(exit_code=exit_code)

@@ -3,14 +3,23 @@
     python -m mbrl_ai.train env=CartPole-v1 planning_horizon=5
     python -m mbrl_ai.train experiment=ppo_cartpole seed=3
     python -m mbrl_ai.train -m seed=0,1,2 lr_actor_critic=3e-4,1e-3
+    python -m mbrl_ai.train resume=outputs/mbppo/CartPole-v1/<run> total_timesteps=200000
 
 Bad input is refused before any work: every override (every value of a sweep) is composed and
-checked first, and the first problem is printed as one line on stderr with exit code 2.
+checked first, and the first problem is printed as one line on stderr with exit code 2. So is an
+output directory that cannot be written, a missing or damaged checkpoint to resume from, and a run
+directory whose checkpoint was made with another config.
+
+A run directory that holds a checkpoint is resumed, not overwritten: the same command with the same
+``hydra.run.dir`` (what a requeued cluster job runs) continues where the run stopped. SIGINT and
+SIGTERM finish the iteration, write a checkpoint and exit with 130 / 143; a non-finite policy loss
+or environment output stops the run with one line and exit code 1.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import typing
 from collections.abc import Callable
@@ -24,7 +33,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
+from mbrl_ai.checkpoint import CheckpointError, latest_checkpoint, read_checkpoint
 from mbrl_ai.config import (
+    RESUME_MAY_CHANGE,
     Config,
     ConfigError,
     config_dict,
@@ -34,6 +45,7 @@ from mbrl_ai.config import (
     unknown_key,
 )
 from mbrl_ai.envs import check_action_space, inspect_env
+from mbrl_ai.errors import NonFiniteError, RunInterrupted
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 ConfigStore.instance().store(name="base_config", node=Config)
@@ -153,12 +165,26 @@ def precheck(argv: list[str]) -> None:
         raise ConfigError("override", " ".join(overrides), f"cannot parse: {first}") from None
 
     groups = _groups()
+    multirun = any(arg in ("-m", "--multirun") for arg in argv)
+    out_key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    hydra_values = {o.key_or_group: o.value() for o in parsed if o.key_or_group.startswith("hydra")}
+    _check_writable(out_key, str(hydra_values.get(out_key, ".")))
+    resume = next((o.value() for o in parsed if o.key_or_group == "resume"), None)
+    if resume is not None:
+        _check_resume_dir(str(resume))
     base: list[str] = []
     sweeps: list[tuple[str, list[str]]] = []  # (prefix 'key=' with +/~ markers, values)
     for o in parsed:
         key = o.key_or_group
         if key.startswith("hydra"):
             continue
+        if resume is not None and key.lstrip("+~").split(".")[0] not in RESUME_MAY_CHANGE:
+            raise ConfigError(
+                key,
+                o.input_line.partition("=")[2],
+                f"cannot change with resume (the run keeps its saved config); allowed: "
+                f"{', '.join(RESUME_MAY_CHANGE)}",
+            )
         value = None if o.is_delete() else (o.input_line.partition("=")[2])
         _check_override_key(key, value, groups)
         prefix = o.input_line.partition("=")[0] + "="
@@ -194,15 +220,86 @@ def precheck(argv: list[str]) -> None:
             checked.add((cfg.env, cfg.algo.name))
 
 
+def _check_writable(key: str, path: str) -> None:
+    """The output directory can be created and written (its nearest existing ancestor is a
+    writable directory); interpolations like ``${now:...}`` are checked up to where they start."""
+    existing = Path(path.split("${")[0] or ".").absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(key, path, f"cannot write there: {existing} is not a writable directory")
+
+
+def _check_resume_dir(path: str) -> None:
+    """``resume=<dir>``: the directory exists, is writable and holds a readable checkpoint."""
+    if not Path(path).is_dir():
+        raise ConfigError("resume", path, "no such directory")
+    _check_writable("resume", path)
+    if latest_checkpoint(Path(path)) is None:
+        raise ConfigError("resume", path, "no checkpoint in that directory (checkpoints/step_*)")
+    try:
+        read_checkpoint(Path(path))
+    except CheckpointError as exc:
+        raise ConfigError("resume", path, str(exc)) from None
+
+
 # ----------------------------------------------------------------------------------------------
 # the Hydra task
 # ----------------------------------------------------------------------------------------------
 
 
+def check_resumable(cfg: Config, out_dir: Path) -> None:
+    """A run directory with a checkpoint resumes only the config that wrote it (the keys in
+    ``RESUME_MAY_CHANGE`` aside); its checkpoint must be readable."""
+    if latest_checkpoint(out_dir) is None:
+        return
+    try:
+        state, _ = read_checkpoint(out_dir, with_arrays=False)
+    except CheckpointError as exc:
+        raise ConfigError("hydra.run.dir", str(out_dir), str(exc)) from None
+    saved, now = _flatten(state["config"]), _flatten(config_dict(cfg))
+    for key in sorted(set(saved) | set(now)):
+        if key.split(".")[0] in RESUME_MAY_CHANGE or saved.get(key) == now.get(key):
+            continue
+        raise ConfigError(
+            key,
+            now.get(key),
+            f"the checkpoint in {out_dir} was written with {key}={saved.get(key)!r}; a run "
+            f"directory resumes its own config only (use another hydra.run.dir to start afresh)",
+        )
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            flat |= _flatten(v, f"{prefix}{k}.")
+        else:
+            flat[f"{prefix}{k}"] = list(v) if isinstance(v, tuple) else v
+    return flat
+
+
+def resumed_config(cfg: Config, overrides: list[str]) -> Config:
+    """For ``resume=<dir>``: the config saved in the checkpoint, with the keys of
+    ``RESUME_MAY_CHANGE`` that the command line set taken from ``cfg``."""
+    assert cfg.resume is not None
+    state, _ = read_checkpoint(Path(cfg.resume), with_arrays=False)
+    saved = OmegaConf.create(state["config"])
+    given = OmegaConf.create(config_dict(cfg))
+    for override in overrides:
+        key = override.lstrip("+~").partition("=")[0]
+        if key.split(".")[0] in RESUME_MAY_CHANGE:
+            OmegaConf.update(saved, key, OmegaConf.select(given, key), merge=False)
+    saved.resume = cfg.resume
+    return to_config(saved)
+
+
 def run(cfg: Config, out_dir: Path) -> Any:
-    """Train ``cfg`` into ``out_dir`` (the function tests and scripts call without Hydra)."""
+    """Train ``cfg`` into ``out_dir`` (the function tests and scripts call without Hydra);
+    resumes the run if ``out_dir`` holds a checkpoint of it."""
     check_run(cfg)
     out_dir = Path(out_dir)
+    check_resumable(cfg, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(config_dict(cfg))))
     train_fn, _ = _algorithms()[cfg.algo.name]
@@ -213,10 +310,27 @@ def run(cfg: Config, out_dir: Path) -> Any:
 def _task(dcfg: DictConfig) -> float | None:
     try:
         cfg = to_config(dcfg)
+        out_dir = Path(HydraConfig.get().runtime.output_dir)
+        if cfg.resume is not None:
+            cfg, out_dir = (
+                resumed_config(cfg, list(HydraConfig.get().overrides.task)),
+                Path(cfg.resume),
+            )
         check_run(cfg)
+        check_resumable(cfg, out_dir)
     except ConfigError as exc:
         _fail(exc)
-    result = run(cfg, Path(HydraConfig.get().runtime.output_dir))
+    try:
+        result = run(cfg, out_dir)
+    except RunInterrupted as exc:
+        print(
+            f"interrupted by {exc}; the same command (or resume={out_dir}) continues the run",
+            file=sys.stderr,
+        )
+        sys.exit(exc.exit_code)
+    except NonFiniteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
     evals = getattr(result, "evals", None)
     return float(evals[-1]["mean_return"]) if evals else None
 

@@ -9,9 +9,11 @@ One call per section, in the pseudocode's order; every section lives in its own 
     2.5 PPO update on real + imagined data      ppo_update.ppo_update
     2.6 curiosity update                        curiosity.update_curiosity
     2.7 adapt β                                 beta.adapt_beta
-    2.8 logging                                 logger.RunLogger
+    2.8 logging                                 agent.Run.log_iteration
 
-``imagination.rounds`` > 1 repeats 2.3–2.5 on the same real batch (Dyna-style).
+``imagination.rounds`` > 1 repeats 2.3–2.5 on the same real batch (Dyna-style). Each iteration
+ends in ``run.end_iteration``, which writes a checkpoint every ``checkpoint_every`` real steps and
+stops the run cleanly on SIGINT / SIGTERM (``agent.py``).
 """
 
 from __future__ import annotations
@@ -21,13 +23,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import gymnasium as gym
-import numpy as np
 import torch
 
 from mbrl_ai.agent import RunResult, start_run
 from mbrl_ai.beta import BetaState, adapt_beta
 from mbrl_ai.buffers import ReplayBuffer
-from mbrl_ai.collect import collect_rollout, start_collection
+from mbrl_ai.collect import collect_rollout
 from mbrl_ai.config import Config
 from mbrl_ai.curiosity import (
     IntrinsicScaler,
@@ -78,7 +79,8 @@ def imagined_to_batch(
 
 
 def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
-    """Train MB-PPO as configured; write metrics, evaluations and the final checkpoint."""
+    """Train MB-PPO as configured (resuming from ``out_dir``'s newest checkpoint if it has one);
+    write metrics, evaluations and checkpoints to ``out_dir``."""
     run = start_run(cfg, out_dir)
     actor, critic, device, wm = run.actor, run.critic, run.device, cfg.world_model
     model = EnsembleWorldModel(
@@ -117,32 +119,39 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
         int_critic = int_critic.to(device)
         run.optimizer.add_param_group({"params": list(int_critic.parameters())})
 
+    run.track(
+        world_model=model,
+        model_optimizer=model_optimizer,
+        replay=replay,
+        curiosity=curiosity if curiosity_params else None,  # disagreement is the world model
+        curiosity_optimizer=curiosity_optimizer,
+        int_scaler=int_scaler if cfg.curiosity.name != "none" else None,
+        int_critic=int_critic,
+    )
+
     def policy_input(raw: torch.Tensor) -> torch.Tensor:
         raw = raw.to(device)
         return run.obs_rms.normalize(raw).float() if run.obs_rms is not None else raw
 
-    beta = BetaState(cfg.beta_init)
-    rng = np.random.default_rng(cfg.seed)
-
+    rng = run.rng
     done_fn = termination_fn(cfg.env, wm.termination)
     im_cfg = cfg.imagination
     diagnostic_horizon = (
         im_cfg.max_horizon if im_cfg.mode in ("depth", "both") else cfg.planning_horizon
     )
 
-    state = start_collection(run.envs, cfg.seed)
-    env_steps, iteration = 0, 0
-    recent_returns: list[float] = []
-    try:
-        while env_steps < cfg.total_timesteps:
-            run.set_lr(env_steps)
+    with run:
+        saved = run.begin()
+        beta = BetaState(**saved["beta"]) if saved else BetaState(cfg.beta_init)
+        while run.env_steps < cfg.total_timesteps:
+            run.set_lr()
             t0 = time.perf_counter()
             # 2.1 collect real experience; every real transition also goes to the replay
-            rollout, state = collect_rollout(
+            rollout, run.collect = collect_rollout(
                 run.envs,
                 actor,
                 critic,
-                state,
+                run.collect,
                 cfg.n_real_steps // cfg.n_envs,
                 cfg.gamma,
                 run.obs_rms,
@@ -150,7 +159,7 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                 device,
             )
             replay.add(rollout.transitions())
-            env_steps += cfg.n_real_steps
+            run.env_steps += cfg.n_real_steps
             # ... plus β·r_int, kept apart in int_rewards (curiosity off: β = 0 or none)
             curious = beta.beta > 0.0
             if curious:
@@ -163,10 +172,10 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
             # 2.2 update world model, compute confidence (held-out). First, the k-step open-loop
             # error of the current model on the new real trajectories, which it has not seen yet.
             open_loop = (
-                open_loop_error(model, rollout, diagnostic_horizon, device) if iteration else {}
+                open_loop_error(model, rollout, diagnostic_horizon, device) if run.iteration else {}
             )
             fit = fit_world_model(model, model_optimizer, replay, wm, rng, device)
-            confidence = fit["confidence"]
+            confidence = fit["confidence"]  # 0 after a non-finite loss: the update was undone
             t2 = time.perf_counter()
 
             weight = confidence if cfg.imagination.imagined_weight == "confidence" else 1.0
@@ -182,6 +191,8 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                     cfg.max_planning_rollouts,
                     cfg.imagination.mode,
                 )
+                if fit["update_skipped"]:  # no model to trust this iteration: real data only
+                    n_rollouts = 0
                 starts = sample_start_states(
                     replay.recent_obs(cfg.imagination.start_window), n_rollouts, rng
                 )
@@ -257,6 +268,7 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                 batch = concat_batches(real_batch, im_batch)
                 # 2.5 PPO-style policy / value update on real + imagined data
                 update = ppo_update(actor, critic, run.optimizer, batch.to(device), cfg, int_critic)
+                run.check_update(update)
             t3 = time.perf_counter()
 
             # 2.6 curiosity module update (if β > 0), on real and optionally imagined transitions
@@ -276,14 +288,12 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                 "int_reward_imagined", imagined.int_rewards, imagined.valid
             )
             # 2.7 adapt β to the trend of real extrinsic returns
-            beta = adapt_beta(beta, state.finished_returns, cfg.beta_adapt_rate, cfg.beta)
-            iteration += 1
-            run.maybe_evaluate(env_steps)
+            beta = adapt_beta(beta, run.collect.finished_returns, cfg.beta_adapt_rate, cfg.beta)
+            run.iteration += 1
+            run.maybe_evaluate()
 
             # 2.8 logging: the pseudocode's keys, then diagnostics and timing
-            recent_returns = (recent_returns + state.finished_returns)[-100:]
-            run.logger.log_iteration(
-                env_steps,
+            run.log_iteration(
                 {
                     "confidence": confidence,
                     "imagined_rollouts": n_rollouts,
@@ -292,9 +302,6 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                     "value_loss": update["value_loss"],
                     "model_loss": fit["model_loss"],
                     "mean_real_reward": float(rollout.ext_rewards.mean()),
-                    "iteration": iteration,
-                    "episode_return": float(np.mean(recent_returns)) if recent_returns else None,
-                    "episodes": len(state.finished_returns),
                     "imagined_transitions": n_imagined,
                     "real_transitions": cfg.n_real_steps,
                     "reward_slope": beta.slope,
@@ -307,21 +314,14 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                     },
                     **{f"model/{k}": v for k, v in open_loop.items()},
                     **curiosity_metrics,
-                    "lr": run.optimizer.param_groups[0]["lr"],
                     "collect_s": t1 - t0,
                     "model_s": t2 - t1,
                     "imagine_s": imagine_s,
                     "update_s": t3 - t2 - imagine_s,
                     "real_steps_per_s": cfg.n_real_steps / (t1 - t0),
                     "imagined_steps_per_s": n_imagined / imagine_s if imagine_s > 0 else 0.0,
-                },
+                }
             )
-        extra = {"world_model": model.state_dict(), "beta": beta.beta}
-        if isinstance(curiosity, torch.nn.Module):
-            extra["curiosity"] = curiosity.state_dict()
-        if int_critic is not None:
-            extra["int_critic"] = int_critic.state_dict()
-        run.finish(env_steps, iteration, extra)
-    finally:
-        result = run.close(env_steps)
-    return result
+            run.end_iteration(beta=beta)
+        run.finish(beta=beta)
+    return run.result()

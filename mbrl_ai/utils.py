@@ -1,10 +1,15 @@
-"""Small helpers shared by every loop: seeding, device, threads, versions, JSON lines."""
+"""Small helpers shared by every loop: seeding, RNG state, device, versions, JSON lines, memory."""
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import random
+import resource
+import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +22,71 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """The global random states of python, numpy and torch (CPU and every CUDA device), as
+    values a weights-only checkpoint can hold."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state(legacy=True)
+    return {
+        "python": random.getstate(),
+        "numpy": (name, keys.tolist(), pos, has_gauss, gauss),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` returned."""
+    random.setstate(_tuples(state["python"]))
+    name, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _tuples(x: Any) -> Any:
+    """Lists back to tuples (``random.setstate`` insists on tuples)."""
+    return tuple(_tuples(v) for v in x) if isinstance(x, (list, tuple)) else x
+
+
+def encode_plain(x: Any) -> Any:
+    """Python and numpy values as values a weights-only checkpoint can hold (arrays become
+    tensors, tagged so :func:`decode_plain` gives back the same numpy type); TypeError otherwise."""
+    if x is None or isinstance(x, (bool, int, float, str)):
+        return x
+    if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
+        return {"__ndarray__": torch.from_numpy(np.array(x, copy=True))}
+    if isinstance(x, np.generic) and x.dtype.kind in "biuf":
+        return {"__npscalar__": torch.from_numpy(np.array(x))}
+    if isinstance(x, (list, tuple)):
+        return type(x)(encode_plain(v) for v in x)
+    if isinstance(x, dict) and all(isinstance(k, str) for k in x):
+        return {k: encode_plain(v) for k, v in x.items()}
+    raise TypeError(f"cannot checkpoint a {type(x).__name__}")
+
+
+def decode_plain(x: Any) -> Any:
+    if isinstance(x, dict):
+        if "__ndarray__" in x:
+            return x["__ndarray__"].numpy().copy()
+        if "__npscalar__" in x:
+            return x["__npscalar__"].numpy()[()]
+        return {k: decode_plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(decode_plain(v) for v in x)
+    return x
+
+
+def resident_memory_mb() -> float:
+    """Resident set size of this process (Linux: current; elsewhere: the peak so far)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
 def resolve_device(name: str) -> torch.device:
@@ -44,9 +114,9 @@ def versions() -> dict[str, str]:
 class JsonlWriter:
     """Appends one JSON object per line and flushes, so a killed run keeps every line written."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, fresh: bool = False) -> None:
         self.path = path
-        self._file = path.open("a", encoding="utf-8")
+        self._file = path.open("w" if fresh else "a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
         self._file.write(json.dumps(record, default=_jsonable) + "\n")
@@ -59,6 +129,24 @@ class JsonlWriter:
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     with Path(path).open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def filter_jsonl(path: Path, keep: Callable[[dict[str, Any]], bool]) -> None:
+    """Rewrite a JSON-lines file atomically with only the objects ``keep`` accepts (a missing file
+    stays missing; a last line cut short by a crash is dropped)."""
+    path = Path(path)
+    if not path.exists():
+        return
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r, default=_jsonable) + "\n" for r in rows if keep(r))
+    os.replace(tmp, path)
 
 
 def _jsonable(x: Any) -> Any:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mbrl_ai.checkpoint import CheckpointError, load_checkpoint
+from mbrl_ai.checkpoint import CheckpointError, load_state, read_checkpoint
 from mbrl_ai.utils import read_jsonl
 from tests.conftest import run_cli
 
@@ -88,8 +88,9 @@ def test_a_run_writes_config_metrics_evals_and_checkpoint(
         assert len(e["returns"]) == 2 and e["train_wall_s"] <= e["wall_s"]
         assert set(e) >= {"mean_return", "std_return", "returns", "wall_s", "train_wall_s"}
 
-    ckpt = load_checkpoint(out / "checkpoint.pt")
+    ckpt, arrays = read_checkpoint(out)
     assert ckpt["env_steps"] == 512 and ckpt["config"]["seed"] == 3
+    assert (algo == "mbppo") == ("replay/obs" in arrays)
 
     reloaded = run_cli(f"run={out}", "episodes=3", module="mbrl_ai.evaluate")
     assert reloaded.returncode == 0, reloaded.stderr
@@ -113,7 +114,7 @@ def test_checkpoint_with_a_pickle_payload_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "evil.pt"
     torch.save({"actor": Payload()}, path)
     with pytest.raises(CheckpointError, match="refusing to load"):
-        load_checkpoint(path)
+        load_state(path)
     assert not (tmp_path / "executed").exists()
 
 

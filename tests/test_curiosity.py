@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import mbrl_ai.trainer as trainer
-from mbrl_ai.checkpoint import load_checkpoint
+from mbrl_ai.checkpoint import read_checkpoint
 from mbrl_ai.config import CuriosityConfig
 from mbrl_ai.curiosity import (
     IntrinsicScaler,
@@ -119,7 +119,7 @@ def test_the_module_build_leaves_the_run_random_stream_alone() -> None:
 
 
 def _actor_weights(out: Path) -> dict[str, torch.Tensor]:
-    return load_checkpoint(out / "checkpoint.pt")["actor"]
+    return read_checkpoint(out)[0]["objects"]["actor"]
 
 
 def test_beta_zero_gives_bit_identical_updates_to_curiosity_none(
@@ -206,7 +206,7 @@ def test_the_intrinsic_head_is_trained_and_checkpointed(tiny: list[str], tmp_pat
     )
     trainer.train_mbppo(cfg, tmp_path)
     assert "int_value_loss" in (tmp_path / "metrics.jsonl").read_text()
-    assert "int_critic" in load_checkpoint(tmp_path / "checkpoint.pt")
+    assert "int_critic" in read_checkpoint(tmp_path)[0]["objects"]
 
 
 @pytest.mark.parametrize("name", ["icm", "disagreement"])
