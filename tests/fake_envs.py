@@ -47,9 +47,40 @@ class MultiDiscreteToy(gym.Env):
         return np.zeros(2, dtype=np.float32), 0.0, True, False, {}
 
 
+class FaultyEnv(gym.Env):
+    """A random walk that goes wrong from its ``fail_at``-th step on: the observation
+    becomes NaN (``fault="nan_obs"``) or the reward explodes to 1e30 (``fault="huge_reward"``,
+    finite itself, but its square overflows float32 in the value loss)."""
+
+    observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(2,), dtype=np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, fault: str = "nan_obs", fail_at: int = 30) -> None:
+        self.fault, self.fail_at, self.t = fault, fail_at, 0
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):  # noqa: ANN201
+        super().reset(seed=seed)
+        return self.np_random.normal(size=2).astype(np.float32), {}
+
+    def step(self, action):  # noqa: ANN001, ANN201
+        self.t += 1
+        obs = self.np_random.normal(size=2).astype(np.float32)
+        reward = 1.0
+        if self.t >= self.fail_at:
+            if self.fault == "nan_obs":
+                obs[0] = np.nan
+            else:
+                reward = 1e30
+        return obs, reward, False, False, {}
+
+
 # Counter-v0 always ends by truncation (limit 5 < 7); CounterTerm-v0 always by termination (4 < 50).
 gym.register("Counter-v0", entry_point=CounterEnv, max_episode_steps=5, kwargs={"terminate_at": 7})
 gym.register(
     "CounterTerm-v0", entry_point=CounterEnv, max_episode_steps=50, kwargs={"terminate_at": 4}
 )
 gym.register("MultiDiscreteToy-v0", entry_point=MultiDiscreteToy)
+gym.register("NaNObs-v0", entry_point=FaultyEnv, max_episode_steps=50, kwargs={"fault": "nan_obs"})
+gym.register(
+    "HugeReward-v0", entry_point=FaultyEnv, max_episode_steps=50, kwargs={"fault": "huge_reward"}
+)

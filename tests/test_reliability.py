@@ -1,0 +1,434 @@
+"""Reliability: exact resumption, signals, atomic and safe checkpoints, NaN guards, determinism,
+bad input around resumption, and flat memory over a long run."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from mbrl_ai import checkpoint as ckpt_module
+from mbrl_ai.checkpoint import CheckpointError, checkpoint_dirs, read_checkpoint
+from mbrl_ai.errors import NonFiniteError, RunInterrupted
+from mbrl_ai.logger import RunLogger
+from mbrl_ai.modules.world_model import EnsembleWorldModel
+from mbrl_ai.train import run
+from mbrl_ai.utils import read_jsonl
+from tests.conftest import ROOT, compose, run_cli
+
+# Two envs, a small model, a checkpoint every third iteration: 8 iterations of 256 real steps.
+SHORT = [
+    "total_timesteps=2048",
+    "n_real_steps=256",
+    "n_envs=2",
+    "batch_size=64",
+    "n_epochs=2",
+    "eval_every=512",
+    "eval_episodes=2",
+    "checkpoint_every=768",
+    "world_model.train_steps=10",
+    "logger.progress=off",
+]
+VARIANTS = {
+    "ppo": ["algo=ppo", "ppo.normalize_obs=true", "ppo.normalize_reward=true"],
+    "mbppo": ["algo=mbppo", "curiosity.warmup_steps=0"],
+    "mbppo-intrinsic-head-pendulum": [
+        "algo=mbppo",
+        "env=Pendulum-v1",
+        "curiosity.warmup_steps=0",
+        "curiosity.intrinsic_head=true",
+    ],
+}
+
+
+def _comparable(rows: list[dict]) -> list[dict]:
+    """Metrics without wall-clock timings and memory, which legitimately differ between runs."""
+    return [{k: v for k, v in r.items() if not k.endswith("_s") and k != "rss_mb"} for r in rows]
+
+
+def _assert_same_state(a: Any, b: Any, where: str = "") -> None:
+    """Recursive bitwise equality of checkpoint contents (tensors, containers, numbers)."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            _assert_same_state(a[k], b[k], f"{where}/{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_same_state(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
+
+
+def _signal_at(monkeypatch: pytest.MonkeyPatch, env_steps: int, signum: int) -> None:
+    """Deliver ``signum`` to this process right after the iteration that ends at ``env_steps``
+    is logged (mid-loop, between two checkpoints)."""
+    log_iteration = RunLogger.log_iteration
+
+    def log_then_signal(self: RunLogger, steps: int, record: dict) -> None:
+        log_iteration(self, steps, record)
+        if steps == env_steps:
+            signal.raise_signal(signum)
+
+    monkeypatch.setattr(RunLogger, "log_iteration", log_then_signal)
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_resume_equals_the_uninterrupted_run(
+    variant: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cfg = compose(*SHORT, *VARIANTS[variant])
+    run(cfg, tmp_path / "straight")
+
+    with monkeypatch.context() as m:
+        _signal_at(m, 1280, signal.SIGTERM)  # iteration 5 of 8; the last periodic one was at 768
+        with pytest.raises(RunInterrupted) as stopped:
+            run(cfg, tmp_path / "resumed")
+    assert stopped.value.exit_code == 143 and stopped.value.env_steps == 1280
+    assert [p.name for p in checkpoint_dirs(tmp_path / "resumed")] == [
+        "step_000000000768",
+        "step_000000001280",  # written on the signal
+    ]
+    run(cfg, tmp_path / "resumed")  # the same call again: resumes from 1280
+
+    for name in ("metrics.jsonl", "eval.jsonl"):
+        straight = _comparable(read_jsonl(tmp_path / "straight" / name))
+        resumed = _comparable(read_jsonl(tmp_path / "resumed" / name))
+        assert resumed == straight, name
+    a, arrays_a = read_checkpoint(tmp_path / "straight")
+    b, arrays_b = read_checkpoint(tmp_path / "resumed")
+    for key in ("objects", "rng", "run_rng", "collect", "envs", "loop", "iteration"):
+        _assert_same_state(a[key], b[key], key)
+    assert arrays_a.keys() == arrays_b.keys()
+    for key in arrays_a:
+        np.testing.assert_array_equal(arrays_a[key], arrays_b[key])
+
+
+def test_sigint_checkpoints_and_gives_130(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    before = signal.getsignal(signal.SIGINT)
+    _signal_at(monkeypatch, 512, signal.SIGINT)
+    with pytest.raises(RunInterrupted) as stopped:
+        run(compose(*SHORT, "algo=ppo"), tmp_path)
+    assert stopped.value.exit_code == 130
+    state, _ = read_checkpoint(tmp_path)
+    assert state["env_steps"] == 512 and state["iteration"] == 2
+    assert signal.getsignal(signal.SIGINT) is before  # the previous handler is back
+
+
+def test_sigterm_to_the_cli_checkpoints_exits_143_and_the_same_command_completes(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "run"
+    args = [
+        sys.executable,
+        "-m",
+        "mbrl_ai.train",
+        "algo=mbppo",
+        "total_timesteps=12800",
+        "n_real_steps=256",
+        "batch_size=64",
+        "n_epochs=2",
+        "eval_every=2560",
+        "eval_episodes=2",
+        "checkpoint_every=2560",
+        "world_model.train_steps=10",
+        "logger.progress=off",
+        f"hydra.run.dir={out}",
+    ]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    metrics = out / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr.decode()
+    assert "the same command" in stderr.decode()
+    state, arrays = read_checkpoint(out)  # loadable, weights-only
+    stopped_at = state["env_steps"]
+    assert 512 <= stopped_at < 12800 and len(arrays["replay/obs"]) == stopped_at
+
+    again = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    steps = [m["env_steps"] for m in read_jsonl(metrics)]
+    assert steps == list(range(256, 12800 + 1, 256))  # every iteration once, none repeated
+    assert read_checkpoint(out)[0]["env_steps"] == 12800
+
+
+def test_wandb_resumes_the_same_run_id(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    cfg = compose(*SHORT, "algo=ppo", "logger=wandb", "logger.mode=offline")
+    with monkeypatch.context() as m:
+        _signal_at(m, 1024, signal.SIGTERM)
+        with pytest.raises(RunInterrupted):
+            run(cfg, tmp_path)
+    run_id = read_checkpoint(tmp_path)[0]["logger"]["wandb_id"]
+    run(cfg, tmp_path)
+    assert run_id and read_checkpoint(tmp_path)[0]["logger"]["wandb_id"] == run_id
+    offline = sorted((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(offline) == 2 and all(p.name.endswith(f"-{run_id}") for p in offline)
+
+
+# -- checkpoints ---------------------------------------------------------------------------------
+
+
+def test_a_crash_while_writing_leaves_the_previous_checkpoint(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    arrays = {"replay/obs": np.arange(6.0).reshape(3, 2)}
+    ckpt_module.write_checkpoint(tmp_path, 100, {"config": {}, "x": 1}, arrays)
+
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ckpt_module.np, "savez", crash)
+    with pytest.raises(OSError, match="disk full"):
+        ckpt_module.write_checkpoint(tmp_path, 200, {"config": {}, "x": 2}, arrays)
+    assert [p.name for p in checkpoint_dirs(tmp_path)] == ["step_000000000100"]
+    assert not list((tmp_path / "checkpoints").glob(".tmp-*"))
+    state, loaded = read_checkpoint(tmp_path)
+    assert state["x"] == 1
+    np.testing.assert_array_equal(loaded["replay/obs"], arrays["replay/obs"])
+
+
+def test_only_the_newest_checkpoints_are_kept(tmp_path: Path) -> None:
+    for step in (1, 2, 3, 4):
+        ckpt_module.write_checkpoint(tmp_path, step, {"config": {}}, {}, keep=2)
+    assert [p.name for p in checkpoint_dirs(tmp_path)] == ["step_000000000003", "step_000000000004"]
+
+
+def test_pickled_payloads_are_refused_and_never_run(tmp_path: Path) -> None:
+    marker = tmp_path / "executed"
+
+    class Payload:
+        def __reduce__(self):  # noqa: ANN204 - executing this would create the marker file
+            return (Path.touch, (marker,))
+
+    ckpt = tmp_path / "run" / "checkpoints" / "step_000000000256"
+    ckpt.mkdir(parents=True)
+    torch.save({"config": {}, "objects": {"actor": Payload()}}, ckpt / "state.pt")
+    np.savez(ckpt / "arrays.npz", ok=np.zeros(2))
+    with pytest.raises(CheckpointError, match="refusing to load"):
+        read_checkpoint(tmp_path / "run")
+
+    torch.save({"config": {}}, ckpt / "state.pt")  # a clean state, but object arrays
+    np.savez(ckpt / "arrays.npz", bad=np.array([Payload()], dtype=object), allow_pickle=True)
+    with pytest.raises(CheckpointError, match="not plain arrays"):
+        read_checkpoint(tmp_path / "run")
+
+    result = run_cli(f"resume={tmp_path / 'run'}")
+    assert result.returncode == 2 and "refusing to load" in result.stderr
+    assert not marker.exists()
+
+
+# -- bad input around resumption and output ------------------------------------------------------
+
+
+def _damaged_run(tmp_path: Path) -> Path:
+    ckpt = tmp_path / "damaged" / "checkpoints" / "step_000000000256"
+    ckpt.mkdir(parents=True)
+    (ckpt / "state.pt").write_bytes(b"\x00 not a checkpoint")
+    return tmp_path / "damaged"
+
+
+def _finished_run(tmp_path: Path) -> Path:
+    out = tmp_path / "finished"
+    run(compose(*SHORT, "algo=ppo", "total_timesteps=256"), out)
+    return out
+
+
+RESUME_BAD_INPUT = [
+    # (arguments built from tmp_path, text the one error line must contain)
+    (lambda t: [f"resume={t / 'missing'}"], "no such directory"),
+    (lambda t: [f"resume={t}"], "no checkpoint in that directory"),
+    (lambda t: [f"resume={_damaged_run(t)}"], "damaged"),
+    (lambda t: [f"hydra.run.dir={_damaged_run(t)}"], "damaged"),
+    (lambda t: [f"resume={_finished_run(t)}", "gamma=0.9"], "cannot change with resume"),
+    (lambda t: [f"hydra.run.dir={_finished_run(t)}", "algo=ppo", "gamma=0.9"], "was written with"),
+    (lambda t: [f"hydra.run.dir={t / 'a_file' / 'run'}"], "not a writable directory"),
+    (lambda t: ["-m", "seed=0,1", f"hydra.sweep.dir={t / 'a_file' / 'sweep'}"], "not a writable"),
+]
+
+
+@pytest.mark.parametrize(
+    ("make_args", "expected"),
+    RESUME_BAD_INPUT,
+    ids=[
+        "missing",
+        "empty",
+        "damaged",
+        "damaged-run-dir",
+        "resume-change",
+        "run-dir-other",
+        "unwritable",
+        "unwritable-sweep",
+    ],
+)
+def test_bad_resume_and_output_input_fails_first_with_one_line(
+    make_args: Any, expected: str, tmp_path: Path
+) -> None:
+    (tmp_path / "a_file").write_text("a file, not a directory")
+    args = make_args(tmp_path)
+    if not any(a.startswith("hydra.run.dir") for a in args):
+        args.append(f"hydra.run.dir={tmp_path / 'out'}")
+    result = run_cli(*args)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: invalid config:"), result.stderr
+    assert expected in lines[0]
+    assert not (tmp_path / "out" / "metrics.jsonl").exists()
+
+
+def test_resume_dir_continues_with_a_longer_budget(tmp_path: Path) -> None:
+    out = _finished_run(tmp_path)
+    result = run_cli(f"resume={out}", "total_timesteps=768", f"hydra.run.dir={tmp_path / 'h'}")
+    assert result.returncode == 0, result.stderr
+    assert [m["env_steps"] for m in read_jsonl(out / "metrics.jsonl")] == [256, 512, 768]
+    assert read_checkpoint(out)[0]["config"]["total_timesteps"] == 768
+
+
+# -- non-finite values ---------------------------------------------------------------------------
+
+
+def test_nan_in_world_model_targets_skips_that_update_and_is_logged(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    targets = EnsembleWorldModel.normalized_targets
+    calls = {"fit": 0}
+
+    def poisoned_in_iteration_3(self: EnsembleWorldModel, *args: Any) -> torch.Tensor:
+        out = targets(self, *args)
+        return out * float("nan") if calls["fit"] == 3 else out
+
+    import mbrl_ai.fit_model as fit_model
+
+    fit = fit_model.fit_world_model
+
+    def counting_fit(*args: Any, **kwargs: Any) -> dict:
+        calls["fit"] += 1
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(EnsembleWorldModel, "normalized_targets", poisoned_in_iteration_3)
+    monkeypatch.setattr("mbrl_ai.trainer.fit_world_model", counting_fit)
+    result = run(compose(*SHORT, "algo=mbppo", "total_timesteps=1280"), tmp_path)
+    assert result.env_steps == 1280
+
+    metrics = read_jsonl(tmp_path / "metrics.jsonl")
+    bad = metrics[2]
+    assert bad["model/update_skipped"] == 1.0
+    assert bad["confidence"] == 0.0 and bad["imagined_rollouts"] == 0
+    assert bad["imagined_transitions"] == 0
+    for good in (metrics[1], metrics[3], metrics[4]):
+        assert good["model/update_skipped"] == 0.0 and good["confidence"] > 0.0
+        assert good["imagined_rollouts"] > 0
+    state, _ = read_checkpoint(tmp_path)
+    assert all(torch.isfinite(v).all() for v in state["objects"]["world_model"].values())
+
+
+def test_a_non_finite_environment_output_stops_with_one_line(tmp_path: Path) -> None:
+    result = run_cli(
+        "env=tests.fake_envs:NaNObs-v0",
+        "algo=ppo",
+        "total_timesteps=512",
+        "n_real_steps=64",
+        "batch_size=32",
+        "logger.progress=off",
+        f"hydra.run.dir={tmp_path}",
+    )
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "non-finite observation" in lines[0], result.stderr
+    assert "NaNObs-v0" in lines[0] and "Traceback" not in result.stderr
+
+
+def test_a_non_finite_policy_or_value_loss_names_the_iteration(tmp_path: Path) -> None:
+    cfg = compose(
+        "env=tests.fake_envs:HugeReward-v0",
+        "algo=ppo",
+        "total_timesteps=512",
+        "n_real_steps=64",
+        "batch_size=32",
+        "checkpoint_every=64",
+        "logger.progress=off",
+    )
+    with pytest.raises(
+        NonFiniteError, match=r"(policy|value) loss is (inf|nan) in the update of iteration 1"
+    ):
+        run(cfg, tmp_path)
+    assert checkpoint_dirs(tmp_path) == []  # nothing broken was written
+
+
+def test_debug_turns_on_anomaly_detection_for_the_run_only(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import mbrl_ai.agent as agent
+
+    seen = {}
+    begin = agent.Run.begin
+
+    def spy(self: agent.Run) -> dict:
+        seen["anomaly"] = torch.is_anomaly_enabled()
+        return begin(self)
+
+    monkeypatch.setattr(agent.Run, "begin", spy)
+    run(compose(*SHORT, "algo=ppo", "total_timesteps=256", "debug=true"), tmp_path)
+    assert seen["anomaly"] and not torch.is_anomaly_enabled()
+
+
+# -- determinism ---------------------------------------------------------------------------------
+
+
+def test_one_seed_gives_identical_runs_and_two_seeds_differ(tmp_path: Path) -> None:
+    base = [*SHORT, "algo=mbppo", "total_timesteps=768"]
+    run(compose(*base, "seed=1"), tmp_path / "a")
+    run(compose(*base, "seed=1", "deterministic=true"), tmp_path / "b")
+    run(compose(*base, "seed=2"), tmp_path / "c")
+    metrics = {k: _comparable(read_jsonl(tmp_path / k / "metrics.jsonl")) for k in "abc"}
+    states = {k: read_checkpoint(tmp_path / k)[0]["objects"] for k in "abc"}
+    assert metrics["a"] == metrics["b"]
+    _assert_same_state(states["a"], states["b"])
+    assert metrics["a"] != metrics["c"]
+    actor_a, actor_c = states["a"]["actor"], states["c"]["actor"]
+    assert any(not torch.equal(actor_a[k], actor_c[k]) for k in actor_a)
+    assert not torch.are_deterministic_algorithms_enabled()  # switched back after the run
+
+
+# -- memory --------------------------------------------------------------------------------------
+
+SOAK_GROWTH_BOUND_MB = 16.0
+
+
+@pytest.mark.slow
+def test_memory_is_flat_after_warm_up_over_200_iterations(tmp_path: Path) -> None:
+    cfg = compose(
+        "algo=mbppo",
+        "total_timesteps=12800",  # 200 iterations of 64 real steps
+        "n_real_steps=64",
+        "batch_size=32",
+        "n_epochs=1",
+        "eval_every=3200",
+        "eval_episodes=2",
+        "checkpoint_every=640",
+        "world_model.train_steps=5",
+        "world_model.replay_capacity=2000",  # full after ~30 iterations
+        "imagination.start_window=500",
+        "logger.progress=off",
+    )
+    run(cfg, tmp_path)
+    rss = [m["rss_mb"] for m in read_jsonl(tmp_path / "metrics.jsonl")]
+    assert len(rss) == 200
+    warm = rss[49]  # after warm-up: replay full, allocator pools settled
+    growth = max(rss[50:]) - warm
+    print(f"resident memory: {warm:.1f} MB at iteration 50, growth after {growth:.1f} MB")
+    assert growth < SOAK_GROWTH_BOUND_MB
