@@ -61,6 +61,12 @@ from mbrl_ai.utils import (
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = 1
+# signals after which a run finishes its iteration, writes a checkpoint and stops
+STOP_SIGNALS = tuple(
+    getattr(signal, name)
+    for name in ("SIGINT", "SIGTERM", "SIGUSR1", "SIGUSR2")
+    if hasattr(signal, name)
+)
 
 
 @dataclass
@@ -101,6 +107,7 @@ class Run:
     stop_signal: int | None = None
     _next_checkpoint: int = 0
     _previous_handlers: dict[int, Any] = field(default_factory=dict)
+    _handed_on: int | None = None  # a signal passed to a job manager's handler, while it runs
     _previous_torch_modes: tuple[bool, bool] = (False, False)
 
     # -- set-up -------------------------------------------------------------------------------
@@ -123,7 +130,7 @@ class Run:
         self.logger.open(self.env_steps, logger_state)
         self._next_checkpoint = self._following_checkpoint()
         if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
+            for signum in STOP_SIGNALS:
                 self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
         return loop
 
@@ -139,7 +146,14 @@ class Run:
         torch.autograd.set_detect_anomaly(self._previous_torch_modes[1])
         self.envs.close()
         self.eval_envs.close()
-        code = 0 if exc is None else exc.exit_code if isinstance(exc, RunInterrupted) else 1
+        if exc is None:
+            code = 0
+        elif isinstance(exc, RunInterrupted):
+            code = exc.exit_code
+        elif isinstance(exc, SystemExit) and self._handed_on is not None:
+            code = 128 + self._handed_on  # a job manager took over (requeue): expected back
+        else:
+            code = 1
         self.logger.close(code)
 
     def result(self) -> RunResult:
@@ -209,8 +223,19 @@ class Run:
         due = self.cfg.checkpoint_every > 0 and self.env_steps >= self._next_checkpoint
         if due or self.stop_signal is not None:
             self.checkpoint(**loop)
-        if self.stop_signal is not None:
-            raise RunInterrupted(self.stop_signal, self.last_checkpoint, self.env_steps)
+        if self.stop_signal is None:
+            return
+        signum, self.stop_signal = self.stop_signal, None
+        handler = self._previous_handlers.get(signum)
+        if callable(handler) and handler is not signal.default_int_handler:
+            # A job manager handled this signal before the run began (submitit requeues a
+            # preempted SLURM job on SIGUSR2 and ignores SIGTERM): now that the checkpoint is
+            # safe, hand the signal on. If the manager returns, the run goes on.
+            self._handed_on = signum
+            handler(signum, None)
+            self._handed_on = None
+            return
+        raise RunInterrupted(signum, self.last_checkpoint, self.env_steps)
 
     def finish(self, **loop: Any) -> None:
         """The final checkpoint (unless the last iteration just wrote it)."""

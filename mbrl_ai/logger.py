@@ -23,10 +23,13 @@ from mbrl_ai.utils import JsonlWriter, filter_jsonl, versions
 
 
 def wandb_group(cfg: Config) -> str:
-    """The run's config without its seed (and without logger settings), as a short stable name.
+    """The W&B group of a run: ``logger.group`` when set (the CLI sets it to the overrides without
+    the seed), else the config without its seed as a short stable name.
 
     Seeds of one configuration share a group, which is what W&B comparison reports aggregate over.
     """
+    if cfg.logger.group:
+        return cfg.logger.group
     d = config_dict(cfg)
     for key in ("seed", "logger", *RUN_MANAGEMENT_KEYS):
         d.pop(key)

@@ -49,6 +49,8 @@ from mbrl_ai.errors import NonFiniteError, RunInterrupted
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 ConfigStore.instance().store(name="base_config", node=Config)
+# ``${or_default:a,b}``: a unless it is empty (sweep folders of runs without overrides)
+OmegaConf.register_new_resolver("or_default", lambda value, default: value or default, replace=True)
 
 # Flags after which Hydra does something other than a plain run (help, printing the config, another
 # primary config or package): the pre-check steps aside and leaves them to Hydra.
@@ -310,12 +312,13 @@ def run(cfg: Config, out_dir: Path) -> Any:
 def _task(dcfg: DictConfig) -> float | None:
     try:
         cfg = to_config(dcfg)
-        out_dir = Path(HydraConfig.get().runtime.output_dir)
+        hydra_cfg = HydraConfig.get()
+        out_dir = Path(hydra_cfg.runtime.output_dir)
+        if cfg.logger.group is None and hydra_cfg.job.override_dirname:
+            cfg.logger.group = hydra_cfg.job.override_dirname
         if cfg.resume is not None:
-            cfg, out_dir = (
-                resumed_config(cfg, list(HydraConfig.get().overrides.task)),
-                Path(cfg.resume),
-            )
+            out_dir = Path(cfg.resume)
+            cfg = resumed_config(cfg, list(hydra_cfg.overrides.task))
         check_run(cfg)
         check_resumable(cfg, out_dir)
     except ConfigError as exc:

@@ -100,10 +100,16 @@ def test_a_run_writes_config_metrics_evals_and_checkpoint(
 def test_multirun_sweep_runs_every_job(tiny: list[str], tmp_path: Path) -> None:
     result = run_cli("-m", *tiny, "seed=0,1", f"hydra.sweep.dir={tmp_path}")
     assert result.returncode == 0, result.stderr
-    for job in ("0", "1"):
-        cfg = (tmp_path / job / "config.yaml").read_text()
-        assert f"seed: {job}" in cfg
-        assert (tmp_path / job / "eval.jsonl").is_file()
+    # one folder per configuration, named by the overrides without the seed and the logger's
+    folder = (
+        tmp_path
+        / "batch_size=64,eval_episodes=2,eval_every=256,n_epochs=2,n_real_steps=256,total_timesteps=512"
+    )
+    for seed in ("0", "1"):
+        cfg = (folder / f"seed={seed}" / "config.yaml").read_text()
+        assert f"seed: {seed}" in cfg
+        meta = read_jsonl(folder / f"seed={seed}" / "eval.jsonl")[0]
+        assert meta["group"] == folder.name  # the W&B group too
 
 
 def test_checkpoint_with_a_pickle_payload_is_refused(tmp_path: Path) -> None:
