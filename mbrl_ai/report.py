@@ -1,0 +1,420 @@
+"""Comparison reports over run directories: ``python -m mbrl_ai.report <dirs...>``.
+
+    python -m mbrl_ai.report multirun/2026-11-23_10-00-00 --out reports/horizon
+    python -m mbrl_ai.report runs/a runs/b runs/c --threshold 475 --title "My study"
+
+Every directory below the given ones that holds ``config.yaml`` and ``eval.jsonl`` is a run. Runs
+are grouped by their config without the seed (and without keys that do not change what a run
+computes); a group is named by the keys whose values differ between groups
+(``planning_horizon=5``). For each group ``report.md`` gives, over seeds:
+
+- final return (the last evaluation's mean): median and IQM, each with a 95% stratified-bootstrap
+  interval (runs resampled within each environment);
+- real steps until the evaluation mean is ≥ the threshold for ``consecutive`` evaluations in a row:
+  median with a 95% bootstrap interval (a run that never gets there counts as never, ``inf``);
+- the share of runs that got there, the imagined/real sample ratio and the training wall time;
+
+and ``report.json`` holds the same numbers. Figures (PNG): ``learning_curves.png`` (evaluation
+return, median and interquartile band per group), ``adaptive.png`` (confidence, imagined rollouts,
+imagined depth and β over real steps) and ``samples.png`` (cumulative real and imagined
+transitions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from mbrl_ai.config import RUN_MANAGEMENT_KEYS
+from mbrl_ai.stats import iqm, median, stratified_bootstrap_ci, steps_to_threshold
+from mbrl_ai.utils import read_jsonl
+
+# keys that never tell two configurations apart
+_NOT_CONFIG = ("seed", "logger", "total_timesteps", "device", "torch_threads", *RUN_MANAGEMENT_KEYS)
+ADAPTIVE_KEYS = (
+    ("confidence", "model confidence"),
+    ("imagined_rollouts", "imagined rollouts / iteration"),
+    ("imagined_depth", "imagined depth (steps)"),
+    ("beta", "curiosity weight β"),
+)
+
+
+@dataclass
+class RunData:
+    """One run directory, read."""
+
+    path: Path
+    config: dict[str, Any]  # flattened: "world_model.ensemble_size" -> 5
+    meta: dict[str, Any]
+    evals: list[dict[str, Any]]
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def env(self) -> str:
+        return str(self.config["env"])
+
+    @property
+    def config_key(self) -> str:
+        """The config without the seed and run-management keys, as a canonical string."""
+        kept = {k: v for k, v in self.config.items() if k.split(".")[0] not in _NOT_CONFIG}
+        return json.dumps(kept, sort_keys=True, default=str)
+
+    def curve(self) -> tuple[np.ndarray, np.ndarray]:
+        return (
+            np.array([e["env_steps"] for e in self.evals], dtype=float),
+            np.array([e["mean_return"] for e in self.evals], dtype=float),
+        )
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            flat |= _flatten(v, f"{prefix}{k}.")
+        else:
+            flat[f"{prefix}{k}"] = v
+    return flat
+
+
+def find_runs(paths: Sequence[Path | str]) -> list[RunData]:
+    """Every run directory (``config.yaml`` + ``eval.jsonl`` with at least one evaluation) below
+    ``paths``, in path order."""
+    dirs: set[Path] = set()
+    for root in map(Path, paths):
+        if not root.exists():
+            raise FileNotFoundError(f"no such directory: {root}")
+        candidates = [root, *root.rglob("eval.jsonl")]
+        dirs |= {(c if c.is_dir() else c.parent) for c in candidates}
+    runs = []
+    for d in sorted(dirs):
+        if not (d / "config.yaml").is_file() or not (d / "eval.jsonl").is_file():
+            continue
+        rows = read_jsonl(d / "eval.jsonl")
+        meta = next((r for r in rows if r.get("meta")), {})
+        evals = [r for r in rows if not r.get("meta")]
+        if not evals:
+            continue
+        config = OmegaConf.to_container(OmegaConf.load(d / "config.yaml"), resolve=True)
+        metrics = read_jsonl(d / "metrics.jsonl") if (d / "metrics.jsonl").is_file() else []
+        runs.append(RunData(d, _flatten(config), meta, evals, metrics))
+    return runs
+
+
+def group_runs(runs: list[RunData]) -> dict[str, list[RunData]]:
+    """Runs grouped by config without the seed, each group named by the keys that differ."""
+    by_key: dict[str, list[RunData]] = {}
+    for r in runs:
+        by_key.setdefault(r.config_key, []).append(r)
+    configs = {k: json.loads(k) for k in by_key}
+    keys = sorted({k for c in configs.values() for k in c})
+    varying = [
+        k for k in keys if len({json.dumps(c.get(k), default=str) for c in configs.values()}) > 1
+    ]
+
+    def label(config: dict[str, Any]) -> str:
+        if not varying:
+            return f"{config.get('algo.name', '?')} {config.get('env', '')}".strip()
+        return ",".join(f"{k}={_short(config.get(k))}" for k in varying)
+
+    def order(key: str) -> tuple:
+        return tuple(_sortable(configs[key].get(k)) for k in varying)
+
+    return {label(configs[k]): by_key[k] for k in sorted(by_key, key=order)}
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return "[" + ",".join(map(_short, value)) + "]"
+    return str(value)
+
+
+def _sortable(value: Any) -> tuple:
+    if isinstance(value, bool) or value is None:
+        return (0, str(value))
+    if isinstance(value, (int, float)):
+        return (1, float(value))
+    return (2, str(value))
+
+
+# ----------------------------------------------------------------------------------------------
+# numbers
+# ----------------------------------------------------------------------------------------------
+
+
+def summarize(
+    runs: list[RunData], threshold: float | None = None, consecutive: int = 3, seed: int = 0
+) -> dict[str, Any]:
+    """The report's numbers for one group of runs (seeds of one configuration)."""
+    strata = [r.env for r in runs]
+    finals = np.array([r.evals[-1]["mean_return"] for r in runs], dtype=float)
+    thresholds = [threshold if threshold is not None else r.meta.get("threshold") for r in runs]
+    steps = []
+    for r, thr in zip(runs, thresholds, strict=True):
+        s, m = r.curve()
+        hit = steps_to_threshold(s, m, thr, consecutive) if thr is not None else None
+        steps.append(float(hit) if hit is not None else math.inf)
+    steps_arr = np.array(steps)
+    real = [sum(m.get("real_transitions", 0) for m in r.metrics) for r in runs]
+    imagined = [sum(m.get("imagined_transitions", 0) for m in r.metrics) for r in runs]
+    walls = [r.evals[-1].get("train_wall_s", math.nan) for r in runs]
+    return {
+        "runs": len(runs),
+        "seeds": sorted(r.config.get("seed") for r in runs),
+        "env": sorted(set(strata)),
+        "threshold": thresholds[0],
+        "final_return": finals.tolist(),
+        "final_median": float(median(finals)),
+        "final_median_ci": stratified_bootstrap_ci(finals, strata, median, seed=seed),
+        "final_iqm": float(iqm(finals)),
+        "final_iqm_ci": stratified_bootstrap_ci(finals, strata, iqm, seed=seed),
+        "steps_to_threshold": steps,
+        "steps_median": float(median(steps_arr)),
+        "steps_median_ci": stratified_bootstrap_ci(steps_arr, strata, median, seed=seed),
+        "solved_fraction": float(np.isfinite(steps_arr).mean()),
+        "imagined_per_real": float(np.sum(imagined) / np.sum(real)) if np.sum(real) else 0.0,
+        "wall_s_median": float(np.nanmedian(walls)),
+        "env_steps_median": float(np.median([r.evals[-1]["env_steps"] for r in runs])),
+    }
+
+
+def _fmt_steps(x: float) -> str:
+    return "never" if not math.isfinite(x) else f"{x:,.0f}"
+
+
+def _fmt_ret(x: float) -> str:
+    return f"{x:.1f}"
+
+
+def markdown_table(summaries: dict[str, dict[str, Any]]) -> str:
+    head = (
+        "| group | runs | final return, median [95% CI] | final return, IQM [95% CI] | "
+        "real steps to threshold, median [95% CI] | solved | imagined / real | train wall s |\n"
+        "|---|---|---|---|---|---|---|---|\n"
+    )
+    rows = []
+    for name, s in summaries.items():
+        lo, hi = s["final_median_ci"]
+        ilo, ihi = s["final_iqm_ci"]
+        slo, shi = s["steps_median_ci"]
+        rows.append(
+            f"| `{name}` | {s['runs']} | {_fmt_ret(s['final_median'])} "
+            f"[{_fmt_ret(lo)}, {_fmt_ret(hi)}] | {_fmt_ret(s['final_iqm'])} "
+            f"[{_fmt_ret(ilo)}, {_fmt_ret(ihi)}] | {_fmt_steps(s['steps_median'])} "
+            f"[{_fmt_steps(slo)}, {_fmt_steps(shi)}] | "
+            f"{round(s['solved_fraction'] * s['runs'])}/{s['runs']} | "
+            f"{s['imagined_per_real']:.1f} | {s['wall_s_median']:.0f} |"
+        )
+    return head + "\n".join(rows) + "\n"
+
+
+# ----------------------------------------------------------------------------------------------
+# figures
+# ----------------------------------------------------------------------------------------------
+
+
+def _on_grid(xs: list[np.ndarray], ys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Curves of several runs on the union of their x values (each holds its last value; NaN
+    before its first point and after its last), as ``[runs, points]``."""
+    grid = np.unique(np.concatenate(xs))
+    out = np.full((len(xs), len(grid)), np.nan)
+    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        idx = np.searchsorted(x, grid, side="right") - 1
+        inside = (idx >= 0) & (grid <= x[-1])
+        out[i, inside] = y[idx[inside]]
+    return grid, out
+
+
+def _band(ax: Any, grid: np.ndarray, values: np.ndarray, label: str, color: Any) -> None:
+    with np.errstate(all="ignore"):
+        valid = np.isfinite(values).any(0)
+        q25, med, q75 = np.nanpercentile(values[:, valid], [25, 50, 75], axis=0)
+    ax.plot(grid[valid], med, label=label, color=color, lw=1.6)
+    ax.fill_between(grid[valid], q25, q75, color=color, alpha=0.2, lw=0)
+
+
+def _metric_curves(runs: list[RunData], key: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    xs, ys = [], []
+    for r in runs:
+        rows = [m for m in r.metrics if m.get(key) is not None]
+        if rows:
+            xs.append(np.array([m["env_steps"] for m in rows], dtype=float))
+            ys.append(np.array([m[key] for m in rows], dtype=float))
+    return xs, ys
+
+
+def plot_learning_curves(groups: dict[str, list[RunData]], path: Path, title: str = "") -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    colors = plt.cm.tab10.colors
+    threshold = None
+    for i, (name, runs) in enumerate(groups.items()):
+        grid, values = _on_grid(*zip(*(r.curve() for r in runs), strict=True))
+        _band(ax, grid, values, f"{name} ({len(runs)})", colors[i % 10])
+        threshold = threshold or runs[0].meta.get("threshold")
+    if threshold is not None:
+        ax.axhline(threshold, color="grey", ls="--", lw=0.8, label=f"threshold {threshold:g}")
+    ax.set_xlabel("real environment steps")
+    ax.set_ylabel("evaluation return")
+    ax.set_title(title or "evaluation return: median and interquartile range over seeds")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_adaptive(groups: dict[str, list[RunData]], path: Path) -> Path | None:
+    """The adaptive mechanisms over real steps; None when no run logged them (PPO)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [
+        (k, t) for k, t in ADAPTIVE_KEYS if any(_metric_curves(g, k)[0] for g in groups.values())
+    ]
+    if not keys:
+        return None
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3.2), squeeze=False)
+    colors = plt.cm.tab10.colors
+    for ax, (key, title) in zip(axes[0], keys, strict=True):
+        for i, (name, runs) in enumerate(groups.items()):
+            xs, ys = _metric_curves(runs, key)
+            if xs:
+                _band(ax, *_on_grid(xs, ys), name, colors[i % 10])
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("real steps", fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_samples(groups: dict[str, list[RunData]], path: Path) -> Path | None:
+    """Cumulative real and imagined transitions over real steps; None without imagination."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not any(_metric_curves(g, "imagined_transitions")[0] for g in groups.values()):
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    colors = plt.cm.tab10.colors
+    top = 0.0
+    for i, (name, runs) in enumerate(groups.items()):
+        xs, ys = _metric_curves(runs, "imagined_transitions")
+        if xs:
+            _band(
+                ax, *_on_grid(xs, [np.cumsum(y) for y in ys]), f"{name}: imagined", colors[i % 10]
+            )
+            top = max(top, max(x[-1] for x in xs))
+    ax.plot([0, top], [0, top], color="black", lw=1.2, ls="--", label="real")
+    ax.set_xlabel("real environment steps")
+    ax.set_ylabel("cumulative transitions")
+    ax.set_title("real vs imagined samples (median, IQR over seeds)", fontsize=10)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+# ----------------------------------------------------------------------------------------------
+# the report
+# ----------------------------------------------------------------------------------------------
+
+
+def write_report(
+    paths: Sequence[Path | str],
+    out_dir: Path | str,
+    title: str = "Comparison report",
+    threshold: float | None = None,
+    consecutive: int = 3,
+) -> Path:
+    """Read the runs below ``paths``; write report.md, report.json and the figures to ``out_dir``."""
+    runs = find_runs(paths)
+    if not runs:
+        raise FileNotFoundError(
+            f"no run directories (config.yaml + eval.jsonl) below {list(paths)}"
+        )
+    groups = group_runs(runs)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summaries = {name: summarize(g, threshold, consecutive) for name, g in groups.items()}
+    figures = [
+        plot_learning_curves(groups, out / "learning_curves.png", title),
+        plot_adaptive(groups, out / "adaptive.png"),
+        plot_samples(groups, out / "samples.png"),
+    ]
+    thr = next(iter(summaries.values()))["threshold"]
+    lines = [
+        f"# {title}",
+        "",
+        f"{len(runs)} runs in {len(groups)} groups ({', '.join(sorted({r.env for r in runs}))}); "
+        f"threshold {thr:g} for {consecutive} evaluations in a row. Intervals: 95% percentile "
+        "bootstrap over seeds, stratified by environment (2,000 resamples). IQM: mean of the "
+        "middle 50% of runs. `never`: the run did not reach the threshold within its budget.",
+        "",
+        markdown_table(summaries),
+    ]
+    lines += [f"![{f.stem}]({f.name})" for f in figures if f is not None]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+    report = {"title": title, "sources": [str(p) for p in paths], "groups": summaries}
+    (out / "report.json").write_text(json.dumps(_finite_or_null(report), indent=1))
+    return out / "report.md"
+
+
+def _finite_or_null(x: Any) -> Any:
+    """JSON has no inf: a run that never reached the threshold is ``null`` there."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite_or_null(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite_or_null(v) for v in x]
+    return x
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m mbrl_ai.report", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("dirs", nargs="+", type=Path, help="run or sweep directories")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: first dir)")
+    parser.add_argument("--title", default="Comparison report")
+    parser.add_argument("--threshold", type=float, default=None, help="default: the env's")
+    parser.add_argument("--consecutive", type=int, default=3)
+    args = parser.parse_args(argv)
+    try:
+        path = write_report(
+            args.dirs, args.out or args.dirs[0], args.title, args.threshold, args.consecutive
+        )
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

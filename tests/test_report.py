@@ -1,0 +1,125 @@
+"""Report statistics against reference computations, and the report on run directories."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.stats
+
+from mbrl_ai.report import find_runs, group_runs, write_report
+from mbrl_ai.stats import iqm, median, stratified_bootstrap_ci
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 8, 10, 13])
+def test_iqm_is_scipys_25_percent_trimmed_mean(n: int) -> None:
+    x = np.random.default_rng(n).normal(size=n).round(1)  # ties included
+    assert iqm(x) == pytest.approx(scipy.stats.trim_mean(x, 0.25))
+    batch = np.random.default_rng(0).normal(size=(4, n))
+    np.testing.assert_allclose(iqm(batch, axis=-1), scipy.stats.trim_mean(batch, 0.25, axis=-1))
+
+
+def test_single_stratum_bootstrap_agrees_with_scipy() -> None:
+    x = np.array([12.0, 15.0, 9.0, 30.0, 22.0, 18.0, 11.0, 25.0, 14.0, 19.0])
+    for ours, theirs in (
+        (median, np.median),
+        (iqm, lambda v, axis: scipy.stats.trim_mean(v, 0.25, axis=axis)),
+    ):
+        low, high = stratified_bootstrap_ci(x, ["env"] * len(x), ours, n_resamples=20_000)
+        ref = scipy.stats.bootstrap(
+            (x,), theirs, n_resamples=20_000, method="percentile", random_state=1
+        ).confidence_interval
+        assert low == pytest.approx(ref.low, abs=0.6)
+        assert high == pytest.approx(ref.high, abs=0.6)
+
+
+def _reference_stratified(values, strata, statistic, n_resamples, seed):  # noqa: ANN001, ANN202
+    """Agarwal et al.'s procedure, written out with loops: per resample, per task, draw that
+    task's runs with replacement; the statistic of the union; percentile interval."""
+    rng = np.random.default_rng(seed)
+    by_task = {}
+    for v, s in zip(values, strata, strict=True):
+        by_task.setdefault(s, []).append(v)
+    stats = []
+    for _ in range(n_resamples):
+        sample = []
+        for runs in by_task.values():
+            sample += [runs[rng.integers(len(runs))] for _ in runs]
+        stats.append(statistic(np.array(sample)))
+    return np.percentile(stats, [2.5, 97.5])
+
+
+def test_stratified_bootstrap_agrees_with_a_loop_reference() -> None:
+    values = [1.0, 2.0, 3.0, 4.0, 50.0, 60.0, 70.0, 80.0, 90.0]
+    strata = ["a"] * 4 + ["b"] * 5  # two tasks of different scales
+    ours = stratified_bootstrap_ci(values, strata, iqm, n_resamples=20_000, seed=3)
+    ref = _reference_stratified(values, strata, lambda v: iqm(v), 20_000, seed=4)
+    np.testing.assert_allclose(ours, ref, atol=1.5)
+    # every resample keeps each task's share: the IQM can never fall below task a's upper runs
+    assert ours[0] > 3.0
+
+
+def _fake_run(root: Path, name: str, horizon: int, seed: int, returns: list[float]) -> None:
+    d = root / name / f"seed={seed}"
+    d.mkdir(parents=True)
+    (d / "config.yaml").write_text(
+        f"env: CartPole-v1\nseed: {seed}\nplanning_horizon: {horizon}\ntotal_timesteps: 4096\n"
+        "algo:\n  name: mbppo\nlogger:\n  name: console\n"
+    )
+    meta = {"meta": True, "threshold": 475.0, "env_id": "CartPole-v1"}
+    rows = [meta] + [
+        {"env_steps": 1024 * (i + 1), "mean_return": r, "train_wall_s": 10.0 * (i + 1)}
+        for i, r in enumerate(returns)
+    ]
+    (d / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    metrics = [
+        {
+            "env_steps": 1024 * (i + 1),
+            "real_transitions": 1024,
+            "imagined_transitions": 512 * horizon,
+            "confidence": 0.5 + 0.1 * i,
+            "imagined_rollouts": 10 + i,
+            "imagined_depth": horizon,
+            "beta": 0.2,
+        }
+        for i in range(len(returns))
+    ]
+    (d / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
+
+
+def test_report_groups_by_config_without_seed_and_computes_the_table(tmp_path: Path) -> None:
+    solved = [100.0, 480.0, 490.0, 500.0]  # threshold 475 first held 3 times from 2,048
+    late = [100.0, 200.0, 480.0, 500.0]  # only 2 in a row: never
+    _fake_run(tmp_path, "h1", 1, 0, solved)
+    _fake_run(tmp_path, "h1", 1, 1, solved[:1] + [476.0, 477.0, 478.0])
+    _fake_run(tmp_path, "h1", 1, 2, late)
+    _fake_run(tmp_path, "h5", 5, 0, late)
+    _fake_run(tmp_path, "h5", 5, 1, late)
+
+    groups = group_runs(find_runs([tmp_path]))
+    assert list(groups) == ["planning_horizon=1", "planning_horizon=5"]
+    assert [len(g) for g in groups.values()] == [3, 2]
+
+    out = write_report([tmp_path], tmp_path / "report", title="fake")
+    report = json.loads((out.parent / "report.json").read_text())["groups"]
+    h1, h5 = report["planning_horizon=1"], report["planning_horizon=5"]
+    assert h1["steps_to_threshold"] == [2048.0, 2048.0, None]
+    assert h1["steps_median"] == 2048.0 and h1["solved_fraction"] == pytest.approx(2 / 3)
+    assert h5["steps_median"] is None and h5["solved_fraction"] == 0.0
+    assert h1["final_median"] == 500.0 and h1["final_iqm"] == pytest.approx(iqm([500, 478, 500]))
+    assert h1["imagined_per_real"] == pytest.approx(0.5) and h5["imagined_per_real"] == 2.5
+    assert h1["wall_s_median"] == 40.0
+
+    text = out.read_text()
+    assert "| `planning_horizon=5` | 2 |" in text and "never [never, never]" in text
+    for png in ("learning_curves.png", "adaptive.png", "samples.png"):
+        assert (out.parent / png).read_bytes()[:4] == b"\x89PNG"
+        assert f"({png})" in text
+
+
+def test_report_cli_refuses_an_empty_directory(tmp_path: Path) -> None:
+    from mbrl_ai.report import main
+
+    assert main([str(tmp_path)]) == 2
