@@ -35,7 +35,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from mbrl_ai.config import RUN_MANAGEMENT_KEYS
-from mbrl_ai.stats import iqm, median, stratified_bootstrap_ci, steps_to_threshold
+from mbrl_ai.stats import iqm, median, steps_to_threshold, stratified_bootstrap_ci
 from mbrl_ai.utils import read_jsonl
 
 # keys that never tell two configurations apart
