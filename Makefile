@@ -27,11 +27,12 @@ install: $(STAMP)
 train: $(STAMP)
 	$(BIN)/python -m mbrl_ai.train $(ARGS)
 
+# the notebooks run too (nbmake), each on a budget of a few thousand steps
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --nbmake tests notebooks $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m "not slow" --nbmake tests notebooks $(PYTEST_ARGS)
 
 # ruff settings live here: pyproject.toml holds the build-system table only.
 RUFF_OPTS := --line-length 100 --target-version py310

@@ -205,8 +205,9 @@ class LoggerConfig:
     tags: list[str] = field(default_factory=list)
     """W&B tags."""
     group: str | None = None
-    """W&B group; ``null``: the command line's overrides without the seed (``planning_horizon=5``)
-    under the CLI, else ``<algo>-<env>-<digest of the config without the seed>``."""
+    """W&B group; ``null``: the command line's overrides without the seed (``planning_horizon:5``,
+    the sweep folder's name with ':' for '=') under the CLI, else
+    ``<algo>-<env>-<digest of the config without the seed>``."""
 
 
 @dataclass

@@ -315,7 +315,8 @@ def _task(dcfg: DictConfig) -> float | None:
         hydra_cfg = HydraConfig.get()
         out_dir = Path(hydra_cfg.runtime.output_dir)
         if cfg.logger.group is None and hydra_cfg.job.override_dirname:
-            cfg.logger.group = hydra_cfg.job.override_dirname
+            # the sweep folder's name, with ':' for '=' (W&B report filters read '=' as an operator)
+            cfg.logger.group = hydra_cfg.job.override_dirname.replace("=", ":")
         if cfg.resume is not None:
             out_dir = Path(cfg.resume)
             cfg = resumed_config(cfg, list(hydra_cfg.overrides.task))

@@ -50,7 +50,7 @@ def _check_sweep_and_report(sweep: Path, total: int = 512) -> None:
             steps = [m["env_steps"] for m in read_jsonl(run / "metrics.jsonl")]
             assert steps == list(range(256, total + 1, 256)), run
             meta = read_jsonl(run / "eval.jsonl")[0]
-            assert meta["group"] == folder and meta["seed"] == seed
+            assert meta["group"] == folder.replace("=", ":") and meta["seed"] == seed
             assert f"planning_horizon: {h}" in (run / "config.yaml").read_text()
     report = run_cli(str(sweep), "--out", str(sweep / "report"), module="mbrl_ai.report")
     assert report.returncode == 0, report.stderr
