@@ -170,6 +170,7 @@ def precheck(argv: list[str]) -> None:
     multirun = any(arg in ("-m", "--multirun") for arg in argv)
     out_key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     hydra_values = {o.key_or_group: o.value() for o in parsed if o.key_or_group.startswith("hydra")}
+    _check_launcher(hydra_values.get("hydra/launcher"))
     _check_writable(out_key, str(hydra_values.get(out_key, ".")))
     resume = next((o.value() for o in parsed if o.key_or_group == "resume"), None)
     if resume is not None:
@@ -230,6 +231,26 @@ def _check_writable(key: str, path: str) -> None:
         existing = existing.parent
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise ConfigError(key, path, f"cannot write there: {existing} is not a writable directory")
+
+
+_LAUNCHER_PLUGINS = {"joblib": "hydra_joblib_launcher", "submitit": "hydra_submitit_launcher"}
+
+
+def _check_launcher(name: Any) -> None:
+    """``hydra/launcher=joblib|submitit_*`` needs its plugin: say how to get it, in one line."""
+    if not isinstance(name, str):
+        return
+    plugin = next((m for k, m in _LAUNCHER_PLUGINS.items() if name.startswith(k)), None)
+    if plugin is None:
+        return
+    import importlib.util
+
+    if importlib.util.find_spec(f"hydra_plugins.{plugin}") is None:
+        raise ConfigError(
+            "hydra/launcher",
+            name,
+            f"needs {plugin.replace('_', '-')}: pip install 'mbrl_ai[sweeps]'",
+        )
 
 
 def _check_resume_dir(path: str) -> None:
