@@ -213,7 +213,7 @@ def markdown_table(summaries: dict[str, dict[str, Any]]) -> str:
             f"[{_fmt_ret(ilo)}, {_fmt_ret(ihi)}] | {_fmt_steps(s['steps_median'])} "
             f"[{_fmt_steps(slo)}, {_fmt_steps(shi)}] | "
             f"{round(s['solved_fraction'] * s['runs'])}/{s['runs']} | "
-            f"{s['imagined_per_real']:.1f} | {s['wall_s_median']:.0f} |"
+            f"{s['imagined_per_real']:.2f} | {s['wall_s_median']:.0f} |"
         )
     return head + "\n".join(rows) + "\n"
 
@@ -246,6 +246,8 @@ def _band(ax: Any, grid: np.ndarray, values: np.ndarray, label: str, color: Any)
 def _metric_curves(runs: list[RunData], key: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
     xs, ys = [], []
     for r in runs:
+        if key == "beta" and r.config.get("curiosity.name") == "none":
+            continue  # β is adapted and logged, but nothing reads it
         rows = [m for m in r.metrics if m.get(key) is not None]
         if rows:
             xs.append(np.array([m["env_steps"] for m in rows], dtype=float))
