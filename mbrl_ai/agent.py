@@ -88,9 +88,9 @@ class Run:
     device: torch.device
     envs: VectorEnv
     eval_envs: VectorEnv
-    actor: Actor
-    critic: Critic
-    optimizer: torch.optim.Optimizer
+    actor: Any  # Actor (PPO) or SquashedGaussianActor (SAC): has mode() and discrete
+    critic: Any
+    optimizer: torch.optim.Optimizer  # the one whose learning rate is logged
     obs_rms: RunningMeanStd | None
     reward_rms: RunningMeanStd | None
     logger: RunLogger
@@ -339,8 +339,23 @@ def build_actor_critic(cfg: Config, info: EnvInfo) -> tuple[Actor, Critic]:
     return actor, critic
 
 
-def start_run(cfg: Config, out_dir: Path) -> Run:
-    """Seed, build envs, networks, optimiser, normalisers and logger for ``cfg``."""
+def build_ppo_agent(
+    cfg: Config, info: EnvInfo, device: torch.device
+) -> tuple[Any, Any, torch.optim.Optimizer, dict[str, Any]]:
+    """PPO's actor, critic and their one Adam; (actor, critic, optimiser, objects to checkpoint)."""
+    actor, critic = (m.to(device) for m in build_actor_critic(cfg, info))
+    optimizer = torch.optim.Adam(
+        [*actor.parameters(), *critic.parameters()],
+        lr=cfg.lr_actor_critic,
+        eps=cfg.ppo.adam_eps,
+        fused=True,  # one kernel for all parameters: the fastest Adam step on CPU and GPU
+    )
+    return actor, critic, optimizer, {"actor": actor, "critic": critic, "optimizer": optimizer}
+
+
+def start_run(cfg: Config, out_dir: Path, build_agent: Any = build_ppo_agent) -> Run:
+    """Seed, build envs, the agent's networks and optimiser (``build_agent``), normalisers and
+    logger for ``cfg``."""
     previous_modes = (
         torch.are_deterministic_algorithms_enabled(),
         torch.is_anomaly_enabled(),
@@ -358,13 +373,7 @@ def start_run(cfg: Config, out_dir: Path) -> Run:
     eval_envs = make_vec_env(
         cfg.env, min(cfg.eval_n_envs, cfg.eval_episodes), cfg.seed + 10_000, cfg.vectorization
     )
-    actor, critic = (m.to(device) for m in build_actor_critic(cfg, info))
-    optimizer = torch.optim.Adam(
-        [*actor.parameters(), *critic.parameters()],
-        lr=cfg.lr_actor_critic,
-        eps=cfg.ppo.adam_eps,
-        fused=True,  # one kernel for all parameters: the fastest Adam step on CPU and GPU
-    )
+    actor, critic, optimizer, agent_state = build_agent(cfg, info, device)
     obs_rms = (
         RunningMeanStd((info.obs_dim,), clip=cfg.ppo.clip_obs) if cfg.ppo.normalize_obs else None
     )
@@ -387,9 +396,7 @@ def start_run(cfg: Config, out_dir: Path) -> Run:
         next_eval=cfg.eval_every,
         _previous_torch_modes=previous_modes,
     )
-    run.track(
-        actor=actor, critic=critic, optimizer=optimizer, obs_rms=obs_rms, reward_rms=reward_rms
-    )
+    run.track(**agent_state, obs_rms=obs_rms, reward_rms=reward_rms)
     return run
 
 
@@ -401,8 +408,14 @@ def load_policy(path: Path) -> tuple[Actor, RunningMeanStd | None, Config]:
     state, _ = read_checkpoint(path, with_arrays=False)
     cfg = to_config(OmegaConf.create(state["config"]))
     info = inspect_env(cfg.env)
-    actor, _ = build_actor_critic(cfg, info)
-    actor.load_state_dict(state["objects"]["actor"])
+    if "sac" in state["objects"]:  # SAC and MBPO: the squashed Gaussian actor
+        from mbrl_ai.algos.sac import build_sac_agent
+
+        actor, _, _, tracked = build_sac_agent(cfg, info, torch.device("cpu"))
+        tracked["sac"].load_state_dict(state["objects"]["sac"])
+    else:
+        actor, _ = build_actor_critic(cfg, info)
+        actor.load_state_dict(state["objects"]["actor"])
     obs_rms = None
     if "obs_rms" in state["objects"]:
         obs_rms = RunningMeanStd((info.obs_dim,), clip=cfg.ppo.clip_obs)

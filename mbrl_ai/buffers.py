@@ -109,3 +109,63 @@ class ReplayBuffer:
                     f"replay array {name!r} of shape {arrays[name].shape} does not fit"
                 )
             stored[: len(arrays[name])] = arrays[name]
+
+
+class ModelBuffer:
+    """MBPO's buffer of imagined transitions: a ring whose capacity follows the rollout length.
+
+    ``set_capacity`` is MBPO's rebuild when H changes (rollout_batch_size × H × retained model
+    updates): the newest transitions are kept, in order, up to the new capacity. The arrays are
+    allocated once at the largest capacity the run can ask for.
+    """
+
+    _ARRAYS = ("obs", "actions", "rewards", "next_obs", "terminated")
+
+    def __init__(self, max_capacity: int, obs_dim: int, action_dim: int) -> None:
+        self.max_capacity = max_capacity
+        self.obs = np.zeros((max_capacity, obs_dim), dtype=np.float32)
+        self.actions = np.zeros((max_capacity, action_dim), dtype=np.float32)
+        self.rewards = np.zeros(max_capacity, dtype=np.float32)
+        self.next_obs = np.zeros((max_capacity, obs_dim), dtype=np.float32)
+        self.terminated = np.zeros(max_capacity, dtype=bool)
+        self.capacity, self.size, self.next = max_capacity, 0, 0
+
+    def _ordered(self) -> np.ndarray:
+        """Indices of the stored rows, oldest first."""
+        return (self.next - self.size + np.arange(self.size)) % self.capacity
+
+    def set_capacity(self, capacity: int) -> None:
+        if not 1 <= capacity <= self.max_capacity:
+            raise ValueError(f"capacity {capacity} outside [1, {self.max_capacity}]")
+        if capacity == self.capacity:
+            return
+        keep = self._ordered()[-capacity:]
+        for name in self._ARRAYS:
+            arr = getattr(self, name)
+            arr[: len(keep)] = arr[keep].copy()
+        self.capacity, self.size = capacity, len(keep)
+        self.next = self.size % capacity
+
+    def add(self, batch: Transitions) -> None:
+        n = min(len(batch), self.capacity)
+        idx = (self.next + np.arange(n)) % self.capacity
+        for name in self._ARRAYS:
+            getattr(self, name)[idx] = getattr(batch, name)[-n:]
+        self.next = int((self.next + n) % self.capacity)
+        self.size = min(self.size + n, self.capacity)
+
+    def get(self, idx: np.ndarray) -> Transitions:
+        return Transitions(*(getattr(self, name)[idx] for name in self._ARRAYS))
+
+    def state_dict(self) -> dict:
+        return {"capacity": self.capacity, "size": self.size, "next": self.next}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.capacity, self.size, self.next = state["capacity"], state["size"], state["next"]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name)[: self.capacity] for name in self._ARRAYS}
+
+    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        for name in self._ARRAYS:
+            getattr(self, name)[: len(arrays[name])] = arrays[name]

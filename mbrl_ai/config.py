@@ -189,6 +189,74 @@ class BetaConfig:
 
 
 @dataclass
+class SACConfig:
+    """Soft actor-critic (``algo=sac``, and the policy learner of ``algo=mbpo``). Defaults are
+    Stable-Baselines3's; its learning rate is the root ``lr_actor_critic``, its discount ``gamma``."""
+
+    hidden: list[int] = field(default_factory=lambda: [256, 256])
+    """Hidden layer widths of the actor and of each Q-network."""
+    activation: str = "relu"
+    """Hidden activation: tanh, relu, elu or silu."""
+    batch_size: int = 256
+    """Minibatch of every gradient step."""
+    buffer_size: int = 1_000_000
+    """Real transitions kept in the replay."""
+    learning_starts: int = 100
+    """Uniformly random actions, and no updates, for this many real steps."""
+    tau: float = 0.005
+    """Polyak rate of the target critic."""
+    init_alpha: float = 1.0
+    """Initial entropy coefficient α."""
+    auto_alpha: bool = True
+    """Tune α towards ``target_entropy`` (else it stays ``init_alpha``)."""
+    target_entropy: float | None = None
+    """``null``: −(action dimension)."""
+    updates_per_step: int = 1
+    """Gradient steps per real environment step (MBPO's G)."""
+    steps_per_iteration: int = 250
+    """Real steps between two log lines (and checkpoint / signal checks; MBPO: model updates)."""
+
+
+@dataclass
+class MBPOConfig:
+    """Model-based policy optimisation (``algo=mbpo``): SAC trained mostly on short model rollouts
+    branched from real states. The model is ``world_model.*`` (trained to early stopping, elites by
+    held-out MSE); SAC is ``sac.*``, with ``sac.updates_per_step`` as MBPO's G."""
+
+    rollout_length: str = "adaptive"
+    """How long the branched rollouts are: ``fixed`` (``horizon``), ``linear`` (MBPO's schedule,
+    ``linear_schedule``), ``adaptive`` (seed 003: H = clip(min_horizon, max_horizon,
+    base_horizon·exp(−sensitivity·Var)), Var the elites' held-out disagreement)."""
+    horizon: int = 1
+    """H of ``rollout_length=fixed``."""
+    linear_schedule: list[int] = field(default_factory=lambda: [1, 20, 1, 10])
+    """[first iteration, last iteration, H there, H here] of ``rollout_length=linear``: H moves
+    linearly between the two, and stays at the ends outside them."""
+    min_horizon: int = 1
+    """H_min of ``rollout_length=adaptive``."""
+    max_horizon: int = 10
+    """H_max of ``rollout_length=adaptive``."""
+    base_horizon: int | None = None
+    """H_base of ``rollout_length=adaptive``; ``null`` = max_horizon."""
+    sensitivity: float = 10.0
+    """k of ``rollout_length=adaptive``; Var is in normalised units."""
+    disagreement_stop: float | None = None
+    """Also end each rollout on its own once its members' disagreement passes this."""
+    rollout_batch_size: int = 1000
+    """Rollouts branched (from uniformly drawn real states) after every model update."""
+    retain_iterations: int = 4
+    """The model buffer holds this many model updates' rollouts (rebuilt when H changes)."""
+    real_ratio: float = 0.05
+    """Share of real transitions in every SAC minibatch."""
+    elites: int = 5
+    """Members used for rollouts: the lowest held-out MSE."""
+    max_epochs: int = 50
+    """Model training stops after this many epochs at the latest ..."""
+    patience: int = 5
+    """... or once no member improved its held-out MSE by 1% for this many epochs."""
+
+
+@dataclass
 class LoggerConfig:
     """Where metrics go: JSONL files always; console progress bar; optionally W&B."""
 
@@ -291,6 +359,8 @@ class Config:
     imagination: ImaginationConfig = field(default_factory=ImaginationConfig)
     curiosity: CuriosityConfig = field(default_factory=CuriosityConfig)
     beta: BetaConfig = field(default_factory=BetaConfig)
+    sac: SACConfig = field(default_factory=SACConfig)
+    mbpo: MBPOConfig = field(default_factory=MBPOConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
 
 
@@ -299,7 +369,8 @@ class Config:
 RUN_MANAGEMENT_KEYS = ("checkpoint_every", "keep_checkpoints", "resume", "debug")
 RESUME_MAY_CHANGE = ("total_timesteps", *RUN_MANAGEMENT_KEYS, "logger")
 
-ALGOS = ("mbppo", "ppo")
+ALGOS = ("mbppo", "ppo", "sac", "mbpo")
+ROLLOUT_LENGTHS = ("fixed", "linear", "adaptive")
 IMAGINATION_MODES = ("breadth", "depth", "both", "fixed")
 IMAGINED_WEIGHTS = ("one", "confidence")
 TERMINATIONS = ("learned", "known")
@@ -577,6 +648,65 @@ def validate(c: Config) -> None:
     )
     need(cu.obs_clip > 0.0, "curiosity.obs_clip", cu.obs_clip, "must be > 0")
     need(0.0 <= cu.int_gamma < 1.0, "curiosity.int_gamma", cu.int_gamma, "must be in [0, 1)")
+    sc = c.sac
+    need_mlp("sac", {"hidden": sc.hidden}, sc.activation)
+    for key in ("batch_size", "buffer_size", "updates_per_step", "steps_per_iteration"):
+        need(getattr(sc, key) >= 1, f"sac.{key}", getattr(sc, key), "must be an integer >= 1")
+    need(sc.learning_starts >= 0, "sac.learning_starts", sc.learning_starts, "must be >= 0")
+    need(0.0 < sc.tau <= 1.0, "sac.tau", sc.tau, "must be in (0, 1]")
+    need(sc.init_alpha > 0.0, "sac.init_alpha", sc.init_alpha, "must be > 0")
+    mb = c.mbpo
+    need(
+        mb.rollout_length in ROLLOUT_LENGTHS,
+        "mbpo.rollout_length",
+        mb.rollout_length,
+        f"allowed: {', '.join(ROLLOUT_LENGTHS)}",
+    )
+    for key in (
+        "horizon",
+        "min_horizon",
+        "max_horizon",
+        "rollout_batch_size",
+        "retain_iterations",
+        "elites",
+        "max_epochs",
+        "patience",
+    ):
+        need(getattr(mb, key) >= 1, f"mbpo.{key}", getattr(mb, key), "must be an integer >= 1")
+    need(
+        mb.max_horizon >= mb.min_horizon,
+        "mbpo.max_horizon",
+        mb.max_horizon,
+        f"must be >= mbpo.min_horizon ({mb.min_horizon})",
+    )
+    ls = mb.linear_schedule
+    need(
+        len(ls) == 4 and ls[1] > ls[0] >= 0 and min(ls[2], ls[3]) >= 1,
+        "mbpo.linear_schedule",
+        ls,
+        "must be [first iteration, last iteration > first, H >= 1, H >= 1]",
+    )
+    need(0.0 <= mb.real_ratio <= 1.0, "mbpo.real_ratio", mb.real_ratio, "must be in [0, 1]")
+    need(
+        mb.elites <= c.world_model.ensemble_size,
+        "mbpo.elites",
+        mb.elites,
+        f"must be <= world_model.ensemble_size ({c.world_model.ensemble_size})",
+    )
+    need(mb.sensitivity >= 0.0, "mbpo.sensitivity", mb.sensitivity, "must be >= 0")
+    need(
+        mb.disagreement_stop is None or mb.disagreement_stop > 0.0,
+        "mbpo.disagreement_stop",
+        mb.disagreement_stop,
+        "must be > 0 or null",
+    )
+    if c.algo.name in ("sac", "mbpo"):
+        need(
+            sc.steps_per_iteration % c.n_envs == 0,
+            "sac.steps_per_iteration",
+            sc.steps_per_iteration,
+            f"must be a multiple of n_envs ({c.n_envs})",
+        )
     need(c.beta.window >= 2, "beta.window", c.beta.window, "must be an integer >= 2")
     need(
         c.beta.high_threshold >= c.beta.low_threshold,

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,6 +47,61 @@ def _tensors(batch: Transitions, device: torch.device) -> tuple[torch.Tensor, ..
     )
 
 
+@dataclass
+class _FitData:
+    """The replay's training split as tensors, with normalised targets and the done weight."""
+
+    obs: torch.Tensor
+    act: torch.Tensor
+    term: torch.Tensor
+    targets: torch.Tensor  # [N, obs_dim + 1]
+    pos_weight: torch.Tensor
+    train_idx: np.ndarray
+    hold_idx: np.ndarray
+
+
+def _prepare(
+    model: EnsembleWorldModel, replay: ReplayBuffer, cfg: WorldModelConfig, device: torch.device
+) -> _FitData:
+    """Split, fit the normaliser to the training split, and build the targets."""
+    train_idx, hold_idx = replay.indices(holdout=False), replay.indices(holdout=True)
+    if len(hold_idx) == 0:  # too little data to hold any out yet: score on what there is
+        hold_idx = train_idx
+    obs, act, rew, nxt, term = _tensors(replay.get(train_idx), device)
+    model.set_normalizer(obs, act, nxt, rew)
+    n_pos = float(term.sum())
+    pos_weight = cfg.done_pos_weight or max(1.0, (len(term) - n_pos) / max(n_pos, 1.0))
+    targets = model.normalized_targets(obs, nxt, rew)
+    return _FitData(
+        obs, act, term, targets, torch.tensor(pos_weight, device=device), train_idx, hold_idx
+    )
+
+
+def _gradient_step(
+    model: EnsembleWorldModel,
+    optimizer: torch.optim.Optimizer,
+    data: _FitData,
+    cfg: WorldModelConfig,
+    rng: np.random.Generator,
+) -> torch.Tensor | None:
+    """One step on a minibatch per member (Gaussian NLL + weighted done BCE); returns the NLL,
+    or None (and no step) when the loss is not finite."""
+    idx = torch.as_tensor(
+        rng.integers(0, len(data.train_idx), size=(model.ensemble_size, cfg.batch_size)),
+        device=data.obs.device,
+    )
+    mean, logvar, done_logit = model(data.obs[idx], data.act[idx])  # [E, B, D], [E, B, D], [E, B]
+    nll = (((mean - data.targets[idx]) ** 2) * torch.exp(-logvar) + logvar).mean()
+    bce = F.binary_cross_entropy_with_logits(done_logit, data.term[idx], pos_weight=data.pos_weight)
+    loss = nll + bce + cfg.logvar_bound_coef * model.logvar_bound_penalty()
+    if not torch.isfinite(loss):
+        return None
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return nll.detach()
+
+
 def fit_world_model(
     model: EnsembleWorldModel,
     optimizer: torch.optim.Optimizer,
@@ -53,7 +110,8 @@ def fit_world_model(
     rng: np.random.Generator,
     device: torch.device | None = None,
 ) -> dict[str, float]:
-    """Fit ``model`` on the replay's training split; score it on the held-out split.
+    """Fit ``model`` on the replay's training split for ``cfg.train_steps`` steps; score it on the
+    held-out split.
 
     Returns ``confidence``, ``model_loss`` (the held-out loss above) and diagnostics: held-out
     MSE/BCE per head, the last training NLL, done precision and recall (ensemble-mean probability
@@ -61,48 +119,113 @@ def fit_world_model(
     """
     device = device or torch.device("cpu")
     before = (copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()))
-    train_idx, hold_idx = replay.indices(holdout=False), replay.indices(holdout=True)
-    if len(hold_idx) == 0:  # too little data to hold any out yet: score on what there is
-        hold_idx = train_idx
-    obs, act, rew, nxt, term = _tensors(replay.get(train_idx), device)
-    model.set_normalizer(obs, act, nxt, rew)
-    targets = model.normalized_targets(obs, nxt, rew)  # [N, obs_dim + 1]
-    n_pos = float(term.sum())
-    pos_weight = cfg.done_pos_weight or max(1.0, (len(term) - n_pos) / max(n_pos, 1.0))
-    pos_weight_t = torch.tensor(pos_weight, device=device)
-
+    data = _prepare(model, replay, cfg, device)
     model.train()
-    nll = torch.zeros((), device=device)
-    skipped = False
+    nll: torch.Tensor | None = torch.zeros((), device=device)
+    last_nll = nll
     for _ in range(cfg.train_steps):
-        idx = torch.as_tensor(
-            rng.integers(0, len(train_idx), size=(model.ensemble_size, cfg.batch_size)),
-            device=device,
-        )
-        mean, logvar, done_logit = model(obs[idx], act[idx])  # [E, B, D], [E, B, D], [E, B]
-        nll = (((mean - targets[idx]) ** 2) * torch.exp(-logvar) + logvar).mean()
-        bce = F.binary_cross_entropy_with_logits(done_logit, term[idx], pos_weight=pos_weight_t)
-        loss = nll + bce + cfg.logvar_bound_coef * model.logvar_bound_penalty()
-        if not torch.isfinite(loss):
-            skipped = True
+        nll = _gradient_step(model, optimizer, data, cfg, rng)
+        if nll is None:
             break
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        last_nll = nll
     model.eval()
+    skipped = nll is None
     if skipped:
         model.load_state_dict(before[0])
         optimizer.load_state_dict(before[1])
 
-    metrics = score_world_model(model, replay.get(hold_idx), device)
+    metrics = score_world_model(model, replay.get(data.hold_idx), device)
     if skipped or not math.isfinite(metrics["model_loss"]):
         metrics["confidence"] = 0.0
     metrics.update(
         update_skipped=float(skipped),
-        train_nll=float(nll.detach()),
-        done_pos_weight=pos_weight,
-        n_train=float(len(train_idx)),
-        n_holdout=float(len(hold_idx)),
+        train_nll=float(last_nll),
+        done_pos_weight=float(data.pos_weight),
+        n_train=float(len(data.train_idx)),
+        n_holdout=float(len(data.hold_idx)),
+    )
+    return metrics
+
+
+@torch.no_grad()
+def member_heldout_mse(
+    model: EnsembleWorldModel, data: Transitions, device: torch.device
+) -> torch.Tensor:
+    """Held-out MSE of each member on [Δs, r] in normalised units: ``[E]``."""
+    obs, act, rew, nxt, _ = _tensors(data, device)
+    mean, _, _ = model(obs, act)
+    return ((mean - model.normalized_targets(obs, nxt, rew)) ** 2).mean(dim=(1, 2))
+
+
+def fit_with_early_stopping(
+    model: EnsembleWorldModel,
+    optimizer: torch.optim.Optimizer,
+    replay: ReplayBuffer,
+    cfg: WorldModelConfig,
+    rng: np.random.Generator,
+    n_elites: int,
+    max_epochs: int,
+    patience: int = 5,
+    min_improvement: float = 0.01,
+    device: torch.device | None = None,
+) -> dict[str, Any]:
+    """MBPO's model training: epochs over the training split until no member's held-out MSE
+    improved by ``min_improvement`` (relative) for ``patience`` epochs; each member keeps its best
+    weights, and the ``n_elites`` members with the lowest held-out MSE are the elites.
+
+    Returns the :func:`score_world_model` metrics plus ``epochs``, ``elites`` (member indices),
+    ``elite_mse`` and ``update_skipped`` (a non-finite loss undoes the update, as in
+    :func:`fit_world_model`).
+    """
+    device = device or torch.device("cpu")
+    before = (copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()))
+    data = _prepare(model, replay, cfg, device)
+    holdout = replay.get(data.hold_idx)
+    per_member = [
+        p for p in model.parameters() if p.dim() >= 2 and p.shape[0] == model.ensemble_size
+    ]
+    best = member_heldout_mse(model, holdout, device)
+    best_weights = [p.detach().clone() for p in per_member]
+    steps_per_epoch = -(-len(data.train_idx) // cfg.batch_size)
+    stale, epochs, skipped = 0, 0, False
+    model.train()
+    for epochs in range(1, max_epochs + 1):  # noqa: B007 - the count is reported
+        for _ in range(steps_per_epoch):
+            if _gradient_step(model, optimizer, data, cfg, rng) is None:
+                skipped = True
+                break
+        if skipped:
+            break
+        mse = member_heldout_mse(model, holdout, device)
+        improved = (best - mse) / best.clamp_min(1e-12) > min_improvement
+        if improved.any():
+            with torch.no_grad():
+                for p, keep in zip(per_member, best_weights, strict=True):
+                    keep[improved] = p[improved]
+            best = torch.where(improved, mse, best)
+            stale = 0
+        else:
+            stale += 1
+            if stale >= patience:
+                break
+    model.eval()
+    if skipped:
+        model.load_state_dict(before[0])
+        optimizer.load_state_dict(before[1])
+    else:
+        with torch.no_grad():
+            for p, keep in zip(per_member, best_weights, strict=True):
+                p.copy_(keep)
+        best = member_heldout_mse(model, holdout, device)
+    elites = torch.argsort(best)[:n_elites].tolist()
+    metrics: dict[str, Any] = dict(score_world_model(model, holdout, device))
+    metrics.update(
+        epochs=float(epochs),
+        elites=sorted(elites),
+        elite_mse=float(best[elites].mean()),
+        update_skipped=float(skipped),
+        n_train=float(len(data.train_idx)),
+        n_holdout=float(len(data.hold_idx)),
     )
     return metrics
 

@@ -82,11 +82,13 @@ _HYDRA_ONLY_FLAGS = frozenset(
 def _algorithms() -> dict[str, tuple[Callable[[Config, Path], Any], tuple[type[gym.Space], ...]]]:
     """Algorithm name → (training function, action spaces it supports)."""
     from mbrl_ai import trainer
-    from mbrl_ai.algos import ppo
+    from mbrl_ai.algos import mbpo, ppo, sac
 
     return {
         "mbppo": (trainer.train_mbppo, trainer.SUPPORTED_ACTION_SPACES),
         "ppo": (ppo.train_ppo, ppo.SUPPORTED_ACTION_SPACES),
+        "sac": (sac.train_sac, sac.SUPPORTED_ACTION_SPACES),
+        "mbpo": (mbpo.train_mbpo, mbpo.SUPPORTED_ACTION_SPACES),
     }
 
 

@@ -54,7 +54,7 @@ def _tuples(x: Any) -> Any:
 def encode_plain(x: Any) -> Any:
     """Python and numpy values as values a weights-only checkpoint can hold (arrays become
     tensors, tagged so :func:`decode_plain` gives back the same numpy type); TypeError otherwise."""
-    if x is None or isinstance(x, (bool, int, float, str)):
+    if x is None or isinstance(x, (bool, int, float, str, torch.Tensor)):
         return x
     if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
         return {"__ndarray__": torch.from_numpy(np.array(x, copy=True))}

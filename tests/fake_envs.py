@@ -33,6 +33,14 @@ class CounterEnv(gym.Env):
         return np.array([self.t, self.episode], dtype=np.float32)
 
 
+class ContinuousCounter(CounterEnv):
+    """CounterEnv with a Box action space (for SAC / MBPO)."""
+
+    def __init__(self, terminate_at: int = 7) -> None:
+        super().__init__(terminate_at)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+
+
 class MultiDiscreteToy(gym.Env):
     """An action space no algorithm here supports."""
 
@@ -80,6 +88,12 @@ gym.register(
     "CounterTerm-v0", entry_point=CounterEnv, max_episode_steps=50, kwargs={"terminate_at": 4}
 )
 gym.register("MultiDiscreteToy-v0", entry_point=MultiDiscreteToy)
+gym.register(
+    "ContinuousCounter-v0",
+    entry_point=ContinuousCounter,
+    max_episode_steps=5,
+    kwargs={"terminate_at": 7},
+)
 gym.register("NaNObs-v0", entry_point=FaultyEnv, max_episode_steps=50, kwargs={"fault": "nan_obs"})
 gym.register(
     "HugeReward-v0", entry_point=FaultyEnv, max_episode_steps=50, kwargs={"fault": "huge_reward"}

@@ -1,0 +1,163 @@
+"""Model-based policy optimisation (Janner et al., 2019) with adaptive rollout lengths (seed 003).
+
+for each iteration of ``sac.steps_per_iteration`` real steps until total_timesteps:
+    once the replay holds ``sac.learning_starts`` real transitions:
+        fit the ensemble to early stopping; elites by held-out MSE  (fit_model.fit_with_early_stopping)
+        H from the rollout-length rule                               (branched_rollouts.rollout_horizon)
+        resize the model buffer to rollout_batch_size × H × retained updates
+        branch rollout_batch_size rollouts of ≤ H steps from real states (branched_rollouts)
+    per real step:
+        act (uniform random before learning_starts, then a ~ π(·|s)); store in the real replay
+        ``sac.updates_per_step`` SAC steps on minibatches of real_ratio real + the rest imagined
+    evaluate every eval_every real steps, log, checkpoint                      (agent.Run)
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from mbrl_ai.agent import RunResult, start_run
+from mbrl_ai.algos.sac import build_sac_agent, real_step, update_stats
+from mbrl_ai.branched_rollouts import branched_rollouts, max_rollout_horizon, rollout_horizon
+from mbrl_ai.buffers import ModelBuffer, ReplayBuffer
+from mbrl_ai.config import Config
+from mbrl_ai.fit_model import fit_with_early_stopping
+from mbrl_ai.modules.world_model import EnsembleWorldModel
+from mbrl_ai.sac_update import SACAgent, sac_update
+from mbrl_ai.termination import termination_fn
+
+SUPPORTED_ACTION_SPACES: tuple[type[gym.Space], ...] = (gym.spaces.Box,)
+
+
+def mixed_batch(
+    replay: ReplayBuffer,
+    model_buffer: ModelBuffer,
+    size: int,
+    real_ratio: float,
+    rng: np.random.Generator,
+    device: torch.device,
+) -> tuple[torch.Tensor, ...]:
+    """A SAC minibatch: ``real_ratio`` of it from the real replay, the rest imagined (all real
+    while the model buffer is empty)."""
+    n_real = size if model_buffer.size == 0 else int(round(size * real_ratio))
+    real = replay.get(rng.integers(0, replay.size, n_real))
+    parts = [real]
+    if n_real < size:
+        parts.append(model_buffer.get(rng.integers(0, model_buffer.size, size - n_real)))
+    return tuple(
+        torch.as_tensor(
+            np.concatenate([getattr(p, k) for p in parts]), dtype=torch.float32, device=device
+        )
+        for k in ("obs", "actions", "rewards", "next_obs", "terminated")
+    )
+
+
+def train_mbpo(cfg: Config, out_dir: Path) -> RunResult:
+    """Train MBPO as configured (resuming from ``out_dir``'s newest checkpoint if it has one)."""
+    run = start_run(cfg, out_dir, build_sac_agent)
+    s, m, wm, info, device = cfg.sac, cfg.mbpo, cfg.world_model, run.info, run.device
+    agent: SACAgent = run.tracked["sac"]
+    opts = run.tracked["actor_optimizer"], run.tracked["critic_optimizer"]
+    alpha_opt = run.tracked.get("alpha_optimizer")
+    model = EnsembleWorldModel(
+        info.obs_dim,
+        info.action_space,
+        wm.ensemble_size,
+        list(wm.hidden),
+        wm.activation,
+        wm.min_logvar,
+        wm.max_logvar,
+    ).to(device)
+    model_optimizer = torch.optim.AdamW(
+        model.parameters(), lr=cfg.lr_world_model, weight_decay=wm.weight_decay
+    )
+    replay = ReplayBuffer(
+        s.buffer_size, info.obs_dim, (info.action_dim,), False, wm.holdout_fraction, cfg.seed
+    )
+    model_buffer = ModelBuffer(
+        m.rollout_batch_size * max_rollout_horizon(m) * m.retain_iterations,
+        info.obs_dim,
+        info.action_dim,
+    )
+    run.track(
+        world_model=model,
+        model_optimizer=model_optimizer,
+        replay=replay,
+        model_buffer=model_buffer,
+    )
+    done_fn = termination_fn(cfg.env, wm.termination)
+    generator = torch.Generator(device=device).manual_seed(cfg.seed + 1)  # rollouts' own draws
+
+    with run:
+        saved = run.begin()
+        elites: list[int] = saved.get("elites", list(range(m.elites)))
+        if saved:
+            generator.set_state(saved["generator"].to(torch.uint8))
+        while run.env_steps < cfg.total_timesteps:
+            run.collect = replace(run.collect, finished_returns=[], finished_lengths=[])
+            model_metrics: dict[str, float] = {}
+            horizon = 0
+            if replay.size >= s.learning_starts:
+                fit = fit_with_early_stopping(
+                    model, model_optimizer, replay, wm, run.rng, m.elites, m.max_epochs,
+                    m.patience, device=device,
+                )  # fmt: skip
+                if not fit["update_skipped"]:
+                    elites = fit["elites"]
+                horizon = rollout_horizon(m, run.iteration + 1, fit["disagreement"])
+                model_buffer.set_capacity(m.rollout_batch_size * horizon * m.retain_iterations)
+                starts = replay.get(run.rng.integers(0, replay.size, m.rollout_batch_size)).obs
+                imagined, rollout_stats = branched_rollouts(
+                    model,
+                    agent.actor,
+                    torch.as_tensor(starts, device=device),
+                    horizon,
+                    elites,
+                    generator,
+                    done_fn,
+                    disagreement_stop=m.disagreement_stop,
+                )
+                model_buffer.add(imagined)
+                model_metrics = {
+                    **{f"model/{k}": v for k, v in fit.items() if k != "elites"},
+                    **rollout_stats,
+                    "imagined_transitions": len(imagined),
+                }
+            stats: list[torch.Tensor] = []
+            for _ in range(s.steps_per_iteration // cfg.n_envs):
+                replay.add(real_step(run, agent, run.env_steps < s.learning_starts))
+                run.env_steps += cfg.n_envs
+                if run.env_steps >= s.learning_starts:
+                    for _ in range(s.updates_per_step):
+                        batch = mixed_batch(
+                            replay, model_buffer, s.batch_size, m.real_ratio, run.rng, device
+                        )
+                        stats.append(sac_update(agent, *opts, alpha_opt, *batch, cfg.gamma, s.tau))
+                if run.env_steps >= cfg.total_timesteps:
+                    break
+            update = update_stats(stats)
+            if update:
+                run.check_update(
+                    {"policy_loss": update["actor_loss"], "value_loss": update["critic_loss"]}
+                )
+            run.iteration += 1
+            run.maybe_evaluate()
+            run.log_iteration(
+                {
+                    **update,
+                    "updates": len(stats),
+                    "rollout_horizon": horizon,
+                    "model_buffer_size": model_buffer.size,
+                    "model_buffer_capacity": model_buffer.capacity,
+                    "real_transitions": s.steps_per_iteration,
+                    **model_metrics,
+                }
+            )
+            run.end_iteration(elites=elites, generator=generator.get_state())
+        run.finish(elites=elites, generator=generator.get_state())
+    return run.result()
