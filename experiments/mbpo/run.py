@@ -1,0 +1,189 @@
+"""Adaptive-rollout MBPO vs fixed-H MBPO vs our SAC vs Stable-Baselines3's SAC on Pendulum-v1.
+
+    python experiments/mbpo/run.py                          # 5 seeds, all four arms, 2 at a time
+    python experiments/mbpo/run.py --seeds 3 --arms mbpo_adaptive sac --jobs 1
+
+Every arm is evaluated with 10 deterministic episodes every 500 real steps (the same evaluation
+code and seeds for all four). A run counts as solved from the first of 3 evaluations in a row
+whose mean is ≥ −200. Writes ``results.json``, ``results.md`` and ``curves.png`` next to this file
+(or under ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from benchlib import RunRecord, fmt_steps, median_with_ci, plot_curves, solved_steps  # noqa: E402
+
+THRESHOLD = -200.0
+ARMS = {  # arm -> Hydra overrides (SB3's SAC is built from the sac_pendulum values)
+    "mbpo_adaptive": ["experiment=mbpo_pendulum"],
+    "mbpo_fixed": ["experiment=mbpo_pendulum", "mbpo.rollout_length=fixed", "mbpo.horizon=1"],
+    "sac": ["experiment=sac_pendulum"],
+    "sb3_sac": ["experiment=sac_pendulum"],
+}
+LABELS = {
+    "mbpo_adaptive": "MBPO, adaptive H",
+    "mbpo_fixed": "MBPO, H = 1",
+    "sac": "our SAC",
+    "sb3_sac": "SB3 SAC",
+}
+
+
+class _SB3Actor:
+    """SB3's deterministic policy behind the interface ``evaluate_policy`` expects."""
+
+    discrete = False
+
+    def __init__(self, model) -> None:  # noqa: ANN001
+        self.model = model
+
+    def mode(self, obs):  # noqa: ANN001, ANN201
+        import torch
+
+        action, _ = self.model.predict(obs.cpu().numpy(), deterministic=True)
+        return torch.as_tensor(action)
+
+
+def run_sb3_sac(cfg) -> RunRecord:  # noqa: ANN001
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
+
+    from mbrl_ai.envs import make_vec_env
+    from mbrl_ai.evaluate import evaluate_policy
+
+    eval_envs = make_vec_env(cfg.env, min(cfg.eval_n_envs, cfg.eval_episodes), cfg.seed + 10_000)
+    rec = RunRecord("sb3_sac", "", cfg.seed, threshold=THRESHOLD)
+    eval_seconds = 0.0
+
+    class EvalEvery(BaseCallback):
+        def _on_step(self) -> bool:
+            nonlocal eval_seconds
+            if self.num_timesteps % cfg.eval_every == 0:
+                t = time.perf_counter()
+                returns = evaluate_policy(
+                    _SB3Actor(self.model), eval_envs, cfg.eval_episodes, cfg.seed + 10_000
+                )
+                rec.steps.append(self.num_timesteps)
+                rec.means.append(float(np.mean(returns)))
+                eval_seconds += time.perf_counter() - t
+            return True
+
+    s = cfg.sac
+    model = SAC(
+        "MlpPolicy",
+        sb3_make_vec_env(cfg.env, n_envs=1, seed=cfg.seed),
+        learning_rate=cfg.lr_actor_critic,
+        buffer_size=s.buffer_size,
+        learning_starts=s.learning_starts,
+        batch_size=s.batch_size,
+        tau=s.tau,
+        gamma=cfg.gamma,
+        train_freq=1,
+        gradient_steps=s.updates_per_step,
+        ent_coef="auto",
+        policy_kwargs={"net_arch": list(s.hidden)},
+        seed=cfg.seed,
+        device="cpu",
+    )
+    t0 = time.perf_counter()
+    model.learn(cfg.total_timesteps, callback=EvalEvery())
+    rec.train_seconds = time.perf_counter() - t0 - eval_seconds
+    rec.env_steps = cfg.total_timesteps
+    eval_envs.close()
+    return rec
+
+
+def train_one(arm: str, seed: int, steps: int) -> dict:
+    import torch
+
+    from benchlib import run_mbrl_ai
+    from mbrl_ai.train import compose_config
+
+    torch.set_num_threads(1)
+    cfg = compose_config(
+        [*ARMS[arm], f"seed={seed}", f"total_timesteps={steps}", "logger.progress=off"]
+    )
+    rec = run_sb3_sac(cfg) if arm == "sb3_sac" else run_mbrl_ai(cfg, arm, "", THRESHOLD)
+    return asdict(rec)
+
+
+def summarize(records: list[RunRecord], arms: list[str]) -> tuple[str, dict]:
+    head = (
+        "| arm | runs | real steps to −200 (3 evals in a row), median [95% CI] | per seed | "
+        "solved | final return, median | train s per 1k real steps, median |\n"
+        "|---|---|---|---|---|---|---|\n"
+    )
+    rows, table = [], {}
+    for arm in arms:
+        runs = sorted((r for r in records if r.method == arm), key=lambda r: r.seed)
+        if not runs:
+            continue
+        steps = solved_steps(runs)
+        med, lo, hi = median_with_ci(steps)
+        finals = [r.means[-1] for r in runs]
+        per_1k = float(np.median([r.seconds_per_1k for r in runs]))
+        table[arm] = {
+            "steps": steps,
+            "median": med,
+            "ci": [lo, hi],
+            "final": finals,
+            "seconds_per_1k": per_1k,
+        }
+        rows.append(
+            f"| {LABELS[arm]} | {len(runs)} | {fmt_steps(med)} [{fmt_steps(lo)}, {fmt_steps(hi)}] | "
+            f"{' '.join(fmt_steps(s) for s in steps)} | {sum(np.isfinite(steps))}/{len(runs)} | "
+            f"{np.median(finals):.0f} | {per_1k:.1f} |"
+        )
+    return head + "\n".join(rows) + "\n", table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    parser.add_argument("--mbpo-steps", type=int, default=3000, help="budget of the MBPO arms")
+    parser.add_argument("--sac-steps", type=int, default=10000, help="budget of the SAC arms")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=HERE)
+    args = parser.parse_args()
+
+    jobs = [
+        (arm, seed, args.mbpo_steps if arm.startswith("mbpo") else args.sac_steps)
+        for seed in range(args.seeds)
+        for arm in args.arms
+    ]
+    records = []
+    with ProcessPoolExecutor(args.jobs) as pool:
+        for job, rec in zip(jobs, pool.map(train_one, *zip(*jobs, strict=True)), strict=True):
+            records.append(RunRecord(**rec))
+            print(f"{job[0]:>14} seed {job[1]}: solved at {records[-1].solved_at}", flush=True)
+
+    table_md, table = summarize(records, args.arms)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.md").write_text(table_md)
+    (args.out / "results.json").write_text(
+        json.dumps(
+            {"summary": table, "runs": [asdict(r) for r in records]},
+            indent=1,
+            default=lambda x: None,
+        ).replace("Infinity", "null")
+    )
+    plot_curves(records, args.out / "curves.png", "Pendulum-v1", {a: LABELS[a] for a in args.arms})
+    print(table_md)
+
+
+if __name__ == "__main__":
+    main()
