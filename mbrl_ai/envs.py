@@ -8,9 +8,10 @@ reset). ``terminated`` and ``truncated`` are kept apart all the way to GAE.
 For exact resumption, :func:`get_env_state` reads what a sync vector env's sub-envs hold between
 steps: every plain attribute (numbers, numpy arrays, tuples of them) of every wrapper and of the
 environment itself, and the state of its random generator. That is the whole dynamic state of
-the classic-control environments (CartPole, Pendulum, MountainCar, Acrobot). An environment with
-state of another kind (a physics engine's objects), or an async vector env whose sub-envs live in
-other processes, gives None: a resumed run then restarts its episodes.
+the classic-control environments (CartPole, Pendulum, MountainCar, Acrobot); for MuJoCo
+environments the simulator's full integration state (``mj_getState``) is saved as well. An
+environment with state of another kind (another physics engine's objects), or an async vector env
+whose sub-envs live in other processes, gives None: a resumed run then restarts its episodes.
 """
 
 from __future__ import annotations
@@ -152,8 +153,25 @@ _NOT_STATE = frozenset(
         "screen",
         "clock",
         "_previous_data",  # PassiveEnvChecker's copy of the last output, for a warning only
+        "model",  # MuJoCo: the compiled model (constant); its state is in "data"
+        "mujoco_renderer",
     }
 )
+
+
+def _mujoco_state(env: gym.Env, data: object, read: bool, saved: object = None) -> object:
+    """MuJoCo's full integration state (positions, velocities, activations, warm start, time)."""
+    import mujoco
+
+    spec = mujoco.mjtState.mjSTATE_INTEGRATION
+    model = env.unwrapped.model
+    if read:
+        state = np.empty(mujoco.mj_stateSize(model, spec))
+        mujoco.mj_getState(model, data, state, spec)
+        return state
+    mujoco.mj_setState(model, data, np.asarray(saved, dtype=np.float64), spec)
+    mujoco.mj_forward(model, data)
+    return None
 
 
 def _layers(env: gym.Env) -> list[gym.Env]:
@@ -182,6 +200,9 @@ def get_env_state(envs: VectorEnv) -> list[list[dict]] | None:
                 if isinstance(value, np.random.Generator):
                     attrs[key] = {"__generator__": value.bit_generator.state}
                     continue
+                if type(value).__name__ == "MjData":
+                    attrs[key] = {"__mjstate__": encode_plain(_mujoco_state(layer, value, True))}
+                    continue
                 try:
                     attrs[key] = encode_plain(value)
                 except TypeError:
@@ -202,7 +223,11 @@ def set_env_state(envs: VectorEnv, states: list[list[dict]]) -> None:
             for key, value in attrs.items():
                 if key == "__type__":
                     continue
-                if isinstance(value, dict) and "__generator__" in value:
+                if isinstance(value, dict) and "__mjstate__" in value:
+                    _mujoco_state(
+                        layer, getattr(layer, key), False, decode_plain(value["__mjstate__"])
+                    )
+                elif isinstance(value, dict) and "__generator__" in value:
                     saved = value["__generator__"]
                     bit_generator = getattr(np.random, saved["bit_generator"])()
                     bit_generator.state = saved

@@ -54,12 +54,14 @@ def _tuples(x: Any) -> Any:
 def encode_plain(x: Any) -> Any:
     """Python and numpy values as values a weights-only checkpoint can hold (arrays become
     tensors, tagged so :func:`decode_plain` gives back the same numpy type); TypeError otherwise."""
+    if isinstance(x, np.generic):  # before the plain types: np.float64 is a float subclass
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"cannot checkpoint a {type(x).__name__}")
+        return {"__npscalar__": torch.from_numpy(np.array(x))}
     if x is None or isinstance(x, (bool, int, float, str, torch.Tensor)):
         return x
     if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
         return {"__ndarray__": torch.from_numpy(np.array(x, copy=True))}
-    if isinstance(x, np.generic) and x.dtype.kind in "biuf":
-        return {"__npscalar__": torch.from_numpy(np.array(x))}
     if isinstance(x, (list, tuple)):
         return type(x)(encode_plain(v) for v in x)
     if isinstance(x, dict) and all(isinstance(k, str) for k in x):

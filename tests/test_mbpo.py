@@ -250,3 +250,18 @@ def test_sac_refuses_discrete_actions(tmp_path: Path) -> None:
 
     result = run_cli("algo=sac", "env=CartPole-v1", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 2 and "does not support action space" in result.stderr
+
+
+def test_mbpo_smoke_on_halfcheetah(tmp_path: Path) -> None:
+    pytest.importorskip("mujoco")
+    cfg = compose(
+        "algo=mbpo",
+        "env=HalfCheetah-v5",
+        *[a for a in SHORT if not a.startswith(("env=", "total_timesteps", "eval_every"))],
+        "total_timesteps=500",
+        "eval_every=500",
+        "eval_episodes=1",
+    )
+    result = run(cfg, tmp_path)
+    assert result.env_steps == 500 and np.isfinite(result.evals[-1]["mean_return"])
+    assert read_jsonl(tmp_path / "metrics.jsonl")[-1]["model_buffer_size"] > 0
