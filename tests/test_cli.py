@@ -30,6 +30,10 @@ BAD_INPUT = [
     (["env=NoSuchEnv-v0"], "NoSuchEnv"),
     (["env=tests.fake_envs:MultiDiscreteToy-v0"], "does not support action space"),
     (["-m", "seed=0,1", "gamma=0.9,2.0"], "gamma=2.0"),
+    (["algo=sac", "env=CartPole-v1"], "does not support action space"),
+    (["algo=mbpo", "env=Pendulum-v1", "mbpo.elites=9"], "mbpo.elites=9"),
+    (["mbpo.rollout_length=sometimes"], "fixed, linear, adaptive"),
+    (["sac.tau=0"], "sac.tau=0"),
     (
         ["env=tests.fake_envs:Counter-v0", "world_model.termination=known"],
         "no known termination function",

@@ -77,7 +77,18 @@ def test_validation_names_the_key(override: str, key: str) -> None:
     assert info.value.key == key
 
 
-NESTED = ["algo", "ppo", "network", "world_model", "imagination", "curiosity", "beta", "logger"]
+NESTED = [
+    "algo",
+    "ppo",
+    "network",
+    "world_model",
+    "imagination",
+    "curiosity",
+    "beta",
+    "sac",
+    "mbpo",
+    "logger",
+]
 
 
 @pytest.mark.parametrize("node", NESTED)
@@ -89,7 +100,14 @@ def test_every_nested_node_refuses_unknown_keys(node: str) -> None:
 
 @pytest.mark.parametrize(
     "override",
-    ["world_model.train_steps=5", "imagination.mode=depth", "beta.window=4", "ppo.ent_coef=0.01"],
+    [
+        "world_model.train_steps=5",
+        "imagination.mode=depth",
+        "beta.window=4",
+        "ppo.ent_coef=0.01",
+        "sac.tau=0.01",
+        "mbpo.rollout_length=linear",
+    ],
 )
 def test_the_cli_precheck_accepts_every_nested_key(override: str) -> None:
     key, value = override.split("=")
@@ -105,4 +123,11 @@ def test_the_nested_node_list_is_complete() -> None:
 def test_experiment_presets_exist_for_cartpole_and_pendulum() -> None:
     assert compose("experiment=ppo_cartpole").env == "CartPole-v1"
     assert compose("experiment=ppo_pendulum").env == "Pendulum-v1"
+    assert compose("experiment=sac_pendulum").algo.name == "sac"
+    mbpo = compose("experiment=mbpo_pendulum")
+    assert (mbpo.algo.name, mbpo.env, mbpo.mbpo.rollout_length) == (
+        "mbpo",
+        "Pendulum-v1",
+        "adaptive",
+    )
     assert Path(ROOT / "conf" / "config.yaml").is_file()
