@@ -2,6 +2,8 @@
 
     python experiments/mbpo/run.py                          # 5 seeds, all four arms, 2 at a time
     python experiments/mbpo/run.py --seeds 3 --arms mbpo_adaptive sac --jobs 1
+    python experiments/mbpo/run.py --env HalfCheetah-v5 --seeds 1 --arms mbpo_adaptive sac \
+        --mbpo-steps 2000 --sac-steps 2000 --out experiments/mbpo/halfcheetah   # needs mujoco
 
 Every arm is evaluated with 10 deterministic episodes every 500 real steps (the same evaluation
 code and seeds for all four). A run counts as solved from the first of 3 evaluations in a row
@@ -106,15 +108,21 @@ def run_sb3_sac(cfg) -> RunRecord:  # noqa: ANN001
     return rec
 
 
-def train_one(arm: str, seed: int, steps: int) -> dict:
+def train_one(arm: str, seed: int, steps: int, env: str = "Pendulum-v1") -> dict:
     import torch
-
     from benchlib import run_mbrl_ai
+
     from mbrl_ai.train import compose_config
 
     torch.set_num_threads(1)
     cfg = compose_config(
-        [*ARMS[arm], f"seed={seed}", f"total_timesteps={steps}", "logger.progress=off"]
+        [
+            *ARMS[arm],
+            f"env={env}",
+            f"seed={seed}",
+            f"total_timesteps={steps}",
+            "logger.progress=off",
+        ]
     )
     rec = run_sb3_sac(cfg) if arm == "sb3_sac" else run_mbrl_ai(cfg, arm, "", THRESHOLD)
     return asdict(rec)
@@ -157,11 +165,12 @@ def main() -> None:
     parser.add_argument("--mbpo-steps", type=int, default=3000, help="budget of the MBPO arms")
     parser.add_argument("--sac-steps", type=int, default=10000, help="budget of the SAC arms")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--env", default="Pendulum-v1", help="the presets' values on another env")
     parser.add_argument("--out", type=Path, default=HERE)
     args = parser.parse_args()
 
     jobs = [
-        (arm, seed, args.mbpo_steps if arm.startswith("mbpo") else args.sac_steps)
+        (arm, seed, args.mbpo_steps if arm.startswith("mbpo") else args.sac_steps, args.env)
         for seed in range(args.seeds)
         for arm in args.arms
     ]
@@ -181,7 +190,7 @@ def main() -> None:
             default=lambda x: None,
         ).replace("Infinity", "null")
     )
-    plot_curves(records, args.out / "curves.png", "Pendulum-v1", {a: LABELS[a] for a in args.arms})
+    plot_curves(records, args.out / "curves.png", args.env, {a: LABELS[a] for a in args.arms})
     print(table_md)
 
 
