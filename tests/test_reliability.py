@@ -3,6 +3,7 @@ bad input around resumption, and flat memory over a long run."""
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -177,7 +178,9 @@ def test_wandb_resumes_the_same_run_id(monkeypatch: pytest.MonkeyPatch, tmp_path
     run(cfg, tmp_path)
     assert run_id and read_checkpoint(tmp_path)[0]["logger"]["wandb_id"] == run_id
     offline = sorted((tmp_path / "wandb").glob("offline-run-*"))
-    assert len(offline) == 2 and all(p.name.endswith(f"-{run_id}") for p in offline)
+    # two starts in the same second get the folder name with "-1" appended
+    named = re.compile(rf"offline-run-\d{{8}}_\d{{6}}-{run_id}(-\d+)?")
+    assert len(offline) == 2 and all(named.fullmatch(p.name) for p in offline), offline
 
 
 # -- checkpoints ---------------------------------------------------------------------------------
