@@ -28,8 +28,15 @@ def median_iqr(values: Sequence[float]) -> tuple[float, float, float]:
     """Median, 25th and 75th percentile (NaN for an empty sequence); ``inf`` entries count as worst."""
     if len(values) == 0:
         return float("nan"), float("nan"), float("nan")
-    arr = np.asarray(values, dtype=float)
-    q25, med, q75 = np.percentile(arr, [25, 50, 75], method="linear")
+    arr = np.sort(np.asarray(values, dtype=float))
+    # interpolate on ranks by hand: numpy's lerp gives NaN between two inf neighbours
+    pos = np.array([0.25, 0.5, 0.75]) * (len(arr) - 1)
+    low, high = arr[np.floor(pos).astype(int)], arr[np.ceil(pos).astype(int)]
+    frac = pos - np.floor(pos)
+    with np.errstate(invalid="ignore"):
+        q = np.where(low == high, low, low + frac * (high - low))  # finite + inf part = inf
+    q = np.where(frac == 0, low, q)
+    q25, med, q75 = q
     return float(med), float(q25), float(q75)
 
 

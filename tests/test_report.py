@@ -10,7 +10,7 @@ import pytest
 import scipy.stats
 
 from mbrl_ai.report import find_runs, group_runs, write_report
-from mbrl_ai.stats import iqm, median, stratified_bootstrap_ci
+from mbrl_ai.stats import iqm, median, median_iqr, stratified_bootstrap_ci
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 8, 10, 13])
@@ -19,6 +19,17 @@ def test_iqm_is_scipys_25_percent_trimmed_mean(n: int) -> None:
     assert iqm(x) == pytest.approx(scipy.stats.trim_mean(x, 0.25))
     batch = np.random.default_rng(0).normal(size=(4, n))
     np.testing.assert_allclose(iqm(batch, axis=-1), scipy.stats.trim_mean(batch, 0.25, axis=-1))
+
+
+@pytest.mark.filterwarnings("error")
+def test_median_iqr_is_numpys_percentile_and_counts_unsolved_runs_as_worst() -> None:
+    for n in range(1, 12):
+        x = np.random.default_rng(n).normal(size=n)
+        assert median_iqr(x) == pytest.approx(tuple(np.percentile(x, [50, 25, 75])))
+    inf = np.inf  # steps-to-solve of runs that never solved: half unsolved → median ∞, not NaN
+    assert median_iqr([1, 2, inf, inf]) == (inf, 1.75, inf)
+    assert median_iqr([1, 2, 3, inf]) == (2.5, 1.75, inf)
+    assert median_iqr([inf, inf]) == (inf, inf, inf)
 
 
 def test_single_stratum_bootstrap_agrees_with_scipy() -> None:
