@@ -2,7 +2,7 @@
 
 ``world_model.termination=known`` makes imagination use these instead of the learned done head,
 the ablation that separates model error in the dynamics from error in predicted episode ends
-(MBPO does the same with hand-written rules for MuJoCo). Each function takes raw next states
+(MBPO does the same for MuJoCo). Each function takes raw next states
 ``[B, obs_dim]`` and returns a bool ``[B]``; the thresholds are the environments' own.
 """
 
@@ -38,8 +38,22 @@ def mountain_car_continuous(next_obs: torch.Tensor) -> torch.Tensor:
     return (next_obs[:, 0] >= 0.45) & (next_obs[:, 1] >= 0.0)
 
 
+def hopper(next_obs: torch.Tensor) -> torch.Tensor:
+    """Hopper-v5 falls: height z ≤ 0.7, |torso angle| ≥ 0.2, or any other entry past ±100.
+    (The env checks raw velocities, which its observation clips to ±10; those never reach 100.)"""
+    z, angle = next_obs[:, 0], next_obs[:, 1]
+    in_range = (next_obs[:, 1:].abs() < 100.0).all(dim=1)
+    return ~((z > 0.7) & (angle.abs() < 0.2) & in_range)
+
+
+def walker2d(next_obs: torch.Tensor) -> torch.Tensor:
+    """Walker2d-v5 falls: height z outside (0.8, 2.0) or |torso angle| ≥ 1."""
+    z, angle = next_obs[:, 0], next_obs[:, 1]
+    return ~((z > 0.8) & (z < 2.0) & (angle.abs() < 1.0))
+
+
 def never(next_obs: torch.Tensor) -> torch.Tensor:
-    """Environments that only end by their time limit (Pendulum)."""
+    """Environments that only end by their time limit (Pendulum, HalfCheetah)."""
     return torch.zeros(next_obs.shape[0], dtype=torch.bool, device=next_obs.device)
 
 
@@ -50,6 +64,9 @@ KNOWN_TERMINATION: dict[str, TerminationFn] = {
     "MountainCar-v0": mountain_car,
     "MountainCarContinuous-v0": mountain_car_continuous,
     "Pendulum-v1": never,
+    "HalfCheetah-v5": never,
+    "Hopper-v5": hopper,
+    "Walker2d-v5": walker2d,
 }
 
 

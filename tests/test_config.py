@@ -130,4 +130,8 @@ def test_experiment_presets_exist_for_cartpole_and_pendulum() -> None:
         "Pendulum-v1",
         "adaptive",
     )
+    for algo in ("mbpo", "sac"):  # composing needs no MuJoCo; running does
+        cheetah = compose(f"experiment={algo}_halfcheetah")
+        assert (cheetah.algo.name, cheetah.env) == (algo, "HalfCheetah-v5")
+    assert compose("experiment=mbpo_halfcheetah").world_model.termination == "known"
     assert Path(ROOT / "conf" / "config.yaml").is_file()

@@ -226,3 +226,25 @@ def test_known_termination_agrees_with_the_environment(env_id: str, action: int 
             break
     assert seen_end
     env.close()
+
+
+@pytest.mark.parametrize("env_id", ["HalfCheetah-v5", "Hopper-v5", "Walker2d-v5"])
+def test_known_termination_agrees_with_mujoco_locomotion(env_id: str) -> None:
+    pytest.importorskip("mujoco")
+    rule = KNOWN_TERMINATION[env_id]
+    env = gym.make(env_id)
+    env.action_space.seed(0)
+    ends, steps = 0, 0
+    for episode in range(20):  # random actions: Hopper and Walker2d fall within a few dozen steps
+        env.reset(seed=episode)
+        terminated = truncated = False
+        while not (terminated or truncated):
+            obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            predicted = bool(rule(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))[0])
+            assert predicted == terminated, (env_id, episode, obs[:2])
+            ends += terminated
+            steps += 1
+        if steps > 3000:
+            break
+    env.close()
+    assert ends == 0 if env_id == "HalfCheetah-v5" else ends >= 10
