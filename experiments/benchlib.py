@@ -121,7 +121,8 @@ def plot_curves(
             label = f"{labels[method]}, {config}"
             ax.plot(steps, np.median(curves, 0), styles[method], color=colors[config], label=label)
             ax.fill_between(steps, curves.min(0), curves.max(0), color=colors[config], alpha=0.12)
-    ax.axhline(records[0].threshold, color="grey", lw=0.8, ls=":")
+    if records[0].threshold is not None and np.isfinite(records[0].threshold):
+        ax.axhline(records[0].threshold, color="grey", lw=0.8, ls=":")
     ax.set_xlabel("real environment steps")
     ax.set_ylabel("deterministic eval return")
     ax.set_title(f"{env_name}, median and range over {len({r.seed for r in records})} seeds")

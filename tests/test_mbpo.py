@@ -264,11 +264,15 @@ def test_sac_refuses_discrete_actions(tmp_path: Path) -> None:
     assert result.returncode == 2 and "does not support action space" in result.stderr
 
 
-def test_mbpo_smoke_on_halfcheetah(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("env_id", "termination"), [("HalfCheetah-v5", "learned"), ("Hopper-v5", "known")]
+)
+def test_mbpo_smoke_on_mujoco(tmp_path: Path, env_id: str, termination: str) -> None:
     pytest.importorskip("mujoco")
     cfg = compose(
         "algo=mbpo",
-        "env=HalfCheetah-v5",
+        f"env={env_id}",
+        f"world_model.termination={termination}",
         *[a for a in SHORT if not a.startswith(("env=", "total_timesteps", "eval_every"))],
         "total_timesteps=500",
         "eval_every=500",
