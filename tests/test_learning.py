@@ -49,7 +49,9 @@ def test_mbppo_solves_cartpole_with_the_pseudocode_defaults(tmp_path: Path) -> N
 @pytest.mark.slow
 def test_sac_learns_pendulum(tmp_path: Path) -> None:
     # experiments/mbpo: all 5 seeds of this preset end between -131 and -173 at 6,000 steps
-    cfg = compose("experiment=sac_pendulum", "seed=0", "total_timesteps=6000", "logger.progress=off")
+    cfg = compose(
+        "experiment=sac_pendulum", "seed=0", "total_timesteps=6000", "logger.progress=off"
+    )
     result = run(cfg, tmp_path)
     means = [round(e["mean_return"]) for e in result.evals]
     assert means[0] < -700.0 and means[-1] > -300.0, f"eval curve {means}"
