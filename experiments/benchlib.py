@@ -107,7 +107,7 @@ def plot_curves(
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    styles = dict(zip(labels, ["-", "--", ":", "-."], strict=False))
+    styles = dict(zip(labels, ["-", "--", ":", "-.", (0, (5, 1))], strict=False))
     palette = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
     colors = dict(zip(dict.fromkeys(r.config for r in records), palette, strict=False))
     for config in colors:

@@ -38,12 +38,14 @@ ENVS = {"Pendulum-v1": ("pendulum", -200.0), "HalfCheetah-v5": ("halfcheetah", N
 ARMS = {  # arm -> Hydra overrides; {env} is the preset's env name (SB3's SAC reads the SAC preset)
     "mbpo_adaptive": ["experiment=mbpo_{env}"],
     "mbpo_fixed": ["experiment=mbpo_{env}", "mbpo.rollout_length=fixed", "mbpo.horizon=1"],
+    "mbpo_fixed9": ["experiment=mbpo_{env}", "mbpo.rollout_length=fixed", "mbpo.horizon=9"],
     "sac": ["experiment=sac_{env}"],
     "sb3_sac": ["experiment=sac_{env}"],
 }
 LABELS = {
     "mbpo_adaptive": "MBPO, adaptive H",
     "mbpo_fixed": "MBPO, H = 1",
+    "mbpo_fixed9": "MBPO, H = 9",
     "sac": "our SAC",
     "sb3_sac": "SB3 SAC",
 }
@@ -188,7 +190,9 @@ def summarize(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    parser.add_argument(
+        "--arms", nargs="+", default=[a for a in ARMS if a != "mbpo_fixed9"], choices=list(ARMS)
+    )
     parser.add_argument("--mbpo-steps", type=int, default=3000, help="budget of the MBPO arms")
     parser.add_argument("--sac-steps", type=int, default=10000, help="budget of the SAC arms")
     parser.add_argument("--jobs", type=int, default=2)
