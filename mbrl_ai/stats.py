@@ -33,9 +33,8 @@ def median_iqr(values: Sequence[float]) -> tuple[float, float, float]:
     pos = np.array([0.25, 0.5, 0.75]) * (len(arr) - 1)
     low, high = arr[np.floor(pos).astype(int)], arr[np.ceil(pos).astype(int)]
     frac = pos - np.floor(pos)
-    with np.errstate(invalid="ignore"):
-        q = np.where(low == high, low, low + frac * (high - low))  # finite + inf part = inf
-    q = np.where(frac == 0, low, q)
+    with np.errstate(invalid="ignore"):  # inf − inf and 0 · inf: the cases np.where replaces
+        q = np.where((frac == 0) | (low == high), low, low + frac * (high - low))
     q25, med, q75 = q
     return float(med), float(q25), float(q75)
 

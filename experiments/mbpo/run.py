@@ -204,7 +204,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.from_json:
         saved = json.loads((args.out / "results.json").read_text())["runs"]
-        records = [RunRecord(**{**r, "threshold": r["threshold"] or np.inf}) for r in saved]
+        records = [  # JSON has no inf: a run without a threshold was saved with null
+            RunRecord(**{**r, "threshold": np.inf if r["threshold"] is None else r["threshold"]})
+            for r in saved
+        ]
         args.arms = [a for a in args.arms if any(r.method == a for r in records)]
         write_results(records, args)
         return
