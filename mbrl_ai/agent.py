@@ -31,6 +31,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -43,10 +44,16 @@ from gymnasium.vector import VectorEnv
 import mbrl_ai
 from mbrl_ai.checkpoint import latest_checkpoint, read_checkpoint, write_checkpoint
 from mbrl_ai.collect import CollectState, start_collection
-from mbrl_ai.config import Config, config_dict, to_config
-from mbrl_ai.envs import EnvInfo, get_env_state, inspect_env, make_vec_env, set_env_state
+from mbrl_ai.config import Config, config_dict
+from mbrl_ai.envs import (
+    EnvInfo,
+    get_env_state,
+    inspect_env,
+    make_vec_env,
+    set_env_state,
+)
 from mbrl_ai.errors import NonFiniteError, RunInterrupted
-from mbrl_ai.evaluate import evaluate_policy
+from mbrl_ai.evaluation import evaluate_policy
 from mbrl_ai.logger import RunLogger
 from mbrl_ai.modules import Actor, Critic, RunningMeanStd
 from mbrl_ai.utils import (
@@ -350,7 +357,12 @@ def build_ppo_agent(
         eps=cfg.ppo.adam_eps,
         fused=True,  # one kernel for all parameters: the fastest Adam step on CPU and GPU
     )
-    return actor, critic, optimizer, {"actor": actor, "critic": critic, "optimizer": optimizer}
+    return (
+        actor,
+        critic,
+        optimizer,
+        {"actor": actor, "critic": critic, "optimizer": optimizer},
+    )
 
 
 def start_run(cfg: Config, out_dir: Path, build_agent: Any = build_ppo_agent) -> Run:
@@ -371,7 +383,10 @@ def start_run(cfg: Config, out_dir: Path, build_agent: Any = build_ppo_agent) ->
     threshold = cfg.eval_threshold if cfg.eval_threshold is not None else info.reward_threshold
     envs = make_vec_env(cfg.env, cfg.n_envs, cfg.seed, cfg.vectorization)
     eval_envs = make_vec_env(
-        cfg.env, min(cfg.eval_n_envs, cfg.eval_episodes), cfg.seed + 10_000, cfg.vectorization
+        cfg.env,
+        min(cfg.eval_n_envs, cfg.eval_episodes),
+        cfg.seed + 10_000,
+        cfg.vectorization,
     )
     actor, critic, optimizer, agent_state = build_agent(cfg, info, device)
     obs_rms = (
@@ -400,24 +415,14 @@ def start_run(cfg: Config, out_dir: Path, build_agent: Any = build_ppo_agent) ->
     return run
 
 
-def load_policy(path: Path) -> tuple[Actor, RunningMeanStd | None, Config]:
-    """The actor (and observation normaliser) of a run directory's newest checkpoint (or of one
-    checkpoint directory), with the run's config."""
-    from omegaconf import OmegaConf
-
-    state, _ = read_checkpoint(path, with_arrays=False)
-    cfg = to_config(OmegaConf.create(state["config"]))
-    info = inspect_env(cfg.env)
-    if "sac" in state["objects"]:  # SAC and MBPO: the squashed Gaussian actor
-        from mbrl_ai.algos.sac import build_sac_agent
-
-        actor, _, _, tracked = build_sac_agent(cfg, info, torch.device("cpu"))
-        tracked["sac"].load_state_dict(state["objects"]["sac"])
-    else:
-        actor, _ = build_actor_critic(cfg, info)
-        actor.load_state_dict(state["objects"]["actor"])
+def load_ppo_policy(
+    cfg: Config, info: EnvInfo, objects: Mapping[str, Any]
+) -> tuple[Actor, RunningMeanStd | None]:
+    """PPO's and MB-PPO's actor and observation normaliser from a checkpoint's objects."""
+    actor, _ = build_actor_critic(cfg, info)
+    actor.load_state_dict(objects["actor"])
     obs_rms = None
-    if "obs_rms" in state["objects"]:
+    if "obs_rms" in objects:
         obs_rms = RunningMeanStd((info.obs_dim,), clip=cfg.ppo.clip_obs)
-        obs_rms.load_state_dict(state["objects"]["obs_rms"])
-    return actor, obs_rms, cfg
+        obs_rms.load_state_dict(objects["obs_rms"])
+    return actor, obs_rms

@@ -92,7 +92,11 @@ class ReplayBuffer:
     _ARRAYS = ("obs", "actions", "rewards", "next_obs", "terminated", "holdout")
 
     def state_dict(self) -> dict:
-        return {"size": self.size, "next": self.next, "rng": self.rng.bit_generator.state}
+        return {
+            "size": self.size,
+            "next": self.next,
+            "rng": self.rng.bit_generator.state,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.size, self.next = state["size"], state["next"]
@@ -161,7 +165,11 @@ class ModelBuffer:
         return {"capacity": self.capacity, "size": self.size, "next": self.next}
 
     def load_state_dict(self, state: dict) -> None:
-        self.capacity, self.size, self.next = state["capacity"], state["size"], state["next"]
+        self.capacity, self.size, self.next = (
+            state["capacity"],
+            state["size"],
+            state["next"],
+        )
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name)[: self.capacity] for name in self._ARRAYS}

@@ -68,10 +68,17 @@ class CollectState:
 
 
 def check_env_output(
-    envs: VectorEnv, reward: np.ndarray, obs: np.ndarray, reset_obs: np.ndarray | None = None
+    envs: VectorEnv,
+    reward: np.ndarray,
+    obs: np.ndarray,
+    reset_obs: np.ndarray | None = None,
 ) -> None:
     """Refuse a NaN or inf from the environment before it reaches any buffer or network."""
-    for what, x in (("reward", reward), ("observation", obs), ("reset observation", reset_obs)):
+    for what, x in (
+        ("reward", reward),
+        ("observation", obs),
+        ("reset observation", reset_obs),
+    ):
         if x is None:
             continue
         finite = np.isfinite(x)

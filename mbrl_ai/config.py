@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -63,6 +64,20 @@ class PPOConfig:
     clip_obs: float = 10.0
     """Clip normalised observations to ±this."""
 
+    def check(self, c: Config) -> None:
+        for key in ("ent_coef", "vf_coef"):
+            need(
+                getattr(self, key) >= 0.0,
+                f"ppo.{key}",
+                getattr(self, key),
+                "must be >= 0",
+            )
+        for key in ("clip_range_vf", "target_kl"):
+            value = getattr(self, key)
+            need(value is None or value > 0.0, f"ppo.{key}", value, "must be > 0 or null")
+        need(self.adam_eps > 0.0, "ppo.adam_eps", self.adam_eps, "must be > 0")
+        need(self.clip_obs > 0.0, "ppo.clip_obs", self.clip_obs, "must be > 0")
+
 
 @dataclass
 class NetworkConfig:
@@ -78,6 +93,13 @@ class NetworkConfig:
     """Orthogonal initialisation (gain sqrt(2) hidden, 0.01 policy head, 1 value head)."""
     log_std_init: float = 0.0
     """Initial log standard deviation of the Gaussian policy (Box actions)."""
+
+    def check(self, c: Config) -> None:
+        widths = {
+            "actor_hidden": self.actor_hidden,
+            "critic_hidden": self.critic_hidden,
+        }
+        need_mlp("network", widths, self.activation)
 
 
 @dataclass
@@ -112,6 +134,44 @@ class WorldModelConfig:
     """What ends an imagined rollout: the ``learned`` done head, or the env's ``known`` rule
     (``mbrl_ai.termination``; CartPole, Acrobot, MountainCar, Pendulum), the ablation."""
 
+    def check(self, c: Config) -> None:
+        for key in ("ensemble_size", "train_steps", "batch_size", "replay_capacity"):
+            need_int(self, "world_model", key, 1)
+        need_mlp("world_model", {"hidden": self.hidden}, self.activation)
+        need(
+            0.0 < self.holdout_fraction < 1.0,
+            "world_model.holdout_fraction",
+            self.holdout_fraction,
+            "must be in (0, 1)",
+        )
+        for key in ("weight_decay", "logvar_bound_coef"):
+            need(
+                getattr(self, key) >= 0.0,
+                f"world_model.{key}",
+                getattr(self, key),
+                "must be >= 0",
+            )
+        need(
+            self.min_logvar < self.max_logvar,
+            "world_model.min_logvar",
+            self.min_logvar,
+            f"must be < world_model.max_logvar ({self.max_logvar})",
+        )
+        need(
+            self.done_pos_weight is None or self.done_pos_weight > 0.0,
+            "world_model.done_pos_weight",
+            self.done_pos_weight,
+            "must be > 0 or null",
+        )
+        need_choice("world_model.termination", self.termination, TERMINATIONS)
+        need(
+            self.termination == "learned" or c.env in KNOWN_TERMINATION,
+            "world_model.termination",
+            self.termination,
+            f"no known termination function for env {c.env!r}; known for: "
+            f"{', '.join(sorted(KNOWN_TERMINATION))}",
+        )
+
 
 @dataclass
 class ImaginationConfig:
@@ -141,6 +201,42 @@ class ImaginationConfig:
     """Imagine-and-update rounds per real batch (Dyna-style); the pseudocode does 1."""
     imagined_weight: str = "confidence"
     """Per-sample PPO loss weight of imagined data: ``one`` or ``confidence``."""
+
+    def check(self, c: Config) -> None:
+        need_choice("imagination.mode", self.mode, IMAGINATION_MODES)
+        for key in ("min_horizon", "max_horizon", "start_window", "rounds"):
+            need_int(self, "imagination", key, 1)
+        need(
+            self.max_horizon >= self.min_horizon,
+            "imagination.max_horizon",
+            self.max_horizon,
+            f"must be >= imagination.min_horizon ({self.min_horizon})",
+        )
+        need(
+            self.base_horizon is None or self.base_horizon >= 1,
+            "imagination.base_horizon",
+            self.base_horizon,
+            "must be >= 1 or null",
+        )
+        need(
+            self.sensitivity >= 0.0,
+            "imagination.sensitivity",
+            self.sensitivity,
+            "must be >= 0",
+        )
+        need(
+            self.disagreement_stop is None or self.disagreement_stop > 0.0,
+            "imagination.disagreement_stop",
+            self.disagreement_stop,
+            "must be > 0 or null",
+        )
+        need(
+            0.0 < self.done_threshold < 1.0,
+            "imagination.done_threshold",
+            self.done_threshold,
+            "must be in (0, 1)",
+        )
+        need_choice("imagination.imagined_weight", self.imagined_weight, IMAGINED_WEIGHTS)
 
 
 @dataclass
@@ -175,6 +271,27 @@ class CuriosityConfig:
     """A separate intrinsic value head with its own non-episodic GAE (discount ``int_gamma``), as
     RND does: PPO's advantage is A_ext + β·A_int. Off: one head on the reward r_ext + β·r_int."""
 
+    def check(self, c: Config) -> None:
+        need_choice("curiosity.name", self.name, CURIOSITY)
+        for key in ("feature_dim", "epochs", "batch_size"):
+            need_int(self, "curiosity", key, 1)
+        for key in ("predictor_extra_layers", "warmup_steps"):
+            need_int(self, "curiosity", key, 0)
+        need_mlp("curiosity", {"hidden": self.hidden}, self.activation)
+        need(
+            0.0 <= self.forward_weight <= 1.0,
+            "curiosity.forward_weight",
+            self.forward_weight,
+            "must be in [0, 1]",
+        )
+        need(self.obs_clip > 0.0, "curiosity.obs_clip", self.obs_clip, "must be > 0")
+        need(
+            0.0 <= self.int_gamma < 1.0,
+            "curiosity.int_gamma",
+            self.int_gamma,
+            "must be in [0, 1)",
+        )
+
 
 @dataclass
 class BetaConfig:
@@ -187,11 +304,23 @@ class BetaConfig:
     high_threshold: float = 1.0
     """β shrinks when the return trend (per episode) is above this."""
 
+    def check(self, c: Config) -> None:
+        need(self.window >= 2, "beta.window", self.window, "must be an integer >= 2")
+        need(
+            self.high_threshold >= self.low_threshold,
+            "beta.high_threshold",
+            self.high_threshold,
+            f"must be >= beta.low_threshold ({self.low_threshold})",
+        )
+
 
 @dataclass
 class SACConfig:
     """Soft actor-critic (``algo=sac``, and the policy learner of ``algo=mbpo``). Defaults are
-    Stable-Baselines3's; its learning rate is the root ``lr_actor_critic``, its discount ``gamma``."""
+    Stable-Baselines3's; its learning rate is the root ``lr_actor_critic``, its discount ``gamma``.
+    Registered by ``algos/sac.py``."""
+
+    key: ClassVar[str] = "sac"
 
     hidden: list[int] = field(default_factory=lambda: [256, 256])
     """Hidden layer widths of the actor and of each Q-network."""
@@ -216,12 +345,28 @@ class SACConfig:
     steps_per_iteration: int = 250
     """Real steps between two log lines (and checkpoint / signal checks; MBPO: model updates)."""
 
+    def check(self, c: Config) -> None:
+        need_mlp("sac", {"hidden": self.hidden}, self.activation)
+        for key in (
+            "batch_size",
+            "buffer_size",
+            "updates_per_step",
+            "steps_per_iteration",
+        ):
+            need_int(self, "sac", key, 1)
+        need_int(self, "sac", "learning_starts", 0)
+        need(0.0 < self.tau <= 1.0, "sac.tau", self.tau, "must be in (0, 1]")
+        need(self.init_alpha > 0.0, "sac.init_alpha", self.init_alpha, "must be > 0")
+
 
 @dataclass
 class MBPOConfig:
     """Model-based policy optimisation (``algo=mbpo``): SAC trained mostly on short model rollouts
     branched from real states. The model is ``world_model.*`` (trained to early stopping, elites by
-    held-out MSE); SAC is ``sac.*``, with ``sac.updates_per_step`` as MBPO's G."""
+    held-out MSE); SAC is ``sac.*``, with ``sac.updates_per_step`` as MBPO's G. Registered by
+    ``algos/mbpo.py``."""
+
+    key: ClassVar[str] = "mbpo"
 
     rollout_length: str = "adaptive"
     """How long the branched rollouts are: ``fixed`` (``horizon``), ``linear`` (MBPO's schedule,
@@ -255,6 +400,57 @@ class MBPOConfig:
     patience: int = 5
     """... or once no member improved its held-out MSE by 1% for this many epochs."""
 
+    def check(self, c: Config) -> None:
+        need_choice("mbpo.rollout_length", self.rollout_length, ROLLOUT_LENGTHS)
+        for key in (
+            "horizon",
+            "min_horizon",
+            "max_horizon",
+            "rollout_batch_size",
+            "retain_iterations",
+            "elites",
+            "max_epochs",
+            "patience",
+        ):
+            need_int(self, "mbpo", key, 1)
+        need(
+            self.max_horizon >= self.min_horizon,
+            "mbpo.max_horizon",
+            self.max_horizon,
+            f"must be >= mbpo.min_horizon ({self.min_horizon})",
+        )
+        ls = self.linear_schedule
+        need(
+            len(ls) == 4 and ls[1] > ls[0] >= 0 and min(ls[2], ls[3]) >= 1,
+            "mbpo.linear_schedule",
+            ls,
+            "must be [first iteration, last iteration > first, H >= 1, H >= 1]",
+        )
+        need(
+            0.0 <= self.real_ratio <= 1.0,
+            "mbpo.real_ratio",
+            self.real_ratio,
+            "must be in [0, 1]",
+        )
+        need(
+            self.elites <= c.world_model.ensemble_size,
+            "mbpo.elites",
+            self.elites,
+            f"must be <= world_model.ensemble_size ({c.world_model.ensemble_size})",
+        )
+        need(
+            self.sensitivity >= 0.0,
+            "mbpo.sensitivity",
+            self.sensitivity,
+            "must be >= 0",
+        )
+        need(
+            self.disagreement_stop is None or self.disagreement_stop > 0.0,
+            "mbpo.disagreement_stop",
+            self.disagreement_stop,
+            "must be > 0 or null",
+        )
+
 
 @dataclass
 class LoggerConfig:
@@ -276,6 +472,11 @@ class LoggerConfig:
     """W&B group; ``null``: the command line's overrides without the seed (``planning_horizon:5``,
     the sweep folder's name with ':' for '=') under the CLI, else
     ``<algo>-<env>-<digest of the config without the seed>``."""
+
+    def check(self, c: Config) -> None:
+        need_choice("logger.name", self.name, LOGGERS)
+        need_choice("logger.mode", self.mode, WANDB_MODES)
+        need_choice("logger.progress", self.progress, PROGRESS)
 
 
 @dataclass
@@ -359,17 +560,97 @@ class Config:
     imagination: ImaginationConfig = field(default_factory=ImaginationConfig)
     curiosity: CuriosityConfig = field(default_factory=CuriosityConfig)
     beta: BetaConfig = field(default_factory=BetaConfig)
-    sac: SACConfig = field(default_factory=SACConfig)
-    mbpo: MBPOConfig = field(default_factory=MBPOConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    # Algorithm-owned nodes (``sac``, ``mbpo`` ...) are not fields here: each algorithm registers
+    # its own with ``mbrl_ai.algos.register``, and ``mbrl_ai.algos.config_schema()`` is this class
+    # with those nodes added. Read one, typed, with :meth:`node`.
 
+    def node(self, kind: type[N]) -> N:
+        """The algorithm-owned node of type ``kind`` (registered under ``kind.key``)."""
+        value = getattr(self, kind.key, None)  # type: ignore[attr-defined]
+        if not isinstance(value, kind):
+            raise AttributeError(f"this config has no {kind.__name__} node")
+        return value
+
+    def check(self) -> None:
+        """The root keys' ranges (the nodes check themselves)."""
+        for key in (
+            "n_real_steps",
+            "planning_horizon",
+            "n_epochs",
+            "batch_size",
+            "total_timesteps",
+            "n_envs",
+            "eval_every",
+            "eval_episodes",
+            "eval_n_envs",
+            "torch_threads",
+        ):
+            need_int(self, "", key, 1)
+        need_int(self, "", "checkpoint_every", 0)
+        need_int(self, "", "keep_checkpoints", 1)
+        need_int(self, "", "min_planning_rollouts", 0)
+        need(
+            self.max_planning_rollouts >= self.min_planning_rollouts,
+            "max_planning_rollouts",
+            self.max_planning_rollouts,
+            f"must be >= min_planning_rollouts ({self.min_planning_rollouts})",
+        )
+        need(
+            0.0 <= self.confidence_thresh < 1.0,
+            "confidence_thresh",
+            self.confidence_thresh,
+            "must be in [0, 1)",
+        )
+        for key in ("gamma", "gae_lambda", "beta_init"):
+            need(
+                0.0 <= getattr(self, key) <= 1.0,
+                key,
+                getattr(self, key),
+                "must be in [0, 1]",
+            )
+        need(
+            0.0 <= self.beta_adapt_rate < 1.0,
+            "beta_adapt_rate",
+            self.beta_adapt_rate,
+            "must be in [0, 1)",
+        )
+        for key in (
+            "clip_range",
+            "max_grad_norm",
+            "lr_actor_critic",
+            "lr_world_model",
+            "lr_curiosity",
+        ):
+            need(getattr(self, key) > 0.0, key, getattr(self, key), "must be > 0")
+        need(
+            self.n_real_steps % self.n_envs == 0,
+            "n_real_steps",
+            self.n_real_steps,
+            f"must be a multiple of n_envs ({self.n_envs})",
+        )
+        need(
+            self.batch_size <= self.n_real_steps,
+            "batch_size",
+            self.batch_size,
+            f"must be <= n_real_steps ({self.n_real_steps})",
+        )
+        need(
+            bool(_DEVICE_RE.match(self.device)),
+            "device",
+            self.device,
+            "allowed: auto, cpu, mps, cuda, cuda:N",
+        )
+        need_choice("vectorization", self.vectorization, VECTORIZATION)
+
+
+N = TypeVar("N")
 
 # keys that decide how a run is managed, not what it computes (W&B groups ignore them), and the
 # keys a resumed run may change; every other key must stay as the checkpoint saved it
 RUN_MANAGEMENT_KEYS = ("checkpoint_every", "keep_checkpoints", "resume", "debug")
 RESUME_MAY_CHANGE = ("total_timesteps", *RUN_MANAGEMENT_KEYS, "logger")
 
-ALGOS = ("mbppo", "ppo", "sac", "mbpo")
 ROLLOUT_LENGTHS = ("fixed", "linear", "adaptive")
 IMAGINATION_MODES = ("breadth", "depth", "both", "fixed")
 IMAGINED_WEIGHTS = ("one", "confidence")
@@ -382,6 +663,44 @@ PROGRESS = ("auto", "on", "off")
 VECTORIZATION = ("sync", "async")
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
+# ---------------------------------------------------------------------------------------------
+# the checks every node's ``check`` is written with
+# ---------------------------------------------------------------------------------------------
+
+
+def need(ok: bool, key: str, value: Any, allowed: str) -> None:
+    """Raise :class:`ConfigError` for ``key=value`` unless ``ok``."""
+    if not ok:
+        raise ConfigError(key, value, allowed)
+
+
+def need_int(node: Any, prefix: str, key: str, low: int) -> None:
+    """``node.<key>`` is an integer >= ``low``."""
+    value = getattr(node, key)
+    full = f"{prefix}.{key}" if prefix else key
+    need(value >= low, full, value, f"must be an integer >= {low}")
+
+
+def need_choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
+    need(value in allowed, key, value, f"allowed: {', '.join(allowed)}")
+
+
+def need_mlp(node: str, widths: dict[str, list[int]], activation: str) -> None:
+    """Layer widths >= 1 and a known activation, for a node that builds MLPs."""
+    for key, sizes in widths.items():
+        need(
+            all(s >= 1 for s in sizes),
+            f"{node}.{key}",
+            sizes,
+            "layer widths must be >= 1",
+        )
+    need_choice(f"{node}.activation", activation, ACTIVATIONS)
+
+
+# ---------------------------------------------------------------------------------------------
+# from a composed DictConfig to a checked Config
+# ---------------------------------------------------------------------------------------------
+
 
 def unknown_key(full_key: str, value: Any, known: list[str]) -> ConfigError:
     """The error for a key the schema lacks, with the closest known key as a hint."""
@@ -392,21 +711,31 @@ def unknown_key(full_key: str, value: Any, known: list[str]) -> ConfigError:
     return ConfigError(full_key, value, f"unknown key; {hint}known keys{where}: {', '.join(known)}")
 
 
-def schema_node(path: str) -> type | None:
-    """The dataclass at a dotted path of :class:`Config` (``""`` is Config itself), or None."""
-    node: type = Config
+def nested_nodes(schema: type) -> dict[str, type]:
+    """Field name → dataclass of every nested node of ``schema``."""
+    hints = typing.get_type_hints(schema)
+    return {f.name: hints[f.name] for f in dataclasses.fields(schema) if _is_node(hints[f.name])}
+
+
+def _is_node(t: Any) -> bool:
+    return isinstance(t, type) and dataclasses.is_dataclass(t)
+
+
+def schema_node(path: str, schema: type = Config) -> type | None:
+    """The dataclass at a dotted path of ``schema`` (``""`` is the schema itself), or None."""
+    node: type = schema
     for part in filter(None, path.split(".")):
-        sub = _NODES.get(str({f.name: f.type for f in dataclasses.fields(node)}.get(part)))
+        sub = nested_nodes(node).get(part)
         if sub is None:
             return None
         node = sub
     return node
 
 
-def schema_type(path: str) -> str | None:
+def schema_type(path: str, schema: type = Config) -> str | None:
     """The annotation (as written, e.g. ``"float | None"``) of a dotted key, or None if unknown."""
     parent, _, leaf = path.rpartition(".")
-    node = schema_node(parent)
+    node = schema_node(parent, schema)
     if node is None:
         return None
     return {f.name: str(f.type) for f in dataclasses.fields(node)}.get(leaf)
@@ -414,14 +743,15 @@ def schema_type(path: str) -> str | None:
 
 def check_keys(node: DictConfig, schema: type, prefix: str = "") -> None:
     """Refuse keys the schema does not know (``+typo=1`` is accepted silently by Hydra)."""
-    fields = {f.name: f.type for f in dataclasses.fields(schema)}
+    fields = [f.name for f in dataclasses.fields(schema)]
+    nodes = nested_nodes(schema)
     for key in node:
         full = f"{prefix}{key}"
         if key == "hydra" and not prefix:
             continue
         if key not in fields:
-            raise unknown_key(full, OmegaConf.select(node, str(key)), list(fields))
-        sub = _NODES.get(str(fields[key]))  # annotations are strings (postponed evaluation)
+            raise unknown_key(full, OmegaConf.select(node, str(key)), fields)
+        sub = nodes.get(str(key))
         if sub is not None:
             value = node[key]
             if not isinstance(value, DictConfig):
@@ -429,21 +759,16 @@ def check_keys(node: DictConfig, schema: type, prefix: str = "") -> None:
             check_keys(value, sub, prefix=f"{full}.")
 
 
-# the nested nodes of Config, by annotation name (annotations are strings under postponed evaluation)
-_NODES: dict[str, type] = {
-    t.__name__: t for t in typing.get_type_hints(Config).values() if dataclasses.is_dataclass(t)
-}
-
-
-def to_config(cfg: DictConfig) -> Config:
-    """Convert a composed DictConfig into a checked :class:`Config` (raises :class:`ConfigError`)."""
-    check_keys(cfg, Config)
+def to_config(cfg: DictConfig, schema: type[Config] = Config) -> Config:
+    """Convert a composed DictConfig into a checked ``schema`` instance (raises
+    :class:`ConfigError`). ``mbrl_ai.algos.to_config`` passes the schema with every registered
+    algorithm's node and checks the algorithm too."""
+    check_keys(cfg, schema)
     plain = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(plain, dict)
     plain.pop("hydra", None)
-    schema = OmegaConf.structured(Config)
     try:
-        merged = OmegaConf.merge(schema, plain)
+        merged = OmegaConf.merge(OmegaConf.structured(schema), plain)
     except Exception as exc:  # omegaconf's ValidationError carries full_key / value
         key = getattr(exc, "full_key", None) or "?"
         msg = str(exc).splitlines()[0]
@@ -455,269 +780,26 @@ def to_config(cfg: DictConfig) -> Config:
 
 
 def validate(c: Config) -> None:
-    """Range and choice checks that a type alone cannot express."""
+    """Every number finite, then the root's checks, then each node's own ``check``."""
+    _check_finite(c, "")
+    c.check()
+    for name in nested_nodes(type(c)):
+        node = getattr(c, name)
+        if hasattr(node, "check"):
+            node.check(c)
 
-    def need(ok: bool, key: str, value: Any, allowed: str) -> None:
-        if not ok:
-            raise ConfigError(key, value, allowed)
 
-    def need_mlp(node: str, widths: dict[str, list[int]], activation: str) -> None:
-        """Layer widths >= 1 and a known activation, for a node that builds MLPs."""
-        for key, sizes in widths.items():
-            need(all(s >= 1 for s in sizes), f"{node}.{key}", sizes, "layer widths must be >= 1")
-        allowed = f"allowed: {', '.join(ACTIVATIONS)}"
-        need(activation in ACTIVATIONS, f"{node}.activation", activation, allowed)
-
-    for key in (
-        "n_real_steps",
-        "planning_horizon",
-        "n_epochs",
-        "batch_size",
-        "total_timesteps",
-        "n_envs",
-        "eval_every",
-        "eval_episodes",
-        "eval_n_envs",
-        "torch_threads",
-    ):
-        need(getattr(c, key) >= 1, key, getattr(c, key), "must be an integer >= 1")
-    need(c.checkpoint_every >= 0, "checkpoint_every", c.checkpoint_every, "must be an integer >= 0")
-    need(c.keep_checkpoints >= 1, "keep_checkpoints", c.keep_checkpoints, "must be an integer >= 1")
-    need(
-        c.min_planning_rollouts >= 0,
-        "min_planning_rollouts",
-        c.min_planning_rollouts,
-        "must be >= 0",
-    )
-    need(
-        c.max_planning_rollouts >= c.min_planning_rollouts,
-        "max_planning_rollouts",
-        c.max_planning_rollouts,
-        f"must be >= min_planning_rollouts ({c.min_planning_rollouts})",
-    )
-    need(
-        0.0 <= c.confidence_thresh < 1.0,
-        "confidence_thresh",
-        c.confidence_thresh,
-        "must be in [0, 1)",
-    )
-    for key in ("gamma", "gae_lambda", "beta_init"):
-        need(0.0 <= getattr(c, key) <= 1.0, key, getattr(c, key), "must be in [0, 1]")
-    need(0.0 <= c.beta_adapt_rate < 1.0, "beta_adapt_rate", c.beta_adapt_rate, "must be in [0, 1)")
-    for key in ("clip_range", "max_grad_norm", "lr_actor_critic", "lr_world_model", "lr_curiosity"):
-        need(getattr(c, key) > 0.0, key, getattr(c, key), "must be > 0")
-    need(
-        c.n_real_steps % c.n_envs == 0,
-        "n_real_steps",
-        c.n_real_steps,
-        f"must be a multiple of n_envs ({c.n_envs})",
-    )
-    need(
-        c.batch_size <= c.n_real_steps,
-        "batch_size",
-        c.batch_size,
-        f"must be <= n_real_steps ({c.n_real_steps})",
-    )
-    need(
-        bool(_DEVICE_RE.match(c.device)),
-        "device",
-        c.device,
-        "allowed: auto, cpu, mps, cuda, cuda:N",
-    )
-    need(
-        c.vectorization in VECTORIZATION,
-        "vectorization",
-        c.vectorization,
-        f"allowed: {', '.join(VECTORIZATION)}",
-    )
-    need(c.algo.name in ALGOS, "algo.name", c.algo.name, f"allowed: {', '.join(ALGOS)}")
-    p = c.ppo
-    for key in ("ent_coef", "vf_coef"):
-        need(getattr(p, key) >= 0.0, f"ppo.{key}", getattr(p, key), "must be >= 0")
-    for key in ("clip_range_vf", "target_kl"):
-        value = getattr(p, key)
-        need(value is None or value > 0.0, f"ppo.{key}", value, "must be > 0 or null")
-    need(p.adam_eps > 0.0, "ppo.adam_eps", p.adam_eps, "must be > 0")
-    need(p.clip_obs > 0.0, "ppo.clip_obs", p.clip_obs, "must be > 0")
-    n = c.network
-    need_mlp(
-        "network", {"actor_hidden": n.actor_hidden, "critic_hidden": n.critic_hidden}, n.activation
-    )
-    w = c.world_model
-    for key in ("ensemble_size", "train_steps", "batch_size", "replay_capacity"):
-        need(getattr(w, key) >= 1, f"world_model.{key}", getattr(w, key), "must be an integer >= 1")
-    need_mlp("world_model", {"hidden": w.hidden}, w.activation)
-    need(
-        0.0 < w.holdout_fraction < 1.0,
-        "world_model.holdout_fraction",
-        w.holdout_fraction,
-        "must be in (0, 1)",
-    )
-    need(w.weight_decay >= 0.0, "world_model.weight_decay", w.weight_decay, "must be >= 0")
-    need(
-        w.logvar_bound_coef >= 0.0,
-        "world_model.logvar_bound_coef",
-        w.logvar_bound_coef,
-        "must be >= 0",
-    )
-    need(
-        w.min_logvar < w.max_logvar,
-        "world_model.min_logvar",
-        w.min_logvar,
-        f"must be < world_model.max_logvar ({w.max_logvar})",
-    )
-    need(
-        w.done_pos_weight is None or w.done_pos_weight > 0.0,
-        "world_model.done_pos_weight",
-        w.done_pos_weight,
-        "must be > 0 or null",
-    )
-    known = sorted(KNOWN_TERMINATION)
-    need(
-        w.termination in TERMINATIONS,
-        "world_model.termination",
-        w.termination,
-        f"allowed: {', '.join(TERMINATIONS)}",
-    )
-    need(
-        w.termination == "learned" or c.env in KNOWN_TERMINATION,
-        "world_model.termination",
-        w.termination,
-        f"no known termination function for env {c.env!r}; known for: {', '.join(known)}",
-    )
-    im = c.imagination
-    need(
-        im.mode in IMAGINATION_MODES,
-        "imagination.mode",
-        im.mode,
-        f"allowed: {', '.join(IMAGINATION_MODES)}",
-    )
-    for key in ("min_horizon", "max_horizon", "start_window", "rounds"):
-        need(
-            getattr(im, key) >= 1, f"imagination.{key}", getattr(im, key), "must be an integer >= 1"
-        )
-    need(
-        im.max_horizon >= im.min_horizon,
-        "imagination.max_horizon",
-        im.max_horizon,
-        f"must be >= imagination.min_horizon ({im.min_horizon})",
-    )
-    need(
-        im.base_horizon is None or im.base_horizon >= 1,
-        "imagination.base_horizon",
-        im.base_horizon,
-        "must be >= 1 or null",
-    )
-    need(im.sensitivity >= 0.0, "imagination.sensitivity", im.sensitivity, "must be >= 0")
-    need(
-        im.disagreement_stop is None or im.disagreement_stop > 0.0,
-        "imagination.disagreement_stop",
-        im.disagreement_stop,
-        "must be > 0 or null",
-    )
-    need(
-        0.0 < im.done_threshold < 1.0,
-        "imagination.done_threshold",
-        im.done_threshold,
-        "must be in (0, 1)",
-    )
-    need(
-        im.imagined_weight in IMAGINED_WEIGHTS,
-        "imagination.imagined_weight",
-        im.imagined_weight,
-        f"allowed: {', '.join(IMAGINED_WEIGHTS)}",
-    )
-    cu = c.curiosity
-    need(cu.name in CURIOSITY, "curiosity.name", cu.name, f"allowed: {', '.join(CURIOSITY)}")
-    need(
-        cu.name != "disagreement" or c.algo.name == "mbppo",
-        "curiosity.name",
-        cu.name,
-        f"needs the world model of algo=mbppo (algo is {c.algo.name!r})",
-    )
-    for key in ("feature_dim", "epochs", "batch_size"):
-        need(getattr(cu, key) >= 1, f"curiosity.{key}", getattr(cu, key), "must be an integer >= 1")
-    for key in ("predictor_extra_layers", "warmup_steps"):
-        need(getattr(cu, key) >= 0, f"curiosity.{key}", getattr(cu, key), "must be an integer >= 0")
-    need_mlp("curiosity", {"hidden": cu.hidden}, cu.activation)
-    need(
-        0.0 <= cu.forward_weight <= 1.0,
-        "curiosity.forward_weight",
-        cu.forward_weight,
-        "must be in [0, 1]",
-    )
-    need(cu.obs_clip > 0.0, "curiosity.obs_clip", cu.obs_clip, "must be > 0")
-    need(0.0 <= cu.int_gamma < 1.0, "curiosity.int_gamma", cu.int_gamma, "must be in [0, 1)")
-    sc = c.sac
-    need_mlp("sac", {"hidden": sc.hidden}, sc.activation)
-    for key in ("batch_size", "buffer_size", "updates_per_step", "steps_per_iteration"):
-        need(getattr(sc, key) >= 1, f"sac.{key}", getattr(sc, key), "must be an integer >= 1")
-    need(sc.learning_starts >= 0, "sac.learning_starts", sc.learning_starts, "must be >= 0")
-    need(0.0 < sc.tau <= 1.0, "sac.tau", sc.tau, "must be in (0, 1]")
-    need(sc.init_alpha > 0.0, "sac.init_alpha", sc.init_alpha, "must be > 0")
-    mb = c.mbpo
-    need(
-        mb.rollout_length in ROLLOUT_LENGTHS,
-        "mbpo.rollout_length",
-        mb.rollout_length,
-        f"allowed: {', '.join(ROLLOUT_LENGTHS)}",
-    )
-    for key in (
-        "horizon",
-        "min_horizon",
-        "max_horizon",
-        "rollout_batch_size",
-        "retain_iterations",
-        "elites",
-        "max_epochs",
-        "patience",
-    ):
-        need(getattr(mb, key) >= 1, f"mbpo.{key}", getattr(mb, key), "must be an integer >= 1")
-    need(
-        mb.max_horizon >= mb.min_horizon,
-        "mbpo.max_horizon",
-        mb.max_horizon,
-        f"must be >= mbpo.min_horizon ({mb.min_horizon})",
-    )
-    ls = mb.linear_schedule
-    need(
-        len(ls) == 4 and ls[1] > ls[0] >= 0 and min(ls[2], ls[3]) >= 1,
-        "mbpo.linear_schedule",
-        ls,
-        "must be [first iteration, last iteration > first, H >= 1, H >= 1]",
-    )
-    need(0.0 <= mb.real_ratio <= 1.0, "mbpo.real_ratio", mb.real_ratio, "must be in [0, 1]")
-    need(
-        mb.elites <= c.world_model.ensemble_size,
-        "mbpo.elites",
-        mb.elites,
-        f"must be <= world_model.ensemble_size ({c.world_model.ensemble_size})",
-    )
-    need(mb.sensitivity >= 0.0, "mbpo.sensitivity", mb.sensitivity, "must be >= 0")
-    need(
-        mb.disagreement_stop is None or mb.disagreement_stop > 0.0,
-        "mbpo.disagreement_stop",
-        mb.disagreement_stop,
-        "must be > 0 or null",
-    )
-    if c.algo.name in ("sac", "mbpo"):
-        need(
-            sc.steps_per_iteration % c.n_envs == 0,
-            "sac.steps_per_iteration",
-            sc.steps_per_iteration,
-            f"must be a multiple of n_envs ({c.n_envs})",
-        )
-    need(c.beta.window >= 2, "beta.window", c.beta.window, "must be an integer >= 2")
-    need(
-        c.beta.high_threshold >= c.beta.low_threshold,
-        "beta.high_threshold",
-        c.beta.high_threshold,
-        f"must be >= beta.low_threshold ({c.beta.low_threshold})",
-    )
-    lg = c.logger
-    need(lg.name in LOGGERS, "logger.name", lg.name, f"allowed: {', '.join(LOGGERS)}")
-    need(lg.mode in WANDB_MODES, "logger.mode", lg.mode, f"allowed: {', '.join(WANDB_MODES)}")
-    need(lg.progress in PROGRESS, "logger.progress", lg.progress, f"allowed: {', '.join(PROGRESS)}")
+def _check_finite(node: Any, prefix: str) -> None:
+    """No config value is inf or NaN: none of them has a meaning there."""
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            _check_finite(value, f"{key}.")
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(key, value, "must be a finite number")
 
 
 def config_dict(c: Config) -> dict[str, Any]:

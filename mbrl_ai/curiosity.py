@@ -90,7 +90,10 @@ class IntrinsicScaler:
         return self.rms.scale(rewards.double()).to(rewards.dtype)
 
     def state_dict(self) -> dict:
-        return {"returns": torch.from_numpy(self.returns.copy()), "rms": self.rms.state_dict()}
+        return {
+            "returns": torch.from_numpy(self.returns.copy()),
+            "rms": self.rms.state_dict(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.returns = state["returns"].numpy().copy()
@@ -104,7 +107,9 @@ def intrinsic_rewards(
     lead = obs.shape[:-1]
     flat_actions = actions.reshape(-1, *actions.shape[len(lead) :])
     r = module.intrinsic_reward(
-        obs.reshape(-1, obs.shape[-1]), flat_actions, next_obs.reshape(-1, next_obs.shape[-1])
+        obs.reshape(-1, obs.shape[-1]),
+        flat_actions,
+        next_obs.reshape(-1, next_obs.shape[-1]),
     )
     return r.reshape(lead)
 
@@ -173,7 +178,10 @@ def add_intrinsic_advantage(
 
 
 def curiosity_batch(
-    rollout: Rollout, imagined: ImaginedRollouts, with_imagined: bool, device: torch.device
+    rollout: Rollout,
+    imagined: ImaginedRollouts,
+    with_imagined: bool,
+    device: torch.device,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(s, a, s′) for 2.6: the real rollout's transitions, plus the last round's valid imagined
     ones when ``with_imagined``."""
@@ -198,7 +206,10 @@ def intrinsic_stats(
     r = rewards[valid.cpu()] if valid is not None else rewards.reshape(-1)
     if r.numel() == 0:
         return {}
-    return {f"{name}_mean": float(r.mean()), f"{name}_std": float(r.std(unbiased=False))}
+    return {
+        f"{name}_mean": float(r.mean()),
+        f"{name}_std": float(r.std(unbiased=False)),
+    }
 
 
 def update_curiosity(

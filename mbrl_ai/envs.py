@@ -34,6 +34,7 @@ class EnvInfo:
     env_id: str
     obs_shape: tuple[int, ...]
     action_space: gym.Space
+    observation_space: gym.Space
     reward_threshold: float | None
     max_episode_steps: int | None
 
@@ -74,37 +75,21 @@ def find_spec(env_id: str) -> gym.envs.registration.EnvSpec:
 
 
 def inspect_env(env_id: str) -> EnvInfo:
-    """Build one env to read its spaces; check that observations are a flat Box."""
+    """Build one env to read its spaces (``mbrl_ai.algos.check_spaces`` checks them)."""
     spec = find_spec(env_id)
     env = gym.make(spec)
     try:
         obs_space, action_space = env.observation_space, env.action_space
     finally:
         env.close()
-    if not isinstance(obs_space, gym.spaces.Box):
-        raise ConfigError(
-            "env",
-            env_id,
-            f"observation space {obs_space} is not supported; allowed: Box observations",
-        )
     return EnvInfo(
         env_id=env_id,
-        obs_shape=tuple(obs_space.shape),
+        obs_shape=tuple(obs_space.shape or ()),
         action_space=action_space,
+        observation_space=obs_space,
         reward_threshold=spec.reward_threshold,
         max_episode_steps=spec.max_episode_steps,
     )
-
-
-def check_action_space(info: EnvInfo, algo: str, allowed: tuple[type[gym.Space], ...]) -> None:
-    """Refuse an env whose action space the algorithm cannot handle, before any work starts."""
-    if not isinstance(info.action_space, allowed):
-        names = ", ".join(space.__name__ for space in allowed)
-        raise ConfigError(
-            "env",
-            info.env_id,
-            f"algo={algo} does not support action space {info.action_space}; allowed: {names}",
-        )
 
 
 def make_vec_env(env_id: str, n_envs: int, seed: int, vectorization: str = "sync") -> VectorEnv:
@@ -225,7 +210,10 @@ def set_env_state(envs: VectorEnv, states: list[list[dict]]) -> None:
                     continue
                 if isinstance(value, dict) and "__mjstate__" in value:
                     _mujoco_state(
-                        layer, getattr(layer, key), False, decode_plain(value["__mjstate__"])
+                        layer,
+                        getattr(layer, key),
+                        False,
+                        decode_plain(value["__mjstate__"]),
                     )
                 elif isinstance(value, dict) and "__generator__" in value:
                     saved = value["__generator__"]

@@ -31,7 +31,24 @@ import torch.nn.functional as F
 from mbrl_ai.buffers import ReplayBuffer, Transitions
 from mbrl_ai.collect import Rollout
 from mbrl_ai.config import WorldModelConfig
+from mbrl_ai.envs import EnvInfo
 from mbrl_ai.modules.world_model import EnsembleWorldModel
+
+
+def build_world_model(
+    cfg: WorldModelConfig, info: EnvInfo, device: torch.device | None = None
+) -> EnsembleWorldModel:
+    """The ensemble world model ``world_model.*`` describes, for ``info``'s spaces."""
+    model = EnsembleWorldModel(
+        info.obs_dim,
+        info.action_space,
+        cfg.ensemble_size,
+        list(cfg.hidden),
+        cfg.activation,
+        cfg.min_logvar,
+        cfg.max_logvar,
+    )
+    return model.to(device) if device is not None else model
 
 
 def _tensors(batch: Transitions, device: torch.device) -> tuple[torch.Tensor, ...]:
@@ -61,7 +78,10 @@ class _FitData:
 
 
 def _prepare(
-    model: EnsembleWorldModel, replay: ReplayBuffer, cfg: WorldModelConfig, device: torch.device
+    model: EnsembleWorldModel,
+    replay: ReplayBuffer,
+    cfg: WorldModelConfig,
+    device: torch.device,
 ) -> _FitData:
     """Split, fit the normaliser to the training split, and build the targets."""
     train_idx, hold_idx = replay.indices(holdout=False), replay.indices(holdout=True)
@@ -73,7 +93,13 @@ def _prepare(
     pos_weight = cfg.done_pos_weight or max(1.0, (len(term) - n_pos) / max(n_pos, 1.0))
     targets = model.normalized_targets(obs, nxt, rew)
     return _FitData(
-        obs, act, term, targets, torch.tensor(pos_weight, device=device), train_idx, hold_idx
+        obs,
+        act,
+        term,
+        targets,
+        torch.tensor(pos_weight, device=device),
+        train_idx,
+        hold_idx,
     )
 
 

@@ -130,7 +130,11 @@ def imagine_rollouts(
         if h == 0 and adapt_depth:
             base = cfg.base_horizon if cfg.base_horizon is not None else cfg.max_horizon
             depth = adaptive_horizon(
-                float(disagreement.mean()), cfg.min_horizon, cfg.max_horizon, base, cfg.sensitivity
+                float(disagreement.mean()),
+                cfg.min_horizon,
+                cfg.max_horizon,
+                base,
+                cfg.sensitivity,
             )
         done = done_fn(next_raw) if done_fn is not None else done_p > cfg.done_threshold
         step = {

@@ -155,7 +155,10 @@ class RunLogger:
         self.last_eval = row["mean_return"]
         if self.wandb_run is not None:
             self.wandb_run.log(
-                {"eval/mean_return": row["mean_return"], "eval/std_return": row["std_return"]},
+                {
+                    "eval/mean_return": row["mean_return"],
+                    "eval/std_return": row["std_return"],
+                },
                 step=env_steps,
             )
         return row

@@ -39,7 +39,14 @@ from mbrl_ai.stats import iqm, median, steps_to_threshold, stratified_bootstrap_
 from mbrl_ai.utils import read_jsonl
 
 # keys that never tell two configurations apart
-_NOT_CONFIG = ("seed", "logger", "total_timesteps", "device", "torch_threads", *RUN_MANAGEMENT_KEYS)
+_NOT_CONFIG = (
+    "seed",
+    "logger",
+    "total_timesteps",
+    "device",
+    "torch_threads",
+    *RUN_MANAGEMENT_KEYS,
+)
 ADAPTIVE_KEYS = (
     ("confidence", "model confidence"),
     ("imagined_rollouts", "imagined rollouts / iteration"),
@@ -153,7 +160,10 @@ def _sortable(value: Any) -> tuple:
 
 
 def summarize(
-    runs: list[RunData], threshold: float | None = None, consecutive: int = 3, seed: int = 0
+    runs: list[RunData],
+    threshold: float | None = None,
+    consecutive: int = 3,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """The report's numbers for one group of runs (seeds of one configuration)."""
     strata = [r.env for r in runs]
@@ -326,7 +336,10 @@ def plot_samples(groups: dict[str, list[RunData]], path: Path) -> Path | None:
         xs, ys = _metric_curves(runs, "imagined_transitions")
         if xs:
             _band(
-                ax, *_on_grid(xs, [np.cumsum(y) for y in ys]), f"{name}: imagined", colors[i % 10]
+                ax,
+                *_on_grid(xs, [np.cumsum(y) for y in ys]),
+                f"{name}: imagined",
+                colors[i % 10],
             )
             top = max(top, max(x[-1] for x in xs))
     ax.plot([0, top], [0, top], color="black", lw=1.2, ls="--", label="real")
@@ -409,7 +422,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         path = write_report(
-            args.dirs, args.out or args.dirs[0], args.title, args.threshold, args.consecutive
+            args.dirs,
+            args.out or args.dirs[0],
+            args.title,
+            args.threshold,
+            args.consecutive,
         )
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -9,7 +9,10 @@ import numpy as np
 
 
 def steps_to_threshold(
-    steps: Sequence[int], mean_returns: Sequence[float], threshold: float, consecutive: int = 3
+    steps: Sequence[int],
+    mean_returns: Sequence[float],
+    threshold: float,
+    consecutive: int = 3,
 ) -> int | None:
     """Real steps at the first of ``consecutive`` evaluations in a row whose mean is ≥ ``threshold``.
 

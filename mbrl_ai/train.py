@@ -1,4 +1,4 @@
-"""Entry point: compose → validate → dispatch on ``cfg.algo.name``.
+"""Entry point: compose → validate → dispatch on ``cfg.algo.name`` through ``mbrl_ai.algos``.
 
     python -m mbrl_ai.train env=CartPole-v1 planning_horizon=5
     python -m mbrl_ai.train experiment=ppo_cartpole seed=3
@@ -19,20 +19,21 @@ or environment output stops the run with one line and exit code 1.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import sys
 import typing
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import hydra
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
+from mbrl_ai import algos
+from mbrl_ai.algos import check_spaces, config_schema, to_config
 from mbrl_ai.checkpoint import CheckpointError, latest_checkpoint, read_checkpoint
 from mbrl_ai.config import (
     RESUME_MAY_CHANGE,
@@ -41,14 +42,14 @@ from mbrl_ai.config import (
     config_dict,
     schema_node,
     schema_type,
-    to_config,
     unknown_key,
 )
-from mbrl_ai.envs import check_action_space, inspect_env
+from mbrl_ai.envs import inspect_env
 from mbrl_ai.errors import NonFiniteError, RunInterrupted
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
-ConfigStore.instance().store(name="base_config", node=Config)
+# the root schema with every registered algorithm's nodes (plugins are imported by mbrl_ai.algos)
+ConfigStore.instance().store(name="base_config", node=config_schema())
 # ``${or_default:a,b}``: a unless it is empty (sweep folders of runs without overrides)
 OmegaConf.register_new_resolver("or_default", lambda value, default: value or default, replace=True)
 
@@ -79,24 +80,9 @@ _HYDRA_ONLY_FLAGS = frozenset(
 )
 
 
-def _algorithms() -> dict[str, tuple[Callable[[Config, Path], Any], tuple[type[gym.Space], ...]]]:
-    """Algorithm name → (training function, action spaces it supports)."""
-    from mbrl_ai import trainer
-    from mbrl_ai.algos import mbpo, ppo, sac
-
-    return {
-        "mbppo": (trainer.train_mbppo, trainer.SUPPORTED_ACTION_SPACES),
-        "ppo": (ppo.train_ppo, ppo.SUPPORTED_ACTION_SPACES),
-        "sac": (sac.train_sac, sac.SUPPORTED_ACTION_SPACES),
-        "mbpo": (mbpo.train_mbpo, mbpo.SUPPORTED_ACTION_SPACES),
-    }
-
-
 def check_run(cfg: Config) -> None:
     """Checks that need the environment: the id exists and the algorithm handles its actions."""
-    info = inspect_env(cfg.env)
-    _, spaces = _algorithms()[cfg.algo.name]
-    check_action_space(info, cfg.algo.name, spaces)
+    check_spaces(inspect_env(cfg.env), cfg.algo.name)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -105,11 +91,18 @@ def check_run(cfg: Config) -> None:
 
 
 def _groups() -> dict[str, list[str]]:
-    return {
+    """Config group → its options: the YAML files under ``conf/`` and what plugins stored."""
+    groups = {
         g.name: sorted(p.stem for p in g.glob("*.yaml"))
         for g in Path(CONF_DIR).iterdir()
         if g.is_dir()
     }
+    store = ConfigStore.instance()
+    for name in store.list(""):
+        if name in groups:
+            stored = (o.removesuffix(".yaml") for o in store.list(name))
+            groups[name] = sorted(set(groups[name]) | set(stored))
+    return groups
 
 
 def _check_override_key(key: str, value: Any, groups: dict[str, list[str]]) -> None:
@@ -119,11 +112,13 @@ def _check_override_key(key: str, value: Any, groups: dict[str, list[str]]) -> N
     if "/" in key or key in groups:
         if key.split("/")[0] not in groups:
             raise ConfigError(
-                key, value, f"unknown config group; allowed: {', '.join(sorted(groups))}"
+                key,
+                value,
+                f"unknown config group; allowed: {', '.join(sorted(groups))}",
             )
         return
-    if schema_type(key) is None:
-        parent = schema_node(key.rpartition(".")[0])
+    if schema_type(key, config_schema()) is None:
+        parent = schema_node(key.rpartition(".")[0], config_schema())
         known = [f.name for f in dataclasses.fields(parent)] if parent is not None else []
         raise unknown_key(key, value, known)
 
@@ -150,7 +145,7 @@ def _composition_error(exc: Exception, overrides: list[str]) -> ConfigError:
         k, _, v = o.lstrip("+~").partition("=")
         if k == key or (not key and k in str(exc)):
             key, value = k, v
-    expected = schema_type(key) if key else None
+    expected = schema_type(key, config_schema()) if key else None
     lowered = message.lower()
     if expected is not None and ("could not be converted" in lowered or "is not a" in lowered):
         message = f"expected {expected}"
@@ -235,7 +230,10 @@ def _check_writable(key: str, path: str) -> None:
         raise ConfigError(key, path, f"cannot write there: {existing} is not a writable directory")
 
 
-_LAUNCHER_PLUGINS = {"joblib": "hydra_joblib_launcher", "submitit": "hydra_submitit_launcher"}
+_LAUNCHER_PLUGINS = {
+    "joblib": "hydra_joblib_launcher",
+    "submitit": "hydra_submitit_launcher",
+}
 
 
 def _check_launcher(name: Any) -> None:
@@ -245,8 +243,6 @@ def _check_launcher(name: Any) -> None:
     plugin = next((m for k, m in _LAUNCHER_PLUGINS.items() if name.startswith(k)), None)
     if plugin is None:
         return
-    import importlib.util
-
     if importlib.util.find_spec(f"hydra_plugins.{plugin}") is None:
         raise ConfigError(
             "hydra/launcher",
@@ -327,8 +323,7 @@ def run(cfg: Config, out_dir: Path) -> Any:
     check_resumable(cfg, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(config_dict(cfg))))
-    train_fn, _ = _algorithms()[cfg.algo.name]
-    return train_fn(cfg, out_dir)
+    return algos.get(cfg.algo.name).train(cfg, out_dir)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")

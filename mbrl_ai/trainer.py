@@ -22,7 +22,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import gymnasium as gym
 import torch
 
 from mbrl_ai.agent import RunResult, start_run
@@ -40,7 +39,7 @@ from mbrl_ai.curiosity import (
     real_intrinsic_rewards,
     update_curiosity,
 )
-from mbrl_ai.fit_model import fit_world_model, open_loop_error
+from mbrl_ai.fit_model import build_world_model, fit_world_model, open_loop_error
 from mbrl_ai.gae import compute_gae
 from mbrl_ai.imagine import (
     ImaginedRollouts,
@@ -49,11 +48,8 @@ from mbrl_ai.imagine import (
     sample_start_states,
 )
 from mbrl_ai.modules import Critic
-from mbrl_ai.modules.world_model import EnsembleWorldModel
 from mbrl_ai.ppo_update import PPOBatch, concat_batches, ppo_update, rollout_to_batch
 from mbrl_ai.termination import termination_fn
-
-SUPPORTED_ACTION_SPACES: tuple[type[gym.Space], ...] = (gym.spaces.Discrete, gym.spaces.Box)
 
 
 def imagined_to_batch(
@@ -83,15 +79,7 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
     write metrics, evaluations and checkpoints to ``out_dir``."""
     run = start_run(cfg, out_dir)
     actor, critic, device, wm = run.actor, run.critic, run.device, cfg.world_model
-    model = EnsembleWorldModel(
-        run.info.obs_dim,
-        run.info.action_space,
-        wm.ensemble_size,
-        list(wm.hidden),
-        wm.activation,
-        wm.min_logvar,
-        wm.max_logvar,
-    ).to(device)
+    model = build_world_model(wm, run.info, device)
     model_optimizer = torch.optim.AdamW(
         model.parameters(), lr=cfg.lr_world_model, weight_decay=wm.weight_decay
     )

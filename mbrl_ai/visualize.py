@@ -25,9 +25,10 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
+from mbrl_ai.algos import load_policy, to_config
 from mbrl_ai.checkpoint import CheckpointError, read_checkpoint
-from mbrl_ai.config import to_config
 from mbrl_ai.envs import find_spec, inspect_env
+from mbrl_ai.fit_model import build_world_model
 from mbrl_ai.modules.world_model import EnsembleWorldModel
 from mbrl_ai.utils import read_jsonl
 
@@ -38,25 +39,13 @@ def load_world_model(run_dir: Path) -> tuple[EnsembleWorldModel, object]:
     cfg = to_config(OmegaConf.create(state["config"]))
     if "world_model" not in state["objects"]:
         raise CheckpointError(f"{run_dir}: algo={cfg.algo.name} has no world model to visualise")
-    info = inspect_env(cfg.env)
-    wm = cfg.world_model
-    model = EnsembleWorldModel(
-        info.obs_dim,
-        info.action_space,
-        wm.ensemble_size,
-        list(wm.hidden),
-        wm.activation,
-        wm.min_logvar,
-        wm.max_logvar,
-    )
+    model = build_world_model(cfg.world_model, inspect_env(cfg.env))
     model.load_state_dict(state["objects"]["world_model"])
     return model.eval(), cfg
 
 
 def real_episode(run_dir: Path, seed: int, max_steps: int = 500) -> tuple[np.ndarray, np.ndarray]:
     """States ``[T + 1, obs_dim]`` and actions ``[T, ...]`` of one episode of the trained policy."""
-    from mbrl_ai.agent import load_policy
-
     actor, obs_rms, cfg = load_policy(run_dir)
     env = gym.make(find_spec(cfg.env))
     obs, _ = env.reset(seed=seed)
@@ -80,7 +69,11 @@ def real_episode(run_dir: Path, seed: int, max_steps: int = 500) -> tuple[np.nda
 
 @torch.no_grad()
 def member_rollouts(
-    model: EnsembleWorldModel, states: np.ndarray, actions: np.ndarray, start: int, horizon: int
+    model: EnsembleWorldModel,
+    states: np.ndarray,
+    actions: np.ndarray,
+    start: int,
+    horizon: int,
 ) -> np.ndarray:
     """Every member rolled out open-loop from ``states[start]`` with the real actions:
     ``[E, k + 1, obs_dim]`` (k = steps left in the episode, at most ``horizon``)."""
@@ -131,7 +124,13 @@ def plot_trajectories(
         for j, (start, paths) in enumerate(rollouts.items()):
             t = np.arange(start, start + paths.shape[1])
             c = colors[j % 10]
-            ax.plot(t, paths[:, :, i].mean(0), color=c, lw=1.2, label=f"imagined from t={start}")
+            ax.plot(
+                t,
+                paths[:, :, i].mean(0),
+                color=c,
+                lw=1.2,
+                label=f"imagined from t={start}",
+            )
             ax.fill_between(t, paths[:, :, i].min(0), paths[:, :, i].max(0), color=c, alpha=0.2)
         ax.set_ylabel(names[i] if names else f"s[{i}]", fontsize=8)
         ax.grid(alpha=0.3)
@@ -164,11 +163,18 @@ def plot_model_error(now: np.ndarray, logged: dict[int, np.ndarray], path: Path)
 
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(
-        np.arange(1, len(now) + 1), now, "o-", color="black", label="final model, episode above"
+        np.arange(1, len(now) + 1),
+        now,
+        "o-",
+        color="black",
+        label="final model, episode above",
     )
     for steps, errors in logged.items():
         ax.plot(
-            np.arange(1, len(errors) + 1), errors, ".--", label=f"during training, step {steps:,}"
+            np.arange(1, len(errors) + 1),
+            errors,
+            ".--",
+            label=f"during training, step {steps:,}",
         )
     ax.set_yscale("log")
     ax.set_xlabel("k (open-loop steps)")
@@ -183,7 +189,11 @@ def plot_model_error(now: np.ndarray, logged: dict[int, np.ndarray], path: Path)
 
 
 def visualize(
-    run_dir: Path, out_dir: Path | None = None, horizon: int = 20, starts: int = 4, seed: int = 0
+    run_dir: Path,
+    out_dir: Path | None = None,
+    horizon: int = 20,
+    starts: int = 4,
+    seed: int = 0,
 ) -> tuple[Path, Path]:
     """Write ``trajectories.png`` and ``model_error.png`` for a run (see the module docstring)."""
     run_dir = Path(run_dir)

@@ -88,7 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = build_report(args.entity, args.project, args.group, args.title)
     except ImportError:
-        print("error: needs wandb-workspaces: pip install 'mbrl_ai[wandb-report]'", file=sys.stderr)
+        print(
+            "error: needs wandb-workspaces: pip install 'mbrl_ai[wandb-report]'",
+            file=sys.stderr,
+        )
         return 2
     if not args.publish:
         grid = report.blocks[-1]

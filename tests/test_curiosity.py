@@ -227,3 +227,5 @@ def test_disagreement_needs_the_world_model() -> None:
 
     with pytest.raises(ConfigError, match="needs the world model"):
         compose("algo=ppo", "curiosity=disagreement")
+    with pytest.raises(ConfigError, match="allowed with algo=mbppo"):
+        compose("experiment=mbpo_pendulum", "curiosity=disagreement")

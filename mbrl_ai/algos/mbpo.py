@@ -22,16 +22,24 @@ import numpy as np
 import torch
 
 from mbrl_ai.agent import RunResult, start_run
-from mbrl_ai.algos.sac import build_sac_agent, real_step, update_stats
-from mbrl_ai.branched_rollouts import branched_rollouts, max_rollout_horizon, rollout_horizon
+from mbrl_ai.algos import AlgorithmSpec, register
+from mbrl_ai.algos.sac import (
+    build_sac_agent,
+    check_sac,
+    load_sac_policy,
+    real_step,
+    update_stats,
+)
+from mbrl_ai.branched_rollouts import (
+    branched_rollouts,
+    max_rollout_horizon,
+    rollout_horizon,
+)
 from mbrl_ai.buffers import ModelBuffer, ReplayBuffer
-from mbrl_ai.config import Config
-from mbrl_ai.fit_model import fit_with_early_stopping
-from mbrl_ai.modules.world_model import EnsembleWorldModel
+from mbrl_ai.config import Config, MBPOConfig, SACConfig
+from mbrl_ai.fit_model import build_world_model, fit_with_early_stopping
 from mbrl_ai.sac_update import SACAgent, sac_update
 from mbrl_ai.termination import termination_fn
-
-SUPPORTED_ACTION_SPACES: tuple[type[gym.Space], ...] = (gym.spaces.Box,)
 
 
 def mixed_batch(
@@ -51,7 +59,9 @@ def mixed_batch(
         parts.append(model_buffer.get(rng.integers(0, model_buffer.size, size - n_real)))
     return tuple(
         torch.as_tensor(
-            np.concatenate([getattr(p, k) for p in parts]), dtype=torch.float32, device=device
+            np.concatenate([getattr(p, k) for p in parts]),
+            dtype=torch.float32,
+            device=device,
         )
         for k in ("obs", "actions", "rewards", "next_obs", "terminated")
     )
@@ -60,24 +70,22 @@ def mixed_batch(
 def train_mbpo(cfg: Config, out_dir: Path) -> RunResult:
     """Train MBPO as configured (resuming from ``out_dir``'s newest checkpoint if it has one)."""
     run = start_run(cfg, out_dir, build_sac_agent)
-    s, m, wm, info, device = cfg.sac, cfg.mbpo, cfg.world_model, run.info, run.device
+    s, m, wm = cfg.node(SACConfig), cfg.node(MBPOConfig), cfg.world_model
+    info, device = run.info, run.device
     agent: SACAgent = run.tracked["sac"]
     opts = run.tracked["actor_optimizer"], run.tracked["critic_optimizer"]
     alpha_opt = run.tracked.get("alpha_optimizer")
-    model = EnsembleWorldModel(
-        info.obs_dim,
-        info.action_space,
-        wm.ensemble_size,
-        list(wm.hidden),
-        wm.activation,
-        wm.min_logvar,
-        wm.max_logvar,
-    ).to(device)
+    model = build_world_model(wm, info, device)
     model_optimizer = torch.optim.AdamW(
         model.parameters(), lr=cfg.lr_world_model, weight_decay=wm.weight_decay
     )
     replay = ReplayBuffer(
-        s.buffer_size, info.obs_dim, (info.action_dim,), False, wm.holdout_fraction, cfg.seed
+        s.buffer_size,
+        info.obs_dim,
+        (info.action_dim,),
+        False,
+        wm.holdout_fraction,
+        cfg.seed,
     )
     model_buffer = ModelBuffer(
         m.rollout_batch_size * max_rollout_horizon(m) * m.retain_iterations,
@@ -135,7 +143,12 @@ def train_mbpo(cfg: Config, out_dir: Path) -> RunResult:
                 if run.env_steps >= s.learning_starts:
                     for _ in range(s.updates_per_step):
                         batch = mixed_batch(
-                            replay, model_buffer, s.batch_size, m.real_ratio, run.rng, device
+                            replay,
+                            model_buffer,
+                            s.batch_size,
+                            m.real_ratio,
+                            run.rng,
+                            device,
                         )
                         stats.append(sac_update(agent, *opts, alpha_opt, *batch, cfg.gamma, s.tau))
                 if run.env_steps >= cfg.total_timesteps:
@@ -143,7 +156,10 @@ def train_mbpo(cfg: Config, out_dir: Path) -> RunResult:
             update = update_stats(stats)
             if update:
                 run.check_update(
-                    {"policy_loss": update["actor_loss"], "value_loss": update["critic_loss"]}
+                    {
+                        "policy_loss": update["actor_loss"],
+                        "value_loss": update["critic_loss"],
+                    }
                 )
             run.iteration += 1
             run.maybe_evaluate()
@@ -161,3 +177,16 @@ def train_mbpo(cfg: Config, out_dir: Path) -> RunResult:
             run.end_iteration(elites=elites, generator=generator.get_state())
         run.finish(elites=elites, generator=generator.get_state())
     return run.result()
+
+
+register(
+    AlgorithmSpec(
+        name="mbpo",
+        train=train_mbpo,
+        load_policy=load_sac_policy,
+        action_spaces=(gym.spaces.Box,),
+        nodes=(SACConfig, MBPOConfig),
+        check=check_sac,
+        world_model=True,
+    )
+)

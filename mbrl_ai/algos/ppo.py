@@ -16,13 +16,12 @@ from pathlib import Path
 
 import gymnasium as gym
 
-from mbrl_ai.agent import RunResult, start_run
+from mbrl_ai.agent import RunResult, load_ppo_policy, start_run
+from mbrl_ai.algos import AlgorithmSpec, register
 from mbrl_ai.collect import collect_rollout
 from mbrl_ai.config import Config
 from mbrl_ai.gae import compute_gae
 from mbrl_ai.ppo_update import ppo_update, rollout_to_batch
-
-SUPPORTED_ACTION_SPACES: tuple[type[gym.Space], ...] = (gym.spaces.Discrete, gym.spaces.Box)
 
 
 def train_ppo(cfg: Config, out_dir: Path) -> RunResult:
@@ -79,3 +78,13 @@ def train_ppo(cfg: Config, out_dir: Path) -> RunResult:
             run.end_iteration()
         run.finish()
     return run.result()
+
+
+register(
+    AlgorithmSpec(
+        name="ppo",
+        train=train_ppo,
+        load_policy=load_ppo_policy,
+        action_spaces=(gym.spaces.Discrete, gym.spaces.Box),
+    )
+)

@@ -11,6 +11,7 @@ for each iteration of ``sac.steps_per_iteration`` real steps until total_timeste
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,20 +21,21 @@ import numpy as np
 import torch
 
 from mbrl_ai.agent import Run, RunResult, start_run
+from mbrl_ai.algos import AlgorithmSpec, register
 from mbrl_ai.buffers import ReplayBuffer, Transitions
 from mbrl_ai.collect import check_env_output
-from mbrl_ai.config import Config
+from mbrl_ai.config import Config, SACConfig, need
 from mbrl_ai.envs import EnvInfo, final_observations
+from mbrl_ai.modules import RunningMeanStd
+from mbrl_ai.modules.sac_nets import SquashedGaussianActor
 from mbrl_ai.sac_update import SACAgent, sac_update
-
-SUPPORTED_ACTION_SPACES: tuple[type[gym.Space], ...] = (gym.spaces.Box,)
 
 
 def build_sac_agent(
     cfg: Config, info: EnvInfo, device: torch.device
 ) -> tuple[Any, Any, torch.optim.Optimizer, dict[str, Any]]:
     """The SAC agent and its three Adams: (actor, critic, actor optimiser, objects to checkpoint)."""
-    s = cfg.sac
+    s = cfg.node(SACConfig)
     agent = SACAgent(
         info.obs_dim,
         info.action_space,
@@ -53,6 +55,26 @@ def build_sac_agent(
         "alpha_optimizer": alpha_opt,
     }
     return agent.actor, agent.critic, actor_opt, tracked
+
+
+def check_sac(cfg: Config) -> None:
+    """Every iteration steps all training envs the same number of times."""
+    s = cfg.node(SACConfig)
+    need(
+        s.steps_per_iteration % cfg.n_envs == 0,
+        "sac.steps_per_iteration",
+        s.steps_per_iteration,
+        f"must be a multiple of n_envs ({cfg.n_envs})",
+    )
+
+
+def load_sac_policy(
+    cfg: Config, info: EnvInfo, objects: Mapping[str, Any]
+) -> tuple[SquashedGaussianActor, RunningMeanStd | None]:
+    """SAC's (and MBPO's) squashed Gaussian actor from a checkpoint's objects."""
+    actor, _, _, tracked = build_sac_agent(cfg, info, torch.device("cpu"))
+    tracked["sac"].load_state_dict(objects["sac"])
+    return actor, None
 
 
 def real_step(run: Run, agent: SACAgent, random_actions: bool) -> Transitions:
@@ -99,13 +121,18 @@ def update_stats(stats: list[torch.Tensor]) -> dict[str, float]:
     if not stats:
         return {}
     critic, actor, alpha, entropy = torch.stack(stats).mean(0).tolist()
-    return {"critic_loss": critic, "actor_loss": actor, "alpha": alpha, "entropy": entropy}
+    return {
+        "critic_loss": critic,
+        "actor_loss": actor,
+        "alpha": alpha,
+        "entropy": entropy,
+    }
 
 
 def train_sac(cfg: Config, out_dir: Path) -> RunResult:
     """Train SAC as configured (resuming from ``out_dir``'s newest checkpoint if it has one)."""
     run = start_run(cfg, out_dir, build_sac_agent)
-    s, info = cfg.sac, run.info
+    s, info = cfg.node(SACConfig), run.info
     agent: SACAgent = run.tracked["sac"]
     opts = run.tracked["actor_optimizer"], run.tracked["critic_optimizer"]
     alpha_opt = run.tracked.get("alpha_optimizer")
@@ -129,7 +156,10 @@ def train_sac(cfg: Config, out_dir: Path) -> RunResult:
             update = update_stats(stats)
             if update:
                 run.check_update(
-                    {"policy_loss": update["actor_loss"], "value_loss": update["critic_loss"]}
+                    {
+                        "policy_loss": update["actor_loss"],
+                        "value_loss": update["critic_loss"],
+                    }
                 )
             run.iteration += 1
             run.maybe_evaluate()
@@ -137,3 +167,15 @@ def train_sac(cfg: Config, out_dir: Path) -> RunResult:
             run.end_iteration()
         run.finish()
     return run.result()
+
+
+register(
+    AlgorithmSpec(
+        name="sac",
+        train=train_sac,
+        load_policy=load_sac_policy,
+        action_spaces=(gym.spaces.Box,),
+        nodes=(SACConfig,),
+        check=check_sac,
+    )
+)

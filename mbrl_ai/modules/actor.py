@@ -8,6 +8,7 @@ their argument validation makes the per-step collection call several times cheap
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import gymnasium as gym
 import torch
@@ -16,6 +17,15 @@ from torch import nn
 from mbrl_ai.modules.mlp import build_mlp
 
 _LOG_2PI = math.log(2.0 * math.pi)
+
+
+class Policy(Protocol):
+    """What evaluation needs of any trained actor (PPO's, SAC's ...): deterministic actions for a
+    batch of policy inputs, and whether they are discrete (else they are clipped to the bounds)."""
+
+    discrete: bool
+
+    def mode(self, obs: torch.Tensor) -> torch.Tensor: ...
 
 
 class Actor(nn.Module):

@@ -43,7 +43,11 @@ class ICM(nn.Module):
         self.encoder = build_mlp(obs_dim, hidden, feature_dim, activation, ortho_init=True)
         self.inverse = build_mlp(2 * feature_dim, hidden, self.action_dim, activation, True)
         self.forward_model = build_mlp(
-            feature_dim + self.action_dim, hidden, feature_dim, activation, ortho_init=True
+            feature_dim + self.action_dim,
+            hidden,
+            feature_dim,
+            activation,
+            ortho_init=True,
         )
         self.forward_weight = forward_weight
         self.obs_rms = RunningMeanStd((obs_dim,), clip=obs_clip)

@@ -24,7 +24,11 @@ class SquashedGaussianActor(nn.Module):
     discrete = False
 
     def __init__(
-        self, obs_dim: int, action_space: gym.spaces.Box, hidden: list[int], activation: str
+        self,
+        obs_dim: int,
+        action_space: gym.spaces.Box,
+        hidden: list[int],
+        activation: str,
     ) -> None:
         super().__init__()
         self.action_dim = int(math.prod(action_space.shape))

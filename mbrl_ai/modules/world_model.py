@@ -61,7 +61,10 @@ class EnsembleWorldModel(nn.Module):
         layers: list[nn.Module] = []
         last = in_dim
         for width in hidden:
-            layers += [EnsembleLinear(ensemble_size, last, width), ACTIVATIONS[activation]()]
+            layers += [
+                EnsembleLinear(ensemble_size, last, width),
+                ACTIVATIONS[activation](),
+            ]
             last = width
         self.trunk = nn.Sequential(*layers)
         self.head = EnsembleLinear(ensemble_size, last, 2 * self.target_dim + 1)
@@ -124,7 +127,11 @@ class EnsembleWorldModel(nn.Module):
             x = x.unsqueeze(0).expand(self.ensemble_size, -1, -1)
         out = self.head(self.trunk(x))
         d = self.target_dim
-        mean, raw_logvar, done_logit = out[..., :d], out[..., d : 2 * d], out[..., 2 * d]
+        mean, raw_logvar, done_logit = (
+            out[..., :d],
+            out[..., d : 2 * d],
+            out[..., 2 * d],
+        )
         logvar = self.max_logvar - F.softplus(self.max_logvar - raw_logvar)
         logvar = self.min_logvar + F.softplus(logvar - self.min_logvar)
         return mean, logvar, done_logit
@@ -177,7 +184,9 @@ class EnsembleWorldModel(nn.Module):
             obs[layout].view(e, per, obs.shape[-1]), a.view(e, per, *a.shape[1:])
         )
 
-        def row(t: torch.Tensor) -> torch.Tensor:  # [E, per, ...] → the batch's rows [B, ...]
+        def row(
+            t: torch.Tensor,
+        ) -> torch.Tensor:  # [E, per, ...] → the batch's rows [B, ...]
             return t.reshape(e * per, *t.shape[2:])[slots]
 
         next_obs, reward = self._outputs(obs, row(mean), row(logvar), sample)
