@@ -10,8 +10,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from mbrl_ai.algos import load_policy
+from mbrl_ai.algos import load_plugins, load_policy
 from mbrl_ai.checkpoint import CheckpointError
+from mbrl_ai.config import ConfigError
 from mbrl_ai.envs import make_vec_env
 from mbrl_ai.evaluation import evaluate_policy
 
@@ -28,7 +29,11 @@ def main(argv: list[str]) -> int:
         )
         return 2
     try:
+        load_plugins()
         actor, obs_rms, cfg = load_policy(Path(args["run"]))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except CheckpointError as exc:
         print(f"error: run={args['run']!r}: {exc}", file=sys.stderr)
         return 2

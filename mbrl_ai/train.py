@@ -48,8 +48,6 @@ from mbrl_ai.envs import inspect_env
 from mbrl_ai.errors import NonFiniteError, RunInterrupted
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
-# the root schema with every registered algorithm's nodes (plugins are imported by mbrl_ai.algos)
-ConfigStore.instance().store(name="base_config", node=config_schema())
 # ``${or_default:a,b}``: a unless it is empty (sweep folders of runs without overrides)
 OmegaConf.register_new_resolver("or_default", lambda value, default: value or default, replace=True)
 
@@ -78,6 +76,13 @@ _HYDRA_ONLY_FLAGS = frozenset(
         "--experimental-rerun",
     ]
 )
+
+
+def prepare() -> None:
+    """Import plugin algorithms, then give Hydra the root schema with every registered
+    algorithm's nodes (raises ConfigError for a plugin that cannot be imported)."""
+    algos.load_plugins()
+    ConfigStore.instance().store(name="base_config", node=config_schema())
 
 
 def check_run(cfg: Config) -> None:
@@ -132,6 +137,7 @@ def _compose(overrides: list[str]) -> DictConfig:
 
 def compose_config(overrides: list[str]) -> Config:
     """The checked Config that ``python -m mbrl_ai.train <overrides>`` runs (for scripts and tests)."""
+    prepare()
     return to_config(_compose(overrides))
 
 
@@ -154,6 +160,7 @@ def _composition_error(exc: Exception, overrides: list[str]) -> ConfigError:
 
 def precheck(argv: list[str]) -> None:
     """Compose and validate every configuration the command line asks for; raise ConfigError."""
+    prepare()
     if any(arg in _HYDRA_ONLY_FLAGS for arg in argv):
         return
     overrides = [arg for arg in argv if arg not in ("-m", "--multirun")]
@@ -329,6 +336,7 @@ def run(cfg: Config, out_dir: Path) -> Any:
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def _task(dcfg: DictConfig) -> float | None:
     try:
+        prepare()  # again: a launcher's worker process may run this task alone
         cfg = to_config(dcfg)
         hydra_cfg = HydraConfig.get()
         out_dir = Path(hydra_cfg.runtime.output_dir)

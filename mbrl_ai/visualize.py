@@ -25,8 +25,9 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from mbrl_ai.algos import load_policy, to_config
+from mbrl_ai.algos import load_plugins, load_policy, to_config
 from mbrl_ai.checkpoint import CheckpointError, read_checkpoint
+from mbrl_ai.config import ConfigError
 from mbrl_ai.envs import find_spec, inspect_env
 from mbrl_ai.fit_model import build_world_model
 from mbrl_ai.modules.world_model import EnsembleWorldModel
@@ -228,8 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --horizon and --starts must be >= 1", file=sys.stderr)
         return 2
     try:
+        load_plugins()
         paths = visualize(args.run, args.out, args.horizon, args.starts, args.seed)
-    except CheckpointError as exc:
+    except (CheckpointError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print("\n".join(map(str, paths)))

@@ -25,14 +25,17 @@ def compose(*overrides: str) -> Config:
 
 
 def run_cli(
-    *args: str, module: str = "mbrl_ai.train", timeout: int = 300
+    *args: str,
+    module: str = "mbrl_ai.train",
+    timeout: int = 300,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_MODE": "disabled", "HYDRA_FULL_ERROR": ""}
-    env.pop("HYDRA_FULL_ERROR")
+    environ = {**os.environ, "WANDB_MODE": "disabled", **(env or {})}
+    environ.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=ROOT,
-        env=env,
+        env=environ,
         capture_output=True,
         text=True,
         timeout=timeout,

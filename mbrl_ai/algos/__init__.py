@@ -157,7 +157,8 @@ def load_policy(path: Path) -> tuple[Policy, RunningMeanStd | None, Config]:
 
 def load_plugins() -> None:
     """Import the algorithms of ``MBRL_AI_PLUGINS`` and of the ``mbrl_ai.algorithms`` entry
-    points (each registers itself)."""
+    points (each registers itself). The entry points (``train``, ``evaluate``, ``visualize``) call
+    this before reading any config; an import that fails is a :class:`ConfigError`."""
     for module in filter(None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))):
         try:
             importlib.import_module(module)
@@ -169,5 +170,3 @@ def load_plugins() -> None:
 
 # the built-in algorithms register themselves on import
 from mbrl_ai.algos import mbpo, mbppo, ppo, sac  # noqa: E402, F401
-
-load_plugins()

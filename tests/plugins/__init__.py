@@ -1,0 +1,1 @@
+"""Algorithms registered from outside the package (``MBRL_AI_PLUGINS``), for the registry tests."""
