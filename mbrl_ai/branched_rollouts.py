@@ -7,8 +7,9 @@ Rollout-length rules behind one function, :func:`rollout_horizon`:
     adaptive    seed 003: H = clip(H_min, H_max, H_base·exp(−k·Var)), Var = the elites' held-out
                 disagreement (variance of their mean predictions, normalised units)
 
-and, for any of them, ``mbpo.disagreement_stop`` ends each rollout on its own once its members
-disagree more than that (the per-sample stop).
+and, for any of them, ``mbpo.disagreement_stop`` ends each rollout on its own before the first
+transition whose members disagree more than that (the per-sample stop of the rollout engine,
+``rollouts.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from mbrl_ai.config import MBPOConfig
 from mbrl_ai.imagine import adaptive_horizon
 from mbrl_ai.modules.sac_nets import SquashedGaussianActor
 from mbrl_ai.modules.world_model import EnsembleWorldModel
+from mbrl_ai.rollouts import model_rollouts
 from mbrl_ai.termination import TerminationFn
 
 
@@ -57,34 +59,37 @@ def branched_rollouts(
     done_threshold: float = 0.5,
     disagreement_stop: float | None = None,
 ) -> tuple[Transitions, dict[str, float]]:
-    """``horizon`` steps from every start state ``[R, obs_dim]``: the policy acts (a sample of
-    π), one elite drawn per row and step predicts (a sample of its Gaussian). A rollout ends at a
-    predicted done (or ``done_fn``), or once its disagreement passes ``disagreement_stop``; the
-    transitions made until then are returned flat, with the mean length and disagreement."""
-    device = starts.device
-    elite_ids = torch.as_tensor(elites, device=device)
-    obs = starts
-    alive = torch.ones(len(starts), dtype=torch.bool, device=device)
-    parts: list[tuple[torch.Tensor, ...]] = []
-    lengths = torch.zeros(len(starts), device=device)
-    disagreements = []
-    for _ in range(horizon):
-        actions, _ = actor.sample(obs)
-        pick = torch.randint(len(elites), (len(obs),), device=device, generator=generator)
-        next_obs, reward, done_p, disagreement = model.predict(obs, actions, elite_ids[pick])
-        disagreements.append(disagreement[alive].mean())
-        if disagreement_stop is not None:
-            alive = alive & (disagreement <= disagreement_stop)
-        done = done_fn(next_obs) if done_fn is not None else done_p > done_threshold
-        parts.append((obs[alive], actions[alive], reward[alive], next_obs[alive], done[alive]))
-        lengths += alive.float()
-        alive = alive & ~done
-        obs = next_obs
-        if not alive.any():
-            break
-    o, a, r, n, d = (torch.cat(x).cpu().numpy() for x in zip(*parts, strict=True))
+    """``horizon`` steps from every start state ``[R, obs_dim]`` on the rollout engine
+    (``rollouts.py``): the policy acts (a sample of π), one elite drawn per row and step predicts
+    (a sample of its Gaussian). The valid transitions are returned flat (step-major), with the
+    mean rollout length and the mean disagreement of the rollouts still running at each step."""
+    out = model_rollouts(
+        model,
+        actor.sample,
+        starts,
+        horizon,
+        members=torch.as_tensor(elites, device=starts.device),
+        done_fn=done_fn,
+        done_threshold=done_threshold,
+        disagreement_stop=disagreement_stop,
+        record_disagreement=True,
+        generator=generator,
+    )
+    v = out.valid
+    o, a, r, n, d = (
+        x[v].cpu().numpy()
+        for x in (
+            out.states[:-1],
+            out.actions,
+            out.rewards,
+            out.states[1:],
+            out.terminated,
+        )
+    )
+    assert out.disagreement is not None
+    per_step = [d_h[e_h].mean() for d_h, e_h in zip(out.disagreement, out.entered, strict=True)]
     stats = {
-        "rollout_length_mean": float(lengths.mean()),
-        "rollout_disagreement": float(torch.stack(disagreements).nanmean()),
+        "rollout_length_mean": float(out.lengths.float().mean()),
+        "rollout_disagreement": float(torch.stack(per_step).nanmean()),
     }
     return Transitions(o, a, r.astype(np.float32), n, d.astype(bool)), stats

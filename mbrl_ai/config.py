@@ -131,8 +131,10 @@ class WorldModelConfig:
     done_pos_weight: float | None = None
     """BCE weight of terminal transitions; ``null`` = (non-terminal / terminal) count in the data."""
     termination: str = "learned"
-    """What ends an imagined rollout: the ``learned`` done head, or the env's ``known`` rule
-    (``mbrl_ai.termination``; CartPole, Acrobot, MountainCar, Pendulum), the ablation."""
+    """What ends a model rollout (MB-PPO's imagination, MBPO's branches): the ``learned`` done
+    head, or the env's ``known`` rule (``mbrl_ai.termination``), the ablation."""
+    done_threshold: float = 0.5
+    """With the learned head: a predicted done probability above this ends the rollout."""
 
     def check(self, c: Config) -> None:
         for key in ("ensemble_size", "train_steps", "batch_size", "replay_capacity"):
@@ -165,6 +167,12 @@ class WorldModelConfig:
         )
         need_choice("world_model.termination", self.termination, TERMINATIONS)
         need(
+            0.0 < self.done_threshold < 1.0,
+            "world_model.done_threshold",
+            self.done_threshold,
+            "must be in (0, 1)",
+        )
+        need(
             self.termination == "learned" or c.env in KNOWN_TERMINATION,
             "world_model.termination",
             self.termination,
@@ -190,9 +198,8 @@ class ImaginationConfig:
     sensitivity: float = 10.0
     """k in H = clip(H_min, H_max, H_base·exp(−k·Var)); Var in normalised units."""
     disagreement_stop: float | None = None
-    """End a rollout once its ensemble disagreement exceeds this; ``null`` never stops early."""
-    done_threshold: float = 0.5
-    """A predicted done probability above this ends the rollout."""
+    """End a rollout before the first transition whose ensemble disagreement exceeds this (it is
+    dropped; the rollout is cut and bootstrapped at the step before); ``null`` never stops early."""
     sample: bool = True
     """Sample next states from the member's Gaussian (else use its mean)."""
     start_window: int = 10_000
@@ -229,12 +236,6 @@ class ImaginationConfig:
             "imagination.disagreement_stop",
             self.disagreement_stop,
             "must be > 0 or null",
-        )
-        need(
-            0.0 < self.done_threshold < 1.0,
-            "imagination.done_threshold",
-            self.done_threshold,
-            "must be in (0, 1)",
         )
         need_choice("imagination.imagined_weight", self.imagined_weight, IMAGINED_WEIGHTS)
 

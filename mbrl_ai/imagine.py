@@ -5,15 +5,16 @@ Breadth (the pseudocode): the number of rollouts is the confidence linearly mapp
 003): H = clip(H_min, H_max, H_base·exp(−k·Var)), with Var the ensemble's disagreement at the start
 states. ``imagination.mode`` picks ``breadth`` (count adapts, H = planning_horizon), ``depth`` (H
 adapts, count = max_planning_rollouts), ``both``, or ``fixed`` (neither adapts: the ablation).
-Independently, ``disagreement_stop`` ends a single rollout once its disagreement passes a
-threshold.
+Independently, ``disagreement_stop`` ends a single rollout before the first transition whose
+disagreement passes a threshold.
 
-Every step is one policy pass and one world-model pass for all rollouts together (``[R, obs_dim]``);
-each rollout draws a random ensemble member per step, and only the drawn members are computed
-unless the disagreement is needed (adaptive depth, disagreement stop). The critic runs once, over
-all imagined states, after the last step. A predicted done (or, with a known termination rule, the
-rule) ends its rollout; ended rollouts are masked, not removed. Values and log-probabilities come
-from the current (pre-update) policy, as PPO's ratio needs.
+The rollouts run on the shared engine (``rollouts.py``): every step is one policy pass and one
+world-model pass for all rollouts together (``[R, obs_dim]``); each rollout draws a random ensemble
+member per step, and only the drawn members are computed unless the disagreement is needed
+(adaptive depth, disagreement stop). The critic runs once, over all imagined states, after the last
+step. A predicted done (or, with a known termination rule, the rule) ends its rollout; ended
+rollouts are masked, not removed. Values and log-probabilities come from the current (pre-update)
+policy, as PPO's ratio needs.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch
 from mbrl_ai.config import ImaginationConfig
 from mbrl_ai.modules import Actor, Critic, RunningMeanStd
 from mbrl_ai.modules.world_model import EnsembleWorldModel
+from mbrl_ai.rollouts import model_rollouts
 from mbrl_ai.termination import TerminationFn
 
 
@@ -43,7 +45,7 @@ class ImaginedRollouts:
     rewards: torch.Tensor  # [H, R] what PPO optimises (model reward, scaled like real rewards)
     model_rewards: torch.Tensor  # [H, R] the model's reward in environment units
     terminated: torch.Tensor  # [H, R] bool: predicted done (no bootstrap)
-    truncated: torch.Tensor  # [H, R] bool: last step before the horizon or a disagreement stop
+    truncated: torch.Tensor  # [H, R] bool: last step of a rollout cut by the horizon or a stop
     valid: torch.Tensor  # [H, R] bool: the step happened (its rollout had not ended before it)
     disagreement: torch.Tensor | None  # [H, R] per-step disagreement (with disagreement_stop)
     int_rewards: torch.Tensor | None = (
@@ -104,85 +106,58 @@ def imagine_rollouts(
     reward_rms: RunningMeanStd | None = None,
     generator: torch.Generator | None = None,
     done_fn: TerminationFn | None = None,
+    done_threshold: float = 0.5,
 ) -> ImaginedRollouts:
     """Roll ``start_obs`` ``[R, obs_dim]`` (raw states) forward through the model for up to
-    ``horizon`` steps (fewer with adaptive depth). ``done_fn`` (a known termination rule on raw
-    next states) replaces the learned done head when given."""
-    n, device = start_obs.shape[0], start_obs.device
-    adapt_depth = cfg.mode in ("depth", "both")
+    ``horizon`` steps (fewer with adaptive depth), on the rollout engine (``rollouts.py``: its
+    done rule with ``done_fn`` or ``done_threshold``, its disagreement stop)."""
 
     def policy_input(raw: torch.Tensor) -> torch.Tensor:
         return obs_rms.normalize(raw).float() if obs_rms is not None else raw
 
-    steps: list[dict[str, torch.Tensor]] = []
-    alive = torch.ones(n, dtype=torch.bool, device=device)
-    raw = start_obs
-    obs_in = policy_input(raw)
-    depth = horizon
-    h = 0
-    while h < depth:
-        action, logp = actor.sample(obs_in)
-        # all members run only where the disagreement is needed; otherwise 1/E of the ensemble
-        need_var = cfg.disagreement_stop is not None or (adapt_depth and h == 0)
-        next_raw, reward, done_p, disagreement = model.step(
-            raw, action, cfg.sample, need_var, generator
-        )
-        if h == 0 and adapt_depth:
-            base = cfg.base_horizon if cfg.base_horizon is not None else cfg.max_horizon
-            depth = adaptive_horizon(
-                float(disagreement.mean()),
-                cfg.min_horizon,
-                cfg.max_horizon,
-                base,
-                cfg.sensitivity,
-            )
-        done = done_fn(next_raw) if done_fn is not None else done_p > cfg.done_threshold
-        step = {
-            "raw": raw,
-            "obs": obs_in,
-            "actions": action,
-            "log_probs": logp,
-            "model_rewards": reward,
-            "terminated": done & alive,
-            "valid": alive,
-        }
-        alive = alive & ~done
-        if cfg.disagreement_stop is not None:
-            stop = disagreement > cfg.disagreement_stop
-            step["stopped"] = stop & alive
-            step["disagreement"] = disagreement
-            alive = alive & ~stop
-        steps.append(step)
-        raw = next_raw
-        obs_in = policy_input(raw)
-        h += 1
-        if not alive.any():
-            break
+    def act(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return actor.sample(policy_input(raw))
 
-    stack = {k: torch.stack([s[k] for s in steps]) for k in steps[0]}  # [H, R, ...]
+    depth_fn = None
+    if cfg.mode in ("depth", "both"):
+        base = cfg.base_horizon if cfg.base_horizon is not None else cfg.max_horizon
+
+        def depth_fn(variance: float) -> int:
+            return adaptive_horizon(
+                variance, cfg.min_horizon, cfg.max_horizon, base, cfg.sensitivity
+            )
+
+    out = model_rollouts(
+        model,
+        act,
+        start_obs,
+        horizon,
+        sample=cfg.sample,
+        done_fn=done_fn,
+        done_threshold=done_threshold,
+        disagreement_stop=cfg.disagreement_stop,
+        depth_fn=depth_fn,
+        generator=generator,
+    )
+    steps, n = out.valid.shape
     # one critic pass over ŝ_0..ŝ_H: V(ŝ_h) for each step and V(ŝ_{h+1}) to bootstrap from
-    all_obs = torch.cat([stack["obs"], obs_in.unsqueeze(0)])
-    all_values = critic(all_obs.reshape(-1, all_obs.shape[-1])).reshape(len(steps) + 1, n)
-    valid = stack["valid"]
-    # a rollout still alive after its last step is cut by the horizon: bootstrap there
-    last = torch.zeros_like(valid)
-    last[-1] = valid[-1] & ~stack["terminated"][-1]
-    truncated = stack["stopped"] | last if "stopped" in stack else last
-    rewards = stack["model_rewards"]
+    inputs = policy_input(out.states)
+    values = critic(inputs.reshape(-1, inputs.shape[-1])).reshape(steps + 1, n)
+    rewards = out.rewards
     if reward_rms is not None:
         rewards = reward_rms.scale(rewards.double()).float()
-    zero = ~valid
+    zero = ~out.valid
     return ImaginedRollouts(
-        obs=stack["obs"],
-        raw_obs=torch.cat([stack.pop("raw"), raw.unsqueeze(0)]),
-        actions=stack["actions"],
-        log_probs=stack["log_probs"].masked_fill(zero, 0.0),
-        values=all_values[:-1].masked_fill(zero, 0.0),
-        next_values=all_values[1:].masked_fill(zero, 0.0),
+        obs=inputs[:-1],
+        raw_obs=out.states,
+        actions=out.actions,
+        log_probs=out.log_probs.masked_fill(zero, 0.0),
+        values=values[:-1].masked_fill(zero, 0.0),
+        next_values=values[1:].masked_fill(zero, 0.0),
         rewards=rewards.masked_fill(zero, 0.0),
-        model_rewards=stack["model_rewards"].masked_fill(zero, 0.0),
-        terminated=stack["terminated"],
-        truncated=truncated,
-        valid=valid,
-        disagreement=stack.get("disagreement"),
+        model_rewards=out.rewards.masked_fill(zero, 0.0),
+        terminated=out.terminated,
+        truncated=out.cut,
+        valid=out.valid,
+        disagreement=out.disagreement,
     )

@@ -194,6 +194,7 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                     run.obs_rms,
                     run.reward_rms,
                     done_fn=done_fn,
+                    done_threshold=wm.done_threshold,
                 )
                 # ... with β·r_int on the predicted next states
                 int_imagined = (

@@ -83,9 +83,17 @@ class FaultyEnv(gym.Env):
 
 
 # Counter-v0 always ends by truncation (limit 5 < 7); CounterTerm-v0 always by termination (4 < 50).
-gym.register("Counter-v0", entry_point=CounterEnv, max_episode_steps=5, kwargs={"terminate_at": 7})
 gym.register(
-    "CounterTerm-v0", entry_point=CounterEnv, max_episode_steps=50, kwargs={"terminate_at": 4}
+    "Counter-v0",
+    entry_point=CounterEnv,
+    max_episode_steps=5,
+    kwargs={"terminate_at": 7},
+)
+gym.register(
+    "CounterTerm-v0",
+    entry_point=CounterEnv,
+    max_episode_steps=50,
+    kwargs={"terminate_at": 4},
 )
 gym.register("MultiDiscreteToy-v0", entry_point=MultiDiscreteToy)
 gym.register(
@@ -94,7 +102,15 @@ gym.register(
     max_episode_steps=5,
     kwargs={"terminate_at": 7},
 )
-gym.register("NaNObs-v0", entry_point=FaultyEnv, max_episode_steps=50, kwargs={"fault": "nan_obs"})
 gym.register(
-    "HugeReward-v0", entry_point=FaultyEnv, max_episode_steps=50, kwargs={"fault": "huge_reward"}
+    "NaNObs-v0",
+    entry_point=FaultyEnv,
+    max_episode_steps=50,
+    kwargs={"fault": "nan_obs"},
+)
+gym.register(
+    "HugeReward-v0",
+    entry_point=FaultyEnv,
+    max_episode_steps=50,
+    kwargs={"fault": "huge_reward"},
 )

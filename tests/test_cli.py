@@ -20,7 +20,10 @@ BAD_INPUT = [
     (["seed=abc"], "seed='abc': expected int"),
     (["ppo.ent_coef=high"], "expected float"),
     (["planning_horizon=0"], "planning_horizon=0"),
-    (["min_planning_rollouts=50", "max_planning_rollouts=10"], "max_planning_rollouts=10"),
+    (
+        ["min_planning_rollouts=50", "max_planning_rollouts=10"],
+        "max_planning_rollouts=10",
+    ),
     (["gamma=1.5"], "gamma=1.5"),
     (["n_real_steps=100", "n_envs=3"], "multiple of n_envs"),
     (["device=gpu"], "device='gpu'"),
@@ -77,10 +80,21 @@ def test_a_run_writes_config_metrics_evals_and_checkpoint(
     assert "seed: 3" in (out / "config.yaml").read_text()
     metrics = read_jsonl(out / "metrics.jsonl")
     assert [m["env_steps"] for m in metrics] == [256, 512]
-    for key in ("policy_loss", "value_loss", "mean_real_reward", "approx_kl", "clip_fraction"):
+    for key in (
+        "policy_loss",
+        "value_loss",
+        "mean_real_reward",
+        "approx_kl",
+        "clip_fraction",
+    ):
         assert key in metrics[0]
     if algo == "mbppo":
-        for key in (*PSEUDOCODE_LOG_KEYS, "approx_kl_real", "approx_kl_imagined", "imagine_s"):
+        for key in (
+            *PSEUDOCODE_LOG_KEYS,
+            "approx_kl_real",
+            "approx_kl_imagined",
+            "imagine_s",
+        ):
             assert key in metrics[0], key
         assert 0.0 < metrics[-1]["confidence"] <= 1.0
 
@@ -90,7 +104,13 @@ def test_a_run_writes_config_metrics_evals_and_checkpoint(
     assert [e["env_steps"] for e in evals] == [256, 512]
     for e in evals:
         assert len(e["returns"]) == 2 and e["train_wall_s"] <= e["wall_s"]
-        assert set(e) >= {"mean_return", "std_return", "returns", "wall_s", "train_wall_s"}
+        assert set(e) >= {
+            "mean_return",
+            "std_return",
+            "returns",
+            "wall_s",
+            "train_wall_s",
+        }
 
     ckpt, arrays = read_checkpoint(out)
     assert ckpt["env_steps"] == 512 and ckpt["config"]["seed"] == 3

@@ -125,7 +125,12 @@ def _actor_weights(out: Path) -> dict[str, torch.Tensor]:
 def test_beta_zero_gives_bit_identical_updates_to_curiosity_none(
     tiny: list[str], tmp_path: Path
 ) -> None:
-    base = [*tiny, "algo=mbppo", "world_model.train_steps=5", "curiosity.warmup_steps=0"]
+    base = [
+        *tiny,
+        "algo=mbppo",
+        "world_model.train_steps=5",
+        "curiosity.warmup_steps=0",
+    ]
     trainer.train_mbppo(compose(*base, "curiosity=rnd", "beta_init=0"), tmp_path / "rnd")
     trainer.train_mbppo(compose(*base, "curiosity=none"), tmp_path / "none")
     trainer.train_mbppo(compose(*base, "curiosity=rnd", "beta_init=0.5"), tmp_path / "on")
@@ -149,7 +154,9 @@ def test_ppo_sees_extrinsic_plus_beta_times_intrinsic_reward(
 
     monkeypatch.setattr(trainer, "collect_rollout", spy("collected", trainer.collect_rollout))
     monkeypatch.setattr(
-        trainer, "real_intrinsic_rewards", spy("intrinsic", trainer.real_intrinsic_rewards)
+        trainer,
+        "real_intrinsic_rewards",
+        spy("intrinsic", trainer.real_intrinsic_rewards),
     )
     monkeypatch.setattr(trainer, "compute_gae", spy("gae", trainer.compute_gae))
     cfg = compose(
@@ -168,7 +175,12 @@ def test_ppo_sees_extrinsic_plus_beta_times_intrinsic_reward(
         assert intrinsic is not None and intrinsic.abs().sum() > 0
         torch.testing.assert_close(ppo_rewards, rollout.rewards + 0.5 * intrinsic)
     metrics = (tmp_path / "metrics.jsonl").read_text()
-    for key in ("int_reward_real_mean", "int_reward_imagined_std", "curiosity_loss", "beta"):
+    for key in (
+        "int_reward_real_mean",
+        "int_reward_imagined_std",
+        "curiosity_loss",
+        "beta",
+    ):
         assert key in metrics
 
 
@@ -182,7 +194,15 @@ def test_intrinsic_gae_is_non_episodic_and_adds_beta_times_its_advantage() -> No
     next_obs = torch.tensor([[[2.0]], [[5.0]]])  # step 1 ends an episode; 5 is its final state
     ends = torch.tensor([[False], [True]])
     adv, ret = add_intrinsic_advantage(
-        torch.zeros(2, 1), _Linear(), obs, next_obs, torch.ones(2, 1), ends, 0.5, 0.9, 1.0
+        torch.zeros(2, 1),
+        _Linear(),
+        obs,
+        next_obs,
+        torch.ones(2, 1),
+        ends,
+        0.5,
+        0.9,
+        1.0,
     )
     # the episode end still bootstraps with V_int(final state) = 5: novelty does not stop there
     d1 = 1 + 0.9 * 5 - 2

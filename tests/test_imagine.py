@@ -13,7 +13,12 @@ from mbrl_ai.collect import collect_rollout, start_collection
 from mbrl_ai.config import ImaginationConfig
 from mbrl_ai.envs import make_vec_env
 from mbrl_ai.gae import compute_gae
-from mbrl_ai.imagine import adaptive_horizon, imagine_rollouts, rollout_count, sample_start_states
+from mbrl_ai.imagine import (
+    adaptive_horizon,
+    imagine_rollouts,
+    rollout_count,
+    sample_start_states,
+)
 from mbrl_ai.modules import Actor, Critic
 from mbrl_ai.modules.world_model import EnsembleWorldModel
 
@@ -41,7 +46,12 @@ class _ScriptedModel:
 
     def step(self, obs, actions, sample=True, disagreement=False, generator=None):  # noqa: ANN001, ANN201
         nxt = obs + 1.0
-        return nxt, torch.ones(len(obs)), (nxt[:, 0] == 2.0).float(), torch.zeros(len(obs))
+        return (
+            nxt,
+            torch.ones(len(obs)),
+            (nxt[:, 0] == 2.0).float(),
+            torch.zeros(len(obs)),
+        )
 
 
 class _StateValue(nn.Module):
@@ -53,7 +63,12 @@ def test_imagined_gae_bootstraps_at_the_horizon_and_stops_at_a_predicted_done() 
     actor = Actor(1, gym.spaces.Discrete(2), [4], "tanh", ortho_init=True)
     starts = torch.tensor([[0.0], [10.0]])  # rollout 0 hits done at its 2nd step; rollout 1 runs on
     im = imagine_rollouts(
-        actor, _StateValue(), _ScriptedModel(), starts, 3, ImaginationConfig(mode="fixed")
+        actor,
+        _StateValue(),
+        _ScriptedModel(),
+        starts,
+        3,
+        ImaginationConfig(mode="fixed"),
     )
     assert im.valid.tolist() == [[True, True], [True, True], [False, True]]
     assert im.terminated.tolist() == [[False, False], [True, False], [False, False]]
@@ -96,7 +111,7 @@ def test_batched_imagination_equals_a_step_by_step_reference() -> None:
     with torch.no_grad():  # make predicted dones occasional: some rollouts end early, some run on
         model.head.weight[..., -1] *= 20.0
         model.head.bias[..., -1] = -2.0
-    cfg = ImaginationConfig(mode="fixed", sample=False, done_threshold=0.5)
+    cfg = ImaginationConfig(mode="fixed", sample=False)
     starts = torch.randn(16, 4)
     im = imagine_rollouts(actor, critic, model, starts, 4, cfg)
     lengths = im.valid.sum(0)
@@ -131,6 +146,11 @@ def test_start_states_never_come_from_a_reset_boundary() -> None:
     replay = ReplayBuffer(1000, 2, (), True, 0.1, seed=0)
     replay.add(rollout.transitions())
     starts = sample_start_states(replay.recent_obs(40), 500, np.random.default_rng(0))
-    assert set(starts[:, 0].tolist()) <= {0.0, 1.0, 2.0, 3.0}  # never the terminal state 4
+    assert set(starts[:, 0].tolist()) <= {
+        0.0,
+        1.0,
+        2.0,
+        3.0,
+    }  # never the terminal state 4
     stored = {tuple(o) for o in replay.obs[: replay.size].tolist()}
     assert all(tuple(s) in stored for s in starts.tolist())

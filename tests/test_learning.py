@@ -37,7 +37,11 @@ def test_ppo_learns_pendulum_where_every_episode_is_truncated(tmp_path: Path) ->
 @pytest.mark.slow
 def test_mbppo_solves_cartpole_with_the_pseudocode_defaults(tmp_path: Path) -> None:
     cfg = compose(
-        "algo=mbppo", "seed=0", "total_timesteps=40960", "eval_every=2048", "logger.progress=off"
+        "algo=mbppo",
+        "seed=0",
+        "total_timesteps=40960",
+        "eval_every=2048",
+        "logger.progress=off",
     )
     result = run(cfg, tmp_path)
     steps = [e["env_steps"] for e in result.evals]
@@ -58,7 +62,10 @@ def test_mbppo_solves_cartpole_with_the_pseudocode_defaults(tmp_path: Path) -> N
 )
 def test_sac_and_mbpo_learn_pendulum(tmp_path: Path, preset: str, steps: int) -> None:
     cfg = compose(
-        f"experiment={preset}", "seed=0", f"total_timesteps={steps}", "logger.progress=off"
+        f"experiment={preset}",
+        "seed=0",
+        f"total_timesteps={steps}",
+        "logger.progress=off",
     )
     result = run(cfg, tmp_path)
     means = [round(e["mean_return"]) for e in result.evals]  # random policy: about -1,200

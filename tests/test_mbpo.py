@@ -11,7 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from mbrl_ai.branched_rollouts import branched_rollouts, max_rollout_horizon, rollout_horizon
+from mbrl_ai.branched_rollouts import (
+    branched_rollouts,
+    max_rollout_horizon,
+    rollout_horizon,
+)
 from mbrl_ai.buffers import ModelBuffer, ReplayBuffer, Transitions
 from mbrl_ai.checkpoint import read_checkpoint
 from mbrl_ai.config import MBPOConfig, WorldModelConfig
@@ -39,7 +43,16 @@ def test_sac_learns_a_one_step_bandit() -> None:
         actions = torch.rand(256, 1) * 2 - 1
         rewards = -((actions[:, 0] - 0.5) ** 2)
         stats = sac_update(
-            agent, *opts, alpha_opt, obs, actions, rewards, obs, torch.ones(256), 0.99, 0.01
+            agent,
+            *opts,
+            alpha_opt,
+            obs,
+            actions,
+            rewards,
+            obs,
+            torch.ones(256),
+            0.99,
+            0.01,
         )
     assert agent.actor.deterministic(obs[:1]).item() == pytest.approx(0.5, abs=0.1)
     assert agent.actor.mode(obs[:1]).item() == pytest.approx(1.0, abs=0.2)
@@ -125,9 +138,24 @@ def test_early_stopping_stops_when_nothing_improves() -> None:
         ({"rollout_length": "linear", "linear_schedule": [2, 12, 1, 11]}, 1, 0.0, 1),
         ({"rollout_length": "linear", "linear_schedule": [2, 12, 1, 11]}, 7, 0.0, 6),
         ({"rollout_length": "linear", "linear_schedule": [2, 12, 1, 11]}, 40, 0.0, 11),
-        ({"rollout_length": "adaptive", "max_horizon": 10, "sensitivity": 10.0}, 1, 0.0, 10),
-        ({"rollout_length": "adaptive", "max_horizon": 10, "sensitivity": 10.0}, 1, 0.05, 6),
-        ({"rollout_length": "adaptive", "min_horizon": 2, "sensitivity": 10.0}, 1, 9.0, 2),
+        (
+            {"rollout_length": "adaptive", "max_horizon": 10, "sensitivity": 10.0},
+            1,
+            0.0,
+            10,
+        ),
+        (
+            {"rollout_length": "adaptive", "max_horizon": 10, "sensitivity": 10.0},
+            1,
+            0.05,
+            6,
+        ),
+        (
+            {"rollout_length": "adaptive", "min_horizon": 2, "sensitivity": 10.0},
+            1,
+            9.0,
+            2,
+        ),
     ],
 )
 def test_rollout_length_rules(rule: dict, iteration: int, variance: float, expected: int) -> None:
@@ -148,10 +176,24 @@ def test_the_model_buffer_is_rebuilt_when_h_changes_keeping_the_newest() -> None
     buf.add(batch(range(8, 14)))  # wraps: 4..13 kept
     assert buf.size == 10 and sorted(buf.get(np.arange(10)).rewards) == list(range(4, 14))
     buf.set_capacity(5)  # H shrank: the 5 newest stay, in order
-    assert buf.capacity == 5 and list(buf.get(np.arange(5)).rewards) == [9, 10, 11, 12, 13]
+    assert buf.capacity == 5 and list(buf.get(np.arange(5)).rewards) == [
+        9,
+        10,
+        11,
+        12,
+        13,
+    ]
     buf.set_capacity(30)  # H grew: room for more, nothing lost
     buf.add(batch(range(14, 16)))
-    assert buf.size == 7 and list(buf.get(np.arange(7)).rewards) == [9, 10, 11, 12, 13, 14, 15]
+    assert buf.size == 7 and list(buf.get(np.arange(7)).rewards) == [
+        9,
+        10,
+        11,
+        12,
+        13,
+        14,
+        15,
+    ]
     with pytest.raises(ValueError):
         buf.set_capacity(101)
 
@@ -246,7 +288,10 @@ def test_sac_and_mbpo_resume_exactly(
     assert comparable(tmp_path / "resumed" / "metrics.jsonl") == comparable(
         tmp_path / "straight" / "metrics.jsonl"
     )
-    a, b = read_checkpoint(tmp_path / "straight")[0], read_checkpoint(tmp_path / "resumed")[0]
+    a, b = (
+        read_checkpoint(tmp_path / "straight")[0],
+        read_checkpoint(tmp_path / "resumed")[0],
+    )
     for name, sd in a["objects"]["sac"].items():
         assert torch.equal(sd, b["objects"]["sac"][name]), name
     metrics = read_jsonl(tmp_path / "straight" / "metrics.jsonl")

@@ -31,7 +31,9 @@ def _lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_a_plugin_algorithm_trains_resumes_evaluates_and_visualises(tmp_path: Path) -> None:
+def test_a_plugin_algorithm_trains_resumes_evaluates_and_visualises(
+    tmp_path: Path,
+) -> None:
     out = tmp_path / "run"
     done = run_cli(*TINY, "total_timesteps=512", f"hydra.run.dir={out}", env=PLUGIN)
     assert done.returncode == 0, done.stderr

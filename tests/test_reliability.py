@@ -208,7 +208,10 @@ def test_a_crash_while_writing_leaves_the_previous_checkpoint(
 def test_only_the_newest_checkpoints_are_kept(tmp_path: Path) -> None:
     for step in (1, 2, 3, 4):
         ckpt_module.write_checkpoint(tmp_path, step, {"config": {}}, {}, keep=2)
-    assert [p.name for p in checkpoint_dirs(tmp_path)] == ["step_000000000003", "step_000000000004"]
+    assert [p.name for p in checkpoint_dirs(tmp_path)] == [
+        "step_000000000003",
+        "step_000000000004",
+    ]
 
 
 def test_pickled_payloads_are_refused_and_never_run(tmp_path: Path) -> None:
@@ -257,10 +260,19 @@ RESUME_BAD_INPUT = [
     (lambda t: [f"resume={t}"], "no checkpoint in that directory"),
     (lambda t: [f"resume={_damaged_run(t)}"], "damaged"),
     (lambda t: [f"hydra.run.dir={_damaged_run(t)}"], "damaged"),
-    (lambda t: [f"resume={_finished_run(t)}", "gamma=0.9"], "cannot change with resume"),
-    (lambda t: [f"hydra.run.dir={_finished_run(t)}", "algo=ppo", "gamma=0.9"], "was written with"),
+    (
+        lambda t: [f"resume={_finished_run(t)}", "gamma=0.9"],
+        "cannot change with resume",
+    ),
+    (
+        lambda t: [f"hydra.run.dir={_finished_run(t)}", "algo=ppo", "gamma=0.9"],
+        "was written with",
+    ),
     (lambda t: [f"hydra.run.dir={t / 'a_file' / 'run'}"], "not a writable directory"),
-    (lambda t: ["-m", "seed=0,1", f"hydra.sweep.dir={t / 'a_file' / 'sweep'}"], "not a writable"),
+    (
+        lambda t: ["-m", "seed=0,1", f"hydra.sweep.dir={t / 'a_file' / 'sweep'}"],
+        "not a writable",
+    ),
 ]
 
 
@@ -297,7 +309,11 @@ def test_resume_dir_continues_with_a_longer_budget(tmp_path: Path) -> None:
     out = _finished_run(tmp_path)
     result = run_cli(f"resume={out}", "total_timesteps=768", f"hydra.run.dir={tmp_path / 'h'}")
     assert result.returncode == 0, result.stderr
-    assert [m["env_steps"] for m in read_jsonl(out / "metrics.jsonl")] == [256, 512, 768]
+    assert [m["env_steps"] for m in read_jsonl(out / "metrics.jsonl")] == [
+        256,
+        512,
+        768,
+    ]
     assert read_checkpoint(out)[0]["config"]["total_timesteps"] == 768
 
 
@@ -366,7 +382,8 @@ def test_a_non_finite_policy_or_value_loss_names_the_iteration(tmp_path: Path) -
         "logger.progress=off",
     )
     with pytest.raises(
-        NonFiniteError, match=r"(policy|value) loss is (inf|nan) in the update of iteration 1"
+        NonFiniteError,
+        match=r"(policy|value) loss is (inf|nan) in the update of iteration 1",
     ):
         run(cfg, tmp_path)
     assert checkpoint_dirs(tmp_path) == []  # nothing broken was written
@@ -438,7 +455,8 @@ def test_memory_is_flat_after_warm_up_over_200_iterations(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize(
-    "env_id", ["CartPole-v1", "Pendulum-v1", "MountainCar-v0", "Acrobot-v1", "HalfCheetah-v5"]
+    "env_id",
+    ["CartPole-v1", "Pendulum-v1", "MountainCar-v0", "Acrobot-v1", "HalfCheetah-v5"],
 )
 def test_environment_state_survives_a_checkpoint_exactly(env_id: str, tmp_path: Path) -> None:
     """Saved mid-episode, through torch.save / weights-only load, into envs built with another

@@ -100,7 +100,9 @@ def _fake_run(root: Path, name: str, horizon: int, seed: int, returns: list[floa
     (d / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
 
 
-def test_report_groups_by_config_without_seed_and_computes_the_table(tmp_path: Path) -> None:
+def test_report_groups_by_config_without_seed_and_computes_the_table(
+    tmp_path: Path,
+) -> None:
     solved = [100.0, 480.0, 490.0, 500.0]  # threshold 475 first held 3 times from 2,048
     late = [100.0, 200.0, 480.0, 500.0]  # only 2 in a row: never
     _fake_run(tmp_path, "h1", 1, 0, solved)

@@ -89,7 +89,9 @@ def _job_processes(sweep: Path) -> list[int]:
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the job processes in /proc")
-def test_submitit_local_sweep_requeues_a_preempted_job_which_resumes(tmp_path: Path) -> None:
+def test_submitit_local_sweep_requeues_a_preempted_job_which_resumes(
+    tmp_path: Path,
+) -> None:
     longer = [a if not a.startswith("total_timesteps") else "total_timesteps=2560" for a in SWEEP]
     env = {**os.environ, "WANDB_MODE": "disabled"}
     proc = subprocess.Popen(

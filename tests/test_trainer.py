@@ -53,8 +53,15 @@ def test_dyna_rounds_repeat_imagination_and_update(
     for name in ("imagine_rollouts", "ppo_update"):
         fn = getattr(trainer, name)
         monkeypatch.setattr(
-            trainer, name, lambda *a, _n=name, _f=fn, **k: (calls.append(_n), _f(*a, **k))[1]
+            trainer,
+            name,
+            lambda *a, _n=name, _f=fn, **k: (calls.append(_n), _f(*a, **k))[1],
         )
-    cfg = compose(*tiny, "total_timesteps=256", "imagination.rounds=3", "world_model.train_steps=5")
+    cfg = compose(
+        *tiny,
+        "total_timesteps=256",
+        "imagination.rounds=3",
+        "world_model.train_steps=5",
+    )
     trainer.train_mbppo(cfg, tmp_path)
     assert calls == ["imagine_rollouts", "ppo_update"] * 3

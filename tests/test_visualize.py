@@ -10,7 +10,13 @@ import torch
 
 from mbrl_ai.checkpoint import CheckpointError
 from mbrl_ai.train import run
-from mbrl_ai.visualize import k_step_errors, load_world_model, main, member_rollouts, real_episode
+from mbrl_ai.visualize import (
+    k_step_errors,
+    load_world_model,
+    main,
+    member_rollouts,
+    real_episode,
+)
 from tests.conftest import compose
 
 

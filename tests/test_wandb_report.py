@@ -25,7 +25,11 @@ def test_the_report_compares_the_groups_on_one_step_axis() -> None:
     assert all(f"`{g}`" in intro.text for g in GROUPS)
 
     (runset,) = grid.runsets
-    assert (runset.entity, runset.project, runset.groupby) == ("me", "mbrl_ai", ["group"])
+    assert (runset.entity, runset.project, runset.groupby) == (
+        "me",
+        "mbrl_ai",
+        ["group"],
+    )
     # the filter string survives W&B's own parser (which reads '=' inside values as '==')
     parsed = expr.expr_to_filters(runset.filters)
     assert parsed.op == "IN" and parsed.key.name == "group" and parsed.value == GROUPS

@@ -137,7 +137,10 @@ def test_confidence_stays_in_unit_interval_on_noise(seed: int) -> None:
 def test_step_runs_one_uniformly_drawn_member_per_row() -> None:
     torch.manual_seed(0)
     model = _model(gym.spaces.Discrete(3))
-    obs, actions = torch.randn(7, 3), torch.tensor([0, 1, 2, 0, 1, 2, 0])  # 7 rows, 5 members
+    obs, actions = (
+        torch.randn(7, 3),
+        torch.tensor([0, 1, 2, 0, 1, 2, 0]),
+    )  # 7 rows, 5 members
     mean, _, logit = model(obs, actions)
     candidates = obs + (mean * model.target_std + model.target_mean)[..., :3]  # [E, B, 3]
     counts = torch.zeros(5)

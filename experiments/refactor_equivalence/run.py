@@ -5,7 +5,8 @@
     python experiments/refactor_equivalence/run.py compare OUT_DIR OUT_DIR2
 
 ``compare`` prints, for each run, whether ``metrics.jsonl`` and ``eval.jsonl`` agree line by line
-on every key except timings and resident memory, and lists the first keys that differ.
+on every key except timings, resident memory and the W&B group label (a digest of the config),
+and lists the first keys that differ.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ RUNS = {
     "mbpo": ["experiment=mbpo_pendulum", "total_timesteps=1000", "seed=0"],
 }
 IGNORED_SUFFIXES = ("_s", "_per_s", "rss_mb", "seconds", "time")
+# the W&B group label holds a digest of the config: renaming a key changes it, learning does not
+IGNORED_KEYS = ("group",)
 
 
 def record(out: Path, names: list[str]) -> None:
@@ -49,7 +52,10 @@ def _rows(path: Path) -> list[dict]:
     if not path.exists():
         return []
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [{k: v for k, v in r.items() if not k.endswith(IGNORED_SUFFIXES)} for r in rows]
+    return [
+        {k: v for k, v in r.items() if not k.endswith(IGNORED_SUFFIXES) and k not in IGNORED_KEYS}
+        for r in rows
+    ]
 
 
 def _same(a: object, b: object) -> bool:

@@ -128,6 +128,7 @@ def train_mbpo(cfg: Config, out_dir: Path) -> RunResult:
                     elites,
                     generator,
                     done_fn,
+                    done_threshold=wm.done_threshold,
                     disagreement_stop=m.disagreement_stop,
                 )
                 model_buffer.add(imagined)

@@ -45,7 +45,12 @@ def train_toy(cfg: Config, out_dir: Path) -> RunResult:
     model_optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr_world_model)
     action_shape = () if info.discrete else (info.action_dim,)
     replay = ReplayBuffer(
-        wm.replay_capacity, info.obs_dim, action_shape, info.discrete, wm.holdout_fraction, cfg.seed
+        wm.replay_capacity,
+        info.obs_dim,
+        action_shape,
+        info.discrete,
+        wm.holdout_fraction,
+        cfg.seed,
     )
     run.track(world_model=model, model_optimizer=model_optimizer, replay=replay)
     with run:
