@@ -3,7 +3,8 @@
 The pseudocode computes β·Cψ.intrinsic_reward(s, a, s′) inside both loops. Here it is computed once
 per batch, after the loop: the module does not change during a collection or an imagination, so
 the rewards are the same, and one batched pass replaces a pass per step. Intrinsic rewards are kept
-apart from extrinsic ones (``Rollout.int_rewards``) and enter PPO's reward as r_ext + β·r_int.
+apart from extrinsic ones (``Rollout.int_rewards``) and enter PPO's reward as r_ext + β·r_int, or
+through a second value head (:func:`mix_intrinsic` decides, in one place).
 
 Scale: the raw novelty of every module drifts as it learns, so intrinsic rewards are divided by a
 running standard deviation of the non-episodic discounted intrinsic return (RND's normalisation),
@@ -12,15 +13,16 @@ updated on real data only; imagined intrinsic rewards use the same divisor.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import TypeVar
+
 import gymnasium as gym
 import numpy as np
 import torch
 
 from mbrl_ai.collect import Rollout
 from mbrl_ai.config import CuriosityConfig
-from mbrl_ai.gae import compute_gae
 from mbrl_ai.imagine import ImaginedRollouts
-from mbrl_ai.modules import Critic
 from mbrl_ai.modules.curiosity import NoCuriosity
 from mbrl_ai.modules.disagreement import EnsembleDisagreement
 from mbrl_ai.modules.icm import ICM
@@ -29,6 +31,7 @@ from mbrl_ai.modules.rnd import RND
 from mbrl_ai.modules.world_model import EnsembleWorldModel
 
 Curiosity = NoCuriosity | RND | ICM | EnsembleDisagreement
+D = TypeVar("D", Rollout, ImaginedRollouts)
 
 
 def build_curiosity(
@@ -143,38 +146,16 @@ def imagined_intrinsic_rewards(
     return scaler.scale(raw).masked_fill(~imagined.valid.cpu(), 0.0)
 
 
-@torch.no_grad()
-def add_intrinsic_advantage(
-    advantages: torch.Tensor,
-    int_critic: Critic | None,
-    obs: torch.Tensor,
-    next_obs: torch.Tensor,
-    int_rewards: torch.Tensor | None,
-    ends: torch.Tensor,
-    beta: float,
-    int_gamma: float,
-    gae_lambda: float,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """With a separate intrinsic value head: A + β·A_int and the head's targets; else unchanged.
-
-    The intrinsic GAE is non-episodic, as in RND: an episode's end is not a terminal state for
-    novelty, so every segment end bootstraps with V_int of the true next state (``next_obs``:
-    policy inputs, ``[T, N, obs_dim]``), and nothing is cut to zero.
-    """
-    if int_critic is None or int_rewards is None:
-        return advantages, None
-    values = int_critic(obs)
-    next_values = int_critic(next_obs)
-    int_adv, int_ret = compute_gae(
-        int_rewards.to(values.device),
-        values,
-        next_values,
-        torch.zeros_like(ends),
-        ends,
-        int_gamma,
-        gae_lambda,
-    )
-    return advantages + beta * int_adv.to(advantages.device), int_ret
+def mix_intrinsic(data: D, int_rewards: torch.Tensor | None, beta: float, two_heads: bool) -> D:
+    """How intrinsic rewards enter, in one place. One value head: into the reward that PPO
+    optimises, r_ext + β·r_int. Two heads (``curiosity.intrinsic_head``): the reward stays r_ext
+    and ``int_rewards`` carries r_int to 2.4, which adds β·A_int from the intrinsic head's own GAE.
+    ``data`` is a real :class:`Rollout` or :class:`ImaginedRollouts`; ``None`` (the module is
+    warming up) leaves it as it is."""
+    if int_rewards is None:
+        return data
+    mixed = data.rewards + (0.0 if two_heads else beta) * int_rewards.to(data.rewards.device)
+    return replace(data, rewards=mixed, int_rewards=int_rewards)
 
 
 def curiosity_batch(

@@ -14,6 +14,7 @@ from torch import nn
 
 from mbrl_ai.collect import Rollout
 from mbrl_ai.config import Config
+from mbrl_ai.imagine import ImaginedRollouts
 from mbrl_ai.modules import Actor, Critic
 
 
@@ -77,6 +78,28 @@ def rollout_to_batch(
         advantages=advantages.reshape(-1),
         returns=returns.reshape(-1),
         int_returns=int_returns.reshape(-1) if int_returns is not None else None,
+    )
+
+
+def imagined_to_batch(
+    imagined: ImaginedRollouts,
+    advantages: torch.Tensor,
+    returns: torch.Tensor,
+    weight: float,
+    int_returns: torch.Tensor | None = None,
+) -> PPOBatch:
+    """The valid imagined steps as a flat :class:`PPOBatch` with a per-sample weight."""
+    v = imagined.valid
+    return PPOBatch(
+        obs=imagined.obs[v],
+        actions=imagined.actions[v],
+        log_probs=imagined.log_probs[v],
+        values=imagined.values[v],
+        advantages=advantages[v],
+        returns=returns[v],
+        weights=torch.full((int(v.sum()),), weight),
+        is_real=torch.zeros(int(v.sum()), dtype=torch.bool),
+        int_returns=int_returns.cpu()[v.cpu()] if int_returns is not None else None,
     )
 
 

@@ -3,9 +3,11 @@
 One call per section, in the pseudocode's order; every section lives in its own file:
 
     2.1 collect real experience                 collect.collect_rollout   (+ replay of real data)
+        ... plus β·r_int                        curiosity.real_intrinsic_rewards, mix_intrinsic
     2.2 update world model, compute confidence  fit_model.fit_world_model
-    2.3 adaptive imagination                    imagine.imagine_rollouts
-    2.4 advantages and returns, per segment     gae.compute_gae
+    2.3 adaptive imagination                    imagine.plan_imagination, imagine_rollouts
+        ... plus β·r_int                        curiosity.imagined_intrinsic_rewards, mix_intrinsic
+    2.4 advantages and returns, per segment     gae.advantages_batch
     2.5 PPO update on real + imagined data      ppo_update.ppo_update
     2.6 curiosity update                        curiosity.update_curiosity
     2.7 adapt β                                 beta.adapt_beta
@@ -19,111 +21,103 @@ stops the run cleanly on SIGINT / SIGTERM (``agent.py``).
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from mbrl_ai.agent import RunResult, start_run
+from mbrl_ai.agent import Run, RunResult, start_run
 from mbrl_ai.beta import BetaState, adapt_beta
 from mbrl_ai.buffers import ReplayBuffer
 from mbrl_ai.collect import collect_rollout
 from mbrl_ai.config import Config
 from mbrl_ai.curiosity import (
+    Curiosity,
     IntrinsicScaler,
-    add_intrinsic_advantage,
     build_curiosity,
     curiosity_batch,
     imagined_intrinsic_rewards,
     intrinsic_stats,
+    mix_intrinsic,
     real_intrinsic_rewards,
     update_curiosity,
 )
 from mbrl_ai.fit_model import build_world_model, fit_world_model, open_loop_error
-from mbrl_ai.gae import compute_gae
-from mbrl_ai.imagine import (
-    ImaginedRollouts,
-    imagine_rollouts,
-    plan_imagination,
-    sample_start_states,
-)
+from mbrl_ai.gae import advantages_batch
+from mbrl_ai.imagine import imagine_rollouts, plan_imagination, sample_start_states
 from mbrl_ai.modules import Critic
-from mbrl_ai.ppo_update import PPOBatch, concat_batches, ppo_update, rollout_to_batch
+from mbrl_ai.modules.world_model import EnsembleWorldModel
+from mbrl_ai.ppo_update import ppo_update
 from mbrl_ai.termination import termination_fn
 
 
-def imagined_to_batch(
-    imagined: ImaginedRollouts,
-    advantages: torch.Tensor,
-    returns: torch.Tensor,
-    weight: float,
-    int_returns: torch.Tensor | None = None,
-) -> PPOBatch:
-    """The valid imagined steps as a flat :class:`PPOBatch` with a per-sample weight."""
-    v = imagined.valid
-    return PPOBatch(
-        obs=imagined.obs[v],
-        actions=imagined.actions[v],
-        log_probs=imagined.log_probs[v],
-        values=imagined.values[v],
-        advantages=advantages[v],
-        returns=returns[v],
-        weights=torch.full((int(v.sum()),), weight),
-        is_real=torch.zeros(int(v.sum()), dtype=torch.bool),
-        int_returns=int_returns.cpu()[v.cpu()] if int_returns is not None else None,
+@dataclass
+class MBPPOParts:
+    """What MB-PPO adds to a PPO run: world model, real replay, curiosity, intrinsic head."""
+
+    model: EnsembleWorldModel
+    model_optimizer: torch.optim.Optimizer
+    replay: ReplayBuffer
+    curiosity: Curiosity
+    curiosity_optimizer: torch.optim.Optimizer | None
+    int_scaler: IntrinsicScaler
+    int_critic: Critic | None  # a second value head for A_int (curiosity.intrinsic_head)
+
+
+def build_parts(cfg: Config, run: Run) -> MBPPOParts:
+    """Build MB-PPO's own modules for ``run`` and register them with its checkpoints."""
+    info, device, wm = run.info, run.device, cfg.world_model
+    model = build_world_model(wm, info, device)
+    model_optimizer = torch.optim.AdamW(
+        model.parameters(), lr=cfg.lr_world_model, weight_decay=wm.weight_decay
     )
+    action_shape = () if info.discrete else (info.action_dim,)
+    replay = ReplayBuffer(
+        wm.replay_capacity,
+        info.obs_dim,
+        action_shape,
+        info.discrete,
+        wm.holdout_fraction,
+        cfg.seed,
+    )
+    curiosity = build_curiosity(cfg.curiosity, info.obs_dim, info.action_space, model, cfg.seed)
+    params = curiosity.trainable_parameters()
+    curiosity_optimizer = torch.optim.Adam(params, lr=cfg.lr_curiosity) if params else None
+    int_critic = None
+    if cfg.curiosity.intrinsic_head and cfg.curiosity.name != "none":
+        n = cfg.network
+        int_critic = Critic(info.obs_dim, list(n.critic_hidden), n.activation, n.ortho_init)
+        int_critic = int_critic.to(device)
+        run.optimizer.add_param_group({"params": list(int_critic.parameters())})
+    parts = MBPPOParts(
+        model,
+        model_optimizer,
+        replay,
+        curiosity,
+        curiosity_optimizer,
+        IntrinsicScaler(cfg.n_envs, cfg.curiosity.int_gamma),
+        int_critic,
+    )
+    run.track(
+        world_model=model,
+        model_optimizer=model_optimizer,
+        replay=replay,
+        curiosity=curiosity if params else None,  # disagreement is the world model
+        curiosity_optimizer=curiosity_optimizer,
+        int_scaler=parts.int_scaler if cfg.curiosity.name != "none" else None,
+        int_critic=int_critic,
+    )
+    return parts
 
 
 def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
     """Train MB-PPO as configured (resuming from ``out_dir``'s newest checkpoint if it has one);
     write metrics, evaluations and checkpoints to ``out_dir``."""
     run = start_run(cfg, out_dir)
-    actor, critic, device, wm = run.actor, run.critic, run.device, cfg.world_model
-    model = build_world_model(wm, run.info, device)
-    model_optimizer = torch.optim.AdamW(
-        model.parameters(), lr=cfg.lr_world_model, weight_decay=wm.weight_decay
-    )
-    action_shape = () if run.info.discrete else (run.info.action_dim,)
-    replay = ReplayBuffer(
-        wm.replay_capacity,
-        run.info.obs_dim,
-        action_shape,
-        run.info.discrete,
-        wm.holdout_fraction,
-        cfg.seed,
-    )
-    curiosity = build_curiosity(
-        cfg.curiosity, run.info.obs_dim, run.info.action_space, model, cfg.seed
-    )
-    curiosity_params = curiosity.trainable_parameters()
-    curiosity_optimizer = (
-        torch.optim.Adam(curiosity_params, lr=cfg.lr_curiosity) if curiosity_params else None
-    )
-    int_scaler = IntrinsicScaler(cfg.n_envs, cfg.curiosity.int_gamma)
-    int_critic = None
-    if cfg.curiosity.intrinsic_head and cfg.curiosity.name != "none":
-        n = cfg.network
-        int_critic = Critic(run.info.obs_dim, list(n.critic_hidden), n.activation, n.ortho_init)
-        int_critic = int_critic.to(device)
-        run.optimizer.add_param_group({"params": list(int_critic.parameters())})
-
-    run.track(
-        world_model=model,
-        model_optimizer=model_optimizer,
-        replay=replay,
-        curiosity=curiosity if curiosity_params else None,  # disagreement is the world model
-        curiosity_optimizer=curiosity_optimizer,
-        int_scaler=int_scaler if cfg.curiosity.name != "none" else None,
-        int_critic=int_critic,
-    )
-
-    def policy_input(raw: torch.Tensor) -> torch.Tensor:
-        raw = raw.to(device)
-        return run.obs_rms.normalize(raw).float() if run.obs_rms is not None else raw
-
-    rng = run.rng
-    done_fn = termination_fn(cfg.env, wm.termination)
-    im_cfg = cfg.imagination
+    p = build_parts(cfg, run)
+    actor, critic, device, im_cfg = run.actor, run.critic, run.device, cfg.imagination
+    done_fn = termination_fn(cfg.env, cfg.world_model.termination)
+    two_heads = p.int_critic is not None
     diagnostic_horizon = (
         im_cfg.max_horizon if im_cfg.mode in ("depth", "both") else cfg.planning_horizon
     )
@@ -136,135 +130,73 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
             t0 = time.perf_counter()
             # 2.1 collect real experience; every real transition also goes to the replay
             rollout, run.collect = collect_rollout(
-                run.envs,
-                actor,
-                critic,
-                run.collect,
-                cfg.n_real_steps // cfg.n_envs,
-                cfg.gamma,
-                run.obs_rms,
-                run.reward_rms,
-                device,
-            )
-            replay.add(rollout.transitions())
+                run.envs, actor, critic, run.collect, cfg.n_real_steps // cfg.n_envs, cfg.gamma,
+                run.obs_rms, run.reward_rms, device,
+            )  # fmt: skip
+            p.replay.add(rollout.transitions())
             run.env_steps += cfg.n_real_steps
-            # ... plus β·r_int, kept apart in int_rewards (curiosity off: β = 0 or none)
+            # ... plus β·r_int (curiosity off: β = 0 or none)
             curious = beta.beta > 0.0
             if curious:
-                int_real = real_intrinsic_rewards(curiosity, int_scaler, rollout, device)
-                if int_real is not None:  # one head: into the reward; two heads: 2.4 adds A_int
-                    mixed = rollout.rewards + (0.0 if int_critic else beta.beta) * int_real
-                    rollout = replace(rollout, rewards=mixed, int_rewards=int_real)
+                int_real = real_intrinsic_rewards(p.curiosity, p.int_scaler, rollout, device)
+                rollout = mix_intrinsic(rollout, int_real, beta.beta, two_heads)
             t1 = time.perf_counter()
 
             # 2.2 update world model, compute confidence (held-out). First, the k-step open-loop
             # error of the current model on the new real trajectories, which it has not seen yet.
             open_loop = (
-                open_loop_error(model, rollout, diagnostic_horizon, device) if run.iteration else {}
+                open_loop_error(p.model, rollout, diagnostic_horizon, device)
+                if run.iteration
+                else {}
             )
-            fit = fit_world_model(model, model_optimizer, replay, wm, rng, device)
+            fit = fit_world_model(
+                p.model, p.model_optimizer, p.replay, cfg.world_model, run.rng, device
+            )
             confidence = fit["confidence"]  # 0 after a non-finite loss: the update was undone
             t2 = time.perf_counter()
 
-            weight = confidence if cfg.imagination.imagined_weight == "confidence" else 1.0
-            imagine_s, n_imagined, n_rollouts = 0.0, 0, 0
-            for _ in range(cfg.imagination.rounds):
+            weight = confidence if im_cfg.imagined_weight == "confidence" else 1.0
+            imagine_s, n_imagined = 0.0, 0
+            for _ in range(im_cfg.rounds):
                 # 2.3 adaptive imagination: how many rollouts (and how deep) from confidence
                 t_im = time.perf_counter()
                 n_rollouts, horizon = plan_imagination(
-                    confidence,
-                    cfg.planning_horizon,
-                    cfg.confidence_thresh,
-                    cfg.min_planning_rollouts,
-                    cfg.max_planning_rollouts,
-                    cfg.imagination.mode,
-                )
+                    confidence, cfg.planning_horizon, cfg.confidence_thresh,
+                    cfg.min_planning_rollouts, cfg.max_planning_rollouts, im_cfg.mode,
+                )  # fmt: skip
                 if fit["update_skipped"]:  # no model to trust this iteration: real data only
                     n_rollouts = 0
                 starts = sample_start_states(
-                    replay.recent_obs(cfg.imagination.start_window), n_rollouts, rng
+                    p.replay.recent_obs(im_cfg.start_window), n_rollouts, run.rng
                 )
                 imagined = imagine_rollouts(
-                    actor,
-                    critic,
-                    model,
-                    torch.as_tensor(starts, device=device),
-                    horizon,
-                    cfg.imagination,
-                    run.obs_rms,
-                    run.reward_rms,
-                    done_fn=done_fn,
-                    done_threshold=wm.done_threshold,
-                )
-                # ... with β·r_int on the predicted next states
-                int_imagined = (
-                    imagined_intrinsic_rewards(curiosity, int_scaler, imagined) if curious else None
-                )
-                if int_imagined is not None:
-                    mixed = imagined.rewards + (0.0 if int_critic else beta.beta) * int_imagined.to(
-                        device
-                    )
-                    imagined = replace(imagined, rewards=mixed, int_rewards=int_imagined)
+                    actor, critic, p.model, torch.as_tensor(starts, device=device), horizon,
+                    im_cfg, run.obs_rms, run.reward_rms, done_fn=done_fn,
+                    done_threshold=cfg.world_model.done_threshold,
+                )  # fmt: skip
+                # ... plus β·r_int on the predicted next states
+                if curious:
+                    int_imagined = imagined_intrinsic_rewards(p.curiosity, p.int_scaler, imagined)
+                    imagined = mix_intrinsic(imagined, int_imagined, beta.beta, two_heads)
                 imagine_s += time.perf_counter() - t_im
                 n_imagined += imagined.n_transitions
-                # 2.4 per segment. Real: terminated → no bootstrap, truncated → V(final_obs).
-                advantages, returns = compute_gae(
-                    rollout.rewards,
-                    rollout.values,
-                    rollout.next_values,
-                    rollout.terminated,
-                    rollout.truncated,
-                    cfg.gamma,
-                    cfg.gae_lambda,
-                )
-                # with an intrinsic head: + β·A_int from its own non-episodic GAE
-                advantages, int_returns = add_intrinsic_advantage(
-                    advantages,
-                    int_critic,
-                    rollout.obs,
-                    policy_input(torch.as_tensor(rollout.raw_next_obs)),
-                    rollout.int_rewards,
-                    rollout.ends,
-                    beta.beta,
-                    cfg.curiosity.int_gamma,
-                    cfg.gae_lambda,
-                )
-                real_batch = rollout_to_batch(rollout, advantages, returns, int_returns)
-                # Imagined: each rollout its own segment, bootstrapped at the cut, stopped at a done.
-                im_adv, im_ret = compute_gae(
-                    imagined.rewards,
-                    imagined.values,
-                    imagined.next_values,
-                    imagined.terminated,
-                    imagined.truncated,
-                    cfg.gamma,
-                    cfg.gae_lambda,
-                )
-                im_adv, im_int_ret = add_intrinsic_advantage(
-                    im_adv,
-                    int_critic,
-                    imagined.obs,
-                    policy_input(imagined.raw_obs[1:]),
-                    imagined.int_rewards,
-                    imagined.terminated | imagined.truncated,
-                    beta.beta,
-                    cfg.curiosity.int_gamma,
-                    cfg.gae_lambda,
-                )
-                im_batch = imagined_to_batch(
-                    imagined, im_adv.cpu(), im_ret.cpu(), weight, im_int_ret
-                )
-                batch = concat_batches(real_batch, im_batch)
+                # 2.4 advantages per segment: the real rollout's episodes, each imagined rollout
+                batch = advantages_batch(
+                    rollout, imagined, weight, cfg.gamma, cfg.gae_lambda, beta.beta,
+                    p.int_critic, cfg.curiosity.int_gamma, run.obs_rms, device,
+                )  # fmt: skip
                 # 2.5 PPO-style policy / value update on real + imagined data
-                update = ppo_update(actor, critic, run.optimizer, batch.to(device), cfg, int_critic)
+                update = ppo_update(
+                    actor, critic, run.optimizer, batch.to(device), cfg, p.int_critic
+                )
                 run.check_update(update)
             t3 = time.perf_counter()
 
             # 2.6 curiosity module update (if β > 0), on real and optionally imagined transitions
             curiosity_metrics = (
                 update_curiosity(
-                    curiosity,
-                    curiosity_optimizer,
+                    p.curiosity,
+                    p.curiosity_optimizer,
                     *curiosity_batch(rollout, imagined, cfg.curiosity.train_on_imagined, device),
                     cfg.curiosity.epochs,
                     cfg.curiosity.batch_size,

@@ -8,15 +8,12 @@ import gymnasium as gym
 import pytest
 import torch
 
+import mbrl_ai.gae as gae
 import mbrl_ai.trainer as trainer
 from mbrl_ai.checkpoint import read_checkpoint
 from mbrl_ai.config import CuriosityConfig
-from mbrl_ai.curiosity import (
-    IntrinsicScaler,
-    add_intrinsic_advantage,
-    build_curiosity,
-    update_curiosity,
-)
+from mbrl_ai.curiosity import IntrinsicScaler, build_curiosity, update_curiosity
+from mbrl_ai.gae import add_intrinsic_advantage
 from mbrl_ai.modules.world_model import EnsembleWorldModel
 from tests.conftest import compose
 
@@ -158,7 +155,7 @@ def test_ppo_sees_extrinsic_plus_beta_times_intrinsic_reward(
         "real_intrinsic_rewards",
         spy("intrinsic", trainer.real_intrinsic_rewards),
     )
-    monkeypatch.setattr(trainer, "compute_gae", spy("gae", trainer.compute_gae))
+    monkeypatch.setattr(gae, "compute_gae", spy("gae", gae.compute_gae))
     cfg = compose(
         *tiny,
         "algo=mbppo",

@@ -88,7 +88,10 @@ def test_imagination_and_branched_rollouts_follow_the_same_rules() -> None:
     mb, stats = branched_rollouts(model, Actor(), STARTS, 6, [0, 2],  # type: ignore[arg-type]
                                   disagreement_stop=0.35)  # fmt: skip
     assert im.valid.sum(0).tolist() == [3, 1]
-    assert im.truncated.T[:, :3].tolist() == [[False, False, True], [True, False, False]]
+    assert im.truncated.T[:, :3].tolist() == [
+        [False, False, True],
+        [True, False, False],
+    ]
     assert stats["rollout_length_mean"] == 2.0
     # step-major: step 0 of both rows, then steps 1 and 2 of row 0
     assert mb.obs[:, 0].tolist() == [0.0, 2.0, 1.0, 2.0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,14 @@ from tests.conftest import compose
 
 SECTIONS = [
     ("collect_rollout", "2.1"),
+    ("real_intrinsic_rewards", "2.1"),  # ... plus β·r_int
+    ("mix_intrinsic", "2.1"),
     ("fit_world_model", "2.2"),
+    ("plan_imagination", "2.3"),
     ("imagine_rollouts", "2.3"),
-    ("compute_gae", "2.4"),  # real segment
-    ("compute_gae", "2.4"),  # imagined segments
+    ("imagined_intrinsic_rewards", "2.3"),  # ... plus β·r_int
+    ("mix_intrinsic", "2.3"),
+    ("advantages_batch", "2.4"),  # real segments and every imagined rollout
     ("ppo_update", "2.5"),
     ("update_curiosity", "2.6"),
     ("adapt_beta", "2.7"),
@@ -65,3 +70,25 @@ def test_dyna_rounds_repeat_imagination_and_update(
     )
     trainer.train_mbppo(cfg, tmp_path)
     assert calls == ["imagine_rollouts", "ppo_update"] * 3
+
+
+@pytest.mark.parametrize(
+    ("overrides", "depths", "imagined"),
+    [
+        (["imagination.mode=depth", "imagination.max_horizon=4"], {1, 2, 3, 4}, True),
+        (["imagination.mode=both", "imagination.max_horizon=3"], {1, 2, 3}, True),
+        # a stop no transition passes: imagination yields nothing, the run learns from real data
+        (["imagination.mode=fixed", "imagination.disagreement_stop=1e-9"], {1}, False),
+    ],
+)
+def test_adaptive_depth_and_the_disagreement_stop_run_through_the_trainer(
+    overrides: list[str], depths: set[int], imagined: bool, tiny: list[str], tmp_path: Path
+) -> None:
+    cfg = compose(*tiny, "world_model.train_steps=20", *overrides)
+    trainer.train_mbppo(cfg, tmp_path)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 2
+    for row in rows:
+        assert row["imagined_depth"] in depths
+        n, bound = row["imagined_transitions"], row["imagined_rollouts"] * row["imagined_depth"]
+        assert (0 < n <= bound) if imagined else n == 0
