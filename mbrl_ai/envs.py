@@ -12,12 +12,18 @@ the classic-control environments (CartPole, Pendulum, MountainCar, Acrobot); for
 environments the simulator's full integration state (``mj_getState``) is saved as well. An
 environment with state of another kind (another physics engine's objects), or an async vector env
 whose sub-envs live in other processes, gives None: a resumed run then restarts its episodes.
+
+Any observation space that Gymnasium can flatten reaches the networks as a flat float32 vector
+(:class:`FlatObservation`): Discrete and MultiDiscrete as one-hot, MultiBinary as 0/1, Dict and
+Tuple as the concatenation of their parts, a Box of any shape flattened. A flat Box is passed as it
+is. ``env_kwargs`` go to ``gym.make`` everywhere an environment is built.
 """
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -27,14 +33,46 @@ from mbrl_ai.config import ConfigError
 from mbrl_ai.utils import decode_plain, encode_plain
 
 
+# observation spaces the networks can read (flattened by FlatObservation where not a flat Box)
+FLATTENABLE: tuple[type[gym.Space], ...] = (
+    gym.spaces.Box,
+    gym.spaces.Discrete,
+    gym.spaces.MultiDiscrete,
+    gym.spaces.MultiBinary,
+    gym.spaces.Dict,
+    gym.spaces.Tuple,
+)
+
+
+class FlatObservation(gym.ObservationWrapper):
+    """Observations as flat float32 vectors (``gym.spaces.flatten``: one-hot for Discrete)."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        flat = gym.spaces.flatten_space(env.observation_space)
+        assert isinstance(flat, gym.spaces.Box)
+        self.observation_space = gym.spaces.Box(
+            flat.low.astype(np.float32), flat.high.astype(np.float32), dtype=np.float32
+        )
+
+    def observation(self, observation: Any) -> np.ndarray:
+        flat = gym.spaces.flatten(self.env.observation_space, observation)
+        return np.asarray(flat, dtype=np.float32)
+
+
+def needs_flattening(space: gym.Space) -> bool:
+    """Everything but a flat Box goes through :class:`FlatObservation`."""
+    return not (isinstance(space, gym.spaces.Box) and len(space.shape) == 1)
+
+
 @dataclass(frozen=True)
 class EnvInfo:
     """What the algorithms need to know about an environment before building networks."""
 
     env_id: str
-    obs_shape: tuple[int, ...]
+    obs_shape: tuple[int, ...]  # what the networks read: (flattened dimension,)
     action_space: gym.Space
-    observation_space: gym.Space
+    observation_space: gym.Space  # the environment's own
     reward_threshold: float | None
     max_episode_steps: int | None
 
@@ -65,7 +103,9 @@ def find_spec(env_id: str) -> gym.envs.registration.EnvSpec:
         try:
             importlib.import_module(module)
         except ImportError as exc:
-            raise ConfigError("env", env_id, f"cannot import module '{module}': {exc}") from None
+            raise ConfigError(
+                "env", env_id, f"cannot import module '{module}': {exc}"
+            ) from None
     try:
         return gym.spec(name)
     except gym.error.Error as exc:
@@ -74,17 +114,38 @@ def find_spec(env_id: str) -> gym.envs.registration.EnvSpec:
         ) from None
 
 
-def inspect_env(env_id: str) -> EnvInfo:
+def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
+    """One environment of ``env_id`` with ``env_kwargs``, observations flattened where needed.
+
+    Raises ConfigError naming ``env_kwargs`` when the environment does not take them.
+    """
+    spec = find_spec(env_id)
+    kwargs = dict(env_kwargs or {})
+    try:
+        env = gym.make(spec, **kwargs)
+    except TypeError as exc:
+        if not kwargs:
+            raise
+        shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        raise ConfigError(
+            "env_kwargs", shown, f"{env_id} does not take them: {exc}"
+        ) from None
+    return FlatObservation(env) if needs_flattening(env.observation_space) else env
+
+
+def inspect_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> EnvInfo:
     """Build one env to read its spaces (``mbrl_ai.algos.check_spaces`` checks them)."""
     spec = find_spec(env_id)
-    env = gym.make(spec)
+    env = make_env(env_id, env_kwargs)
     try:
-        obs_space, action_space = env.observation_space, env.action_space
+        inner = env.env if isinstance(env, FlatObservation) else env
+        obs_space, action_space = inner.observation_space, env.action_space
+        flat_shape = env.observation_space.shape
     finally:
         env.close()
     return EnvInfo(
         env_id=env_id,
-        obs_shape=tuple(obs_space.shape or ()),
+        obs_shape=tuple(flat_shape or ()),
         action_space=action_space,
         observation_space=obs_space,
         reward_threshold=spec.reward_threshold,
@@ -92,23 +153,42 @@ def inspect_env(env_id: str) -> EnvInfo:
     )
 
 
-def make_vec_env(env_id: str, n_envs: int, seed: int, vectorization: str = "sync") -> VectorEnv:
-    """``n_envs`` copies of ``env_id`` with SAME_STEP autoreset, reset once with ``seed``.
+def make_vec_env(
+    env_id: str,
+    n_envs: int,
+    seed: int,
+    vectorization: str = "sync",
+    env_kwargs: dict[str, Any] | None = None,
+    default_time_limit: int | None = None,
+) -> VectorEnv:
+    """``n_envs`` copies of ``env_id`` (built by :func:`make_env`) with SAME_STEP autoreset;
+    ``default_time_limit`` truncates episodes of an env whose spec sets no time limit.
 
     Returns the env and leaves it reset; call ``reset`` yourself to read the first observation.
     """
+    probe = make_env(env_id, env_kwargs)  # bad env_kwargs: one line; flattened or not
+    flatten = isinstance(probe, FlatObservation)
+    probe.close()
     spec = find_spec(env_id)
+    limit = {}
+    if spec.max_episode_steps is None and default_time_limit is not None:
+        limit = {"max_episode_steps": default_time_limit}
     envs = gym.make_vec(
         spec,
         num_envs=n_envs,
         vectorization_mode=vectorization,
         vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
+        wrappers=[FlatObservation] if flatten else None,
+        **(env_kwargs or {}),
+        **limit,
     )
     envs.action_space.seed(seed)
     return envs
 
 
-def final_observations(next_obs: np.ndarray, infos: dict, done: np.ndarray) -> np.ndarray:
+def final_observations(
+    next_obs: np.ndarray, infos: dict, done: np.ndarray
+) -> np.ndarray:
     """The true successor of every env's step: ``final_obs`` where an episode ended, else ``next_obs``.
 
     With SAME_STEP autoreset ``next_obs`` already holds the reset observation for finished envs.
@@ -140,11 +220,15 @@ _NOT_STATE = frozenset(
         "_previous_data",  # PassiveEnvChecker's copy of the last output, for a warning only
         "model",  # MuJoCo: the compiled model (constant); its state is in "data"
         "mujoco_renderer",
+        "P",  # toy-text envs: the transition table and map, both fixed by the env's arguments
+        "desc",
     }
 )
 
 
-def _mujoco_state(env: gym.Env, data: object, read: bool, saved: object = None) -> object:
+def _mujoco_state(
+    env: gym.Env, data: object, read: bool, saved: object = None
+) -> object:
     """MuJoCo's full integration state (positions, velocities, activations, warm start, time)."""
     import mujoco
 
@@ -186,7 +270,9 @@ def get_env_state(envs: VectorEnv) -> list[list[dict]] | None:
                     attrs[key] = {"__generator__": value.bit_generator.state}
                     continue
                 if type(value).__name__ == "MjData":
-                    attrs[key] = {"__mjstate__": encode_plain(_mujoco_state(layer, value, True))}
+                    attrs[key] = {
+                        "__mjstate__": encode_plain(_mujoco_state(layer, value, True))
+                    }
                     continue
                 try:
                     attrs[key] = encode_plain(value)

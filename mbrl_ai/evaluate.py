@@ -38,7 +38,14 @@ def main(argv: list[str]) -> int:
         print(f"error: run={args['run']!r}: {exc}", file=sys.stderr)
         return 2
     episodes = int(args.get("episodes", cfg.eval_episodes))
-    envs = make_vec_env(cfg.env, min(cfg.eval_n_envs, episodes), cfg.seed, cfg.vectorization)
+    envs = make_vec_env(
+        cfg.env,
+        min(cfg.eval_n_envs, episodes),
+        cfg.seed,
+        cfg.vectorization,
+        cfg.env_kwargs,
+        default_time_limit=cfg.eval_max_steps,
+    )
     returns = evaluate_policy(
         actor, envs, episodes, int(args.get("seed", cfg.seed + 10_000)), obs_rms
     )

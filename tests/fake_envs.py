@@ -15,7 +15,9 @@ class CounterEnv(gym.Env):
     """
 
     def __init__(self, terminate_at: int = 7) -> None:
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(2,), dtype=np.float32)
+        self.observation_space = gym.spaces.Box(
+            -np.inf, np.inf, shape=(2,), dtype=np.float32
+        )
         self.action_space = gym.spaces.Discrete(2)
         self.terminate_at = terminate_at
         self.t, self.episode = 0, -1
@@ -53,6 +55,37 @@ class MultiDiscreteToy(gym.Env):
 
     def step(self, action):  # noqa: ANN001, ANN201
         return np.zeros(2, dtype=np.float32), 0.0, True, False, {}
+
+
+class DictObsEnv(gym.Env):
+    """Dict observations (a position Box, a Discrete phase, an image-shaped Box): reward 1 when
+    the action equals the phase. Five steps, then truncated by the TimeLimit."""
+
+    observation_space = gym.spaces.Dict(
+        {
+            "pos": gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32),
+            "phase": gym.spaces.Discrete(3),
+            "image": gym.spaces.Box(0, 255, shape=(2, 2, 1), dtype=np.uint8),
+        }
+    )
+    action_space = gym.spaces.Discrete(3)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):  # noqa: ANN201
+        super().reset(seed=seed)
+        self.phase = 0
+        return self._obs(), {}
+
+    def step(self, action):  # noqa: ANN001, ANN201
+        reward = float(int(action) == self.phase)
+        self.phase = int(self.np_random.integers(3))
+        return self._obs(), reward, False, False, {}
+
+    def _obs(self) -> dict:
+        return {
+            "pos": np.full(2, self.phase / 3, dtype=np.float32),
+            "phase": self.phase,
+            "image": np.full((2, 2, 1), 40 * self.phase, dtype=np.uint8),
+        }
 
 
 class FaultyEnv(gym.Env):
@@ -114,3 +147,4 @@ gym.register(
     max_episode_steps=50,
     kwargs={"fault": "huge_reward"},
 )
+gym.register("DictObs-v0", entry_point=DictObsEnv, max_episode_steps=5)

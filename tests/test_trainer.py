@@ -42,7 +42,9 @@ def test_trainer_calls_its_sections_in_order(
 
     for name in dict.fromkeys(n for n, _ in SECTIONS if n != "log_iteration"):
         monkeypatch.setattr(trainer, name, spy(name, getattr(trainer, name)))
-    monkeypatch.setattr(RunLogger, "log_iteration", spy("log_iteration", RunLogger.log_iteration))
+    monkeypatch.setattr(
+        RunLogger, "log_iteration", spy("log_iteration", RunLogger.log_iteration)
+    )
 
     cfg = compose(*tiny, "algo=mbppo", "world_model.train_steps=5")
     result = trainer.train_mbppo(cfg, tmp_path)
@@ -82,13 +84,23 @@ def test_dyna_rounds_repeat_imagination_and_update(
     ],
 )
 def test_adaptive_depth_and_the_disagreement_stop_run_through_the_trainer(
-    overrides: list[str], depths: set[int], imagined: bool, tiny: list[str], tmp_path: Path
+    overrides: list[str],
+    depths: set[int],
+    imagined: bool,
+    tiny: list[str],
+    tmp_path: Path,
 ) -> None:
     cfg = compose(*tiny, "world_model.train_steps=20", *overrides)
     trainer.train_mbppo(cfg, tmp_path)
-    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line)
+        for line in (tmp_path / "metrics.jsonl").read_text().splitlines()
+    ]
     assert len(rows) == 2
     for row in rows:
         assert row["imagined_depth"] in depths
-        n, bound = row["imagined_transitions"], row["imagined_rollouts"] * row["imagined_depth"]
+        n, bound = (
+            row["imagined_transitions"],
+            row["imagined_rollouts"] * row["imagined_depth"],
+        )
         assert (0 < n <= bound) if imagined else n == 0
