@@ -103,14 +103,10 @@ class Run:
     logger: RunLogger
     out_dir: Path
     collect: CollectState
-    rng: (
-        np.random.Generator
-    )  # the loop's own draws (model minibatches, imagination start states)
+    rng: np.random.Generator  # the loop's own draws (model minibatches, imagination start states)
     env_steps: int = 0
     iteration: int = 0
-    recent_returns: list[float] = field(
-        default_factory=list
-    )  # the last 100 finished episodes
+    recent_returns: list[float] = field(default_factory=list)  # the last 100 finished episodes
     evals: list[dict] = field(default_factory=list)
     next_eval: int = 0
     tracked: dict[str, Any] = field(default_factory=dict)
@@ -118,9 +114,7 @@ class Run:
     stop_signal: int | None = None
     _next_checkpoint: int = 0
     _previous_handlers: dict[int, Any] = field(default_factory=dict)
-    _handed_on: int | None = (
-        None  # a signal passed to a job manager's handler, while it runs
-    )
+    _handed_on: int | None = None  # a signal passed to a job manager's handler, while it runs
     _previous_torch_modes: tuple[bool, bool] = (False, False)
 
     # -- set-up -------------------------------------------------------------------------------
@@ -150,9 +144,7 @@ class Run:
     def __enter__(self) -> Run:
         return self
 
-    def __exit__(
-        self, exc_type: type | None, exc: BaseException | None, tb: Any
-    ) -> None:
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: Any) -> None:
         """Close envs and logs; W&B learns whether the run finished, was interrupted or failed."""
         for signum, handler in self._previous_handlers.items():
             signal.signal(signum, handler)
@@ -166,17 +158,13 @@ class Run:
         elif isinstance(exc, RunInterrupted):
             code = exc.exit_code
         elif isinstance(exc, SystemExit) and self._handed_on is not None:
-            code = (
-                128 + self._handed_on
-            )  # a job manager took over (requeue): expected back
+            code = 128 + self._handed_on  # a job manager took over (requeue): expected back
         else:
             code = 1
         self.logger.close(code)
 
     def result(self) -> RunResult:
-        return RunResult(
-            self.out_dir, self.env_steps, self.logger.train_seconds, self.evals
-        )
+        return RunResult(self.out_dir, self.env_steps, self.logger.train_seconds, self.evals)
 
     # -- during the loop ------------------------------------------------------------------------
 
@@ -200,10 +188,7 @@ class Run:
 
     def maybe_evaluate(self) -> None:
         """Evaluate after the update that crosses a multiple of ``eval_every``, and at the end."""
-        if (
-            self.env_steps < self.next_eval
-            and self.env_steps < self.cfg.total_timesteps
-        ):
+        if self.env_steps < self.next_eval and self.env_steps < self.cfg.total_timesteps:
             return
         t = time.perf_counter()
         returns = evaluate_policy(
@@ -214,12 +199,8 @@ class Run:
             self.obs_rms,
             self.device,
         )
-        self.evals.append(
-            self.logger.log_eval(self.env_steps, returns, time.perf_counter() - t)
-        )
-        self.next_eval = (
-            self.env_steps // self.cfg.eval_every + 1
-        ) * self.cfg.eval_every
+        self.evals.append(self.logger.log_eval(self.env_steps, returns, time.perf_counter() - t))
+        self.next_eval = (self.env_steps // self.cfg.eval_every + 1) * self.cfg.eval_every
 
     def log_iteration(self, record: dict[str, Any]) -> None:
         """2.8: one line of metrics; every loop adds the iteration, the mean return of the last
@@ -311,9 +292,7 @@ class Run:
         every = self.cfg.checkpoint_every
         return (self.env_steps // every + 1) * every if every > 0 else 0
 
-    def _restore(
-        self, state: dict[str, Any], arrays: dict[str, np.ndarray]
-    ) -> dict[str, Any]:
+    def _restore(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, Any]:
         if set(state["objects"]) != set(self.tracked):
             raise ValueError(
                 f"the checkpoint holds {sorted(state['objects'])}, this run has "
@@ -324,11 +303,7 @@ class Run:
             if hasattr(obj, "load_arrays"):
                 prefix = f"{name}/"
                 obj.load_arrays(
-                    {
-                        k[len(prefix) :]: v
-                        for k, v in arrays.items()
-                        if k.startswith(prefix)
-                    }
+                    {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
                 )
         self.env_steps, self.iteration = state["env_steps"], state["iteration"]
         self.recent_returns = list(state["recent_returns"])
@@ -344,15 +319,11 @@ class Run:
             self.collect = start_collection(self.envs, self.cfg.seed + self.env_steps)
         self.rng.bit_generator.state = state["run_rng"]
         set_rng_state(state["rng"])  # last: nothing above may draw from them
-        log.info(
-            "resumed from %s at real step %d", self.last_checkpoint, self.env_steps
-        )
+        log.info("resumed from %s at real step %d", self.last_checkpoint, self.env_steps)
         return decode_plain(state["loop"])
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        if (
-            self.stop_signal is not None
-        ):  # the second one: stop now, without a checkpoint
+        if self.stop_signal is not None:  # the second one: stop now, without a checkpoint
             raise KeyboardInterrupt
         self.stop_signal = signum
         log.warning(
@@ -403,20 +374,14 @@ def start_run(cfg: Config, out_dir: Path, build_agent: Any = build_ppo_agent) ->
     )
     torch.set_num_threads(cfg.torch_threads)
     if cfg.deterministic:
-        os.environ.setdefault(
-            "CUBLAS_WORKSPACE_CONFIG", ":4096:8"
-        )  # cuBLAS needs it to comply
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it to comply
         torch.use_deterministic_algorithms(True)
     torch.autograd.set_detect_anomaly(cfg.debug)
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     info = inspect_env(cfg.env, cfg.env_kwargs)
-    threshold = (
-        cfg.eval_threshold if cfg.eval_threshold is not None else info.reward_threshold
-    )
-    envs = make_vec_env(
-        cfg.env, cfg.n_envs, cfg.seed, cfg.vectorization, cfg.env_kwargs
-    )
+    threshold = cfg.eval_threshold if cfg.eval_threshold is not None else info.reward_threshold
+    envs = make_vec_env(cfg.env, cfg.n_envs, cfg.seed, cfg.vectorization, cfg.env_kwargs)
     eval_envs = make_vec_env(
         cfg.env,
         min(cfg.eval_n_envs, cfg.eval_episodes),
@@ -427,9 +392,7 @@ def start_run(cfg: Config, out_dir: Path, build_agent: Any = build_ppo_agent) ->
     )
     actor, critic, optimizer, agent_state = build_agent(cfg, info, device)
     obs_rms = (
-        RunningMeanStd((info.obs_dim,), clip=cfg.ppo.clip_obs)
-        if cfg.ppo.normalize_obs
-        else None
+        RunningMeanStd((info.obs_dim,), clip=cfg.ppo.clip_obs) if cfg.ppo.normalize_obs else None
     )
     reward_rms = RunningMeanStd(()) if cfg.ppo.normalize_reward else None
     run = Run(

@@ -19,9 +19,7 @@ from mbrl_ai.config import BetaConfig
 @dataclass(frozen=True)
 class BetaState:
     beta: float
-    returns: tuple[
-        float, ...
-    ] = ()  # the most recent real episode returns (2·window − 1 at most)
+    returns: tuple[float, ...] = ()  # the most recent real episode returns (2·window − 1 at most)
     slope: float = 0.0  # last fitted trend of the moving average, return per episode
 
 

@@ -35,9 +35,7 @@ def rollout_horizon(cfg: MBPOConfig, iteration: int, variance: float) -> int:
         frac = min(max((iteration - a) / (b - a), 0.0), 1.0)
         return int(h_a + frac * (h_b - h_a))
     base = cfg.base_horizon if cfg.base_horizon is not None else cfg.max_horizon
-    return adaptive_horizon(
-        variance, cfg.min_horizon, cfg.max_horizon, base, cfg.sensitivity
-    )
+    return adaptive_horizon(variance, cfg.min_horizon, cfg.max_horizon, base, cfg.sensitivity)
 
 
 def max_rollout_horizon(cfg: MBPOConfig) -> int:
@@ -89,9 +87,7 @@ def branched_rollouts(
         )
     )
     assert out.disagreement is not None
-    per_step = [
-        d_h[e_h].mean() for d_h, e_h in zip(out.disagreement, out.entered, strict=True)
-    ]
+    per_step = [d_h[e_h].mean() for d_h, e_h in zip(out.disagreement, out.entered, strict=True)]
     stats = {
         "rollout_length_mean": float(out.lengths.float().mean()),
         "rollout_disagreement": float(torch.stack(per_step).nanmean()),

@@ -20,9 +20,7 @@ class Transitions:
     obs: np.ndarray  # [B, obs_dim]
     actions: np.ndarray  # [B] int (Discrete) or [B, act_dim] float (Box)
     rewards: np.ndarray  # [B]
-    next_obs: (
-        np.ndarray
-    )  # [B, obs_dim] the true successor (final_obs where an episode ended)
+    next_obs: np.ndarray  # [B, obs_dim] the true successor (final_obs where an episode ended)
     terminated: np.ndarray  # [B] bool
 
     def __len__(self) -> int:
@@ -110,9 +108,7 @@ class ReplayBuffer:
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         for name in self._ARRAYS:
             stored = getattr(self, name)
-            if arrays[name].shape[1:] != stored.shape[1:] or len(arrays[name]) > len(
-                stored
-            ):
+            if arrays[name].shape[1:] != stored.shape[1:] or len(arrays[name]) > len(stored):
                 raise ValueError(
                     f"replay array {name!r} of shape {arrays[name].shape} does not fit"
                 )

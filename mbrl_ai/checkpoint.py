@@ -58,12 +58,8 @@ def load_state(path: Path, map_location: str | torch.device = "cpu") -> dict[str
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint file {path}")
-    if not zipfile.is_zipfile(
-        path
-    ):  # torch.save writes a zip archive; anything else is damaged
-        raise CheckpointError(
-            f"refusing to load {path}: damaged (not a torch.save archive)"
-        )
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; anything else is damaged
+        raise CheckpointError(f"refusing to load {path}: damaged (not a torch.save archive)")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # an unpickling error or a damaged archive
@@ -89,9 +85,7 @@ def write_checkpoint(
     try:
         _write_synced(tmp / STATE_FILE, lambda f: torch.save(state, f))
         _write_synced(tmp / ARRAYS_FILE, lambda f: np.savez(f, **arrays))
-        if (
-            final.exists()
-        ):  # the same step written again (a resumed run that stops at once)
+        if final.exists():  # the same step written again (a resumed run that stops at once)
             shutil.rmtree(final)
         os.replace(tmp, final)
         _fsync_dir(root)
@@ -108,9 +102,7 @@ def checkpoint_dirs(run_dir: Path) -> list[Path]:
     root = Path(run_dir) / CHECKPOINTS
     if not root.is_dir():
         return []
-    found = [
-        (int(m.group(1)), p) for p in root.iterdir() if (m := _STEP_DIR.match(p.name))
-    ]
+    found = [(int(m.group(1)), p) for p in root.iterdir() if (m := _STEP_DIR.match(p.name))]
     return [p for _, p in sorted(found)]
 
 
@@ -130,9 +122,7 @@ def read_checkpoint(
         raise CheckpointError(f"no checkpoint in {path}")
     state = load_state(ckpt / STATE_FILE, map_location)
     if not isinstance(state, dict) or "config" not in state:
-        raise CheckpointError(
-            f"refusing to load {ckpt / STATE_FILE}: not an mbrl_ai checkpoint"
-        )
+        raise CheckpointError(f"refusing to load {ckpt / STATE_FILE}: not an mbrl_ai checkpoint")
     if not with_arrays:
         return state, {}
     try:

@@ -25,28 +25,18 @@ from mbrl_ai.modules import Actor, Critic, RunningMeanStd
 class Rollout:
     """Real transitions, time-major. Shapes in the comments; ``T`` steps of ``N`` envs."""
 
-    obs: (
-        torch.Tensor
-    )  # [T, N, obs_dim] policy inputs (normalised when obs normalisation is on)
-    actions: (
-        torch.Tensor
-    )  # [T, N] long (Discrete) or [T, N, act_dim] (Box, unclipped sample)
+    obs: torch.Tensor  # [T, N, obs_dim] policy inputs (normalised when obs normalisation is on)
+    actions: torch.Tensor  # [T, N] long (Discrete) or [T, N, act_dim] (Box, unclipped sample)
     log_probs: torch.Tensor  # [T, N] log πθ(a|s) at collection time
     values: torch.Tensor  # [T, N] Vθ(s) at collection time
     next_values: torch.Tensor  # [T, N] Vθ(s') to bootstrap from (0 where terminated)
-    rewards: (
-        torch.Tensor
-    )  # [T, N] the reward PPO optimises (scaled when reward scaling is on)
+    rewards: torch.Tensor  # [T, N] the reward PPO optimises (scaled when reward scaling is on)
     ext_rewards: torch.Tensor  # [T, N] the environment's reward, untouched
     terminated: torch.Tensor  # [T, N] bool: the MDP ended (no bootstrap)
     truncated: torch.Tensor  # [T, N] bool: a time limit cut the episode (bootstrap)
     raw_obs: np.ndarray  # [T, N, obs_dim] env observations (for model fitting)
-    raw_next_obs: (
-        np.ndarray
-    )  # [T, N, obs_dim] true successors: final_obs where an episode ended
-    int_rewards: torch.Tensor | None = (
-        None  # [T, N] scaled intrinsic rewards (curiosity on)
-    )
+    raw_next_obs: np.ndarray  # [T, N, obs_dim] true successors: final_obs where an episode ended
+    int_rewards: torch.Tensor | None = None  # [T, N] scaled intrinsic rewards (curiosity on)
 
     @property
     def ends(self) -> torch.Tensor:
@@ -134,16 +124,12 @@ def collect_rollout(
     obs_dim = state.obs.shape[1]
     discrete = actor.discrete
     low, high = (
-        (None, None)
-        if discrete
-        else (envs.single_action_space.low, envs.single_action_space.high)
+        (None, None) if discrete else (envs.single_action_space.low, envs.single_action_space.high)
     )
 
     act_shape = () if discrete else (actor.log_std.numel(),)
     obs_buf = np.zeros((n_steps, n, obs_dim), dtype=np.float32)
-    act_buf = np.zeros(
-        (n_steps, n, *act_shape), dtype=np.int64 if discrete else np.float32
-    )
+    act_buf = np.zeros((n_steps, n, *act_shape), dtype=np.int64 if discrete else np.float32)
     logp_buf = np.zeros((n_steps, n), dtype=np.float32)
     value_buf = np.zeros((n_steps, n), dtype=np.float32)
     rewards = np.zeros((n_steps, n), dtype=np.float32)
@@ -189,9 +175,7 @@ def collect_rollout(
             if reward_rms is not None:
                 s.discounted_returns = s.discounted_returns * gamma + reward
                 reward_rms.update(torch.from_numpy(s.discounted_returns))
-                rewards[t] = reward_rms.scale(
-                    torch.from_numpy(reward.astype(np.float64))
-                ).numpy()
+                rewards[t] = reward_rms.scale(torch.from_numpy(reward.astype(np.float64))).numpy()
                 s.discounted_returns[done] = 0.0
 
             # truncated but not terminated: the episode could have gone on, so bootstrap from V(s_T)

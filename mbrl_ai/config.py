@@ -74,9 +74,7 @@ class PPOConfig:
             )
         for key in ("clip_range_vf", "target_kl"):
             value = getattr(self, key)
-            need(
-                value is None or value > 0.0, f"ppo.{key}", value, "must be > 0 or null"
-            )
+            need(value is None or value > 0.0, f"ppo.{key}", value, "must be > 0 or null")
         need(self.adam_eps > 0.0, "ppo.adam_eps", self.adam_eps, "must be > 0")
         need(self.clip_obs > 0.0, "ppo.clip_obs", self.clip_obs, "must be > 0")
 
@@ -239,9 +237,7 @@ class ImaginationConfig:
             self.disagreement_stop,
             "must be > 0 or null",
         )
-        need_choice(
-            "imagination.imagined_weight", self.imagined_weight, IMAGINED_WEIGHTS
-        )
+        need_choice("imagination.imagined_weight", self.imagined_weight, IMAGINED_WEIGHTS)
 
 
 @dataclass
@@ -718,23 +714,15 @@ def unknown_key(full_key: str, value: Any, known: list[str]) -> ConfigError:
     """The error for a key the schema lacks, with the closest known key as a hint."""
     parent, _, leaf = full_key.rpartition(".")
     close = difflib.get_close_matches(leaf, known, n=1)
-    hint = (
-        f"did you mean '{parent + '.' if parent else ''}{close[0]}'? " if close else ""
-    )
+    hint = f"did you mean '{parent + '.' if parent else ''}{close[0]}'? " if close else ""
     where = f" under {parent}" if parent else ""
-    return ConfigError(
-        full_key, value, f"unknown key; {hint}known keys{where}: {', '.join(known)}"
-    )
+    return ConfigError(full_key, value, f"unknown key; {hint}known keys{where}: {', '.join(known)}")
 
 
 def nested_nodes(schema: type) -> dict[str, type]:
     """Field name → dataclass of every nested node of ``schema``."""
     hints = typing.get_type_hints(schema)
-    return {
-        f.name: hints[f.name]
-        for f in dataclasses.fields(schema)
-        if _is_node(hints[f.name])
-    }
+    return {f.name: hints[f.name] for f in dataclasses.fields(schema) if _is_node(hints[f.name])}
 
 
 def _is_node(t: Any) -> bool:
@@ -775,9 +763,7 @@ def check_keys(node: DictConfig, schema: type, prefix: str = "") -> None:
         if sub is not None:
             value = node[key]
             if not isinstance(value, DictConfig):
-                raise ConfigError(
-                    full, value, f"must be a mapping of {sub.__name__} fields"
-                )
+                raise ConfigError(full, value, f"must be a mapping of {sub.__name__} fields")
             check_keys(value, sub, prefix=f"{full}.")
 
 
@@ -794,9 +780,7 @@ def to_config(cfg: DictConfig, schema: type[Config] = Config) -> Config:
     except Exception as exc:  # omegaconf's ValidationError carries full_key / value
         key = getattr(exc, "full_key", None) or "?"
         msg = str(exc).splitlines()[0]
-        raise ConfigError(
-            key, OmegaConf.select(OmegaConf.create(plain), key), msg
-        ) from None
+        raise ConfigError(key, OmegaConf.select(OmegaConf.create(plain), key), msg) from None
     config = OmegaConf.to_object(merged)
     assert isinstance(config, Config)
     validate(config)

@@ -146,9 +146,7 @@ def imagined_intrinsic_rewards(
     return scaler.scale(raw).masked_fill(~imagined.valid.cpu(), 0.0)
 
 
-def mix_intrinsic(
-    data: D, int_rewards: torch.Tensor | None, beta: float, two_heads: bool
-) -> D:
+def mix_intrinsic(data: D, int_rewards: torch.Tensor | None, beta: float, two_heads: bool) -> D:
     """How intrinsic rewards enter, in one place. One value head: into the reward that PPO
     optimises, r_ext + β·r_int. Two heads (``curiosity.intrinsic_head``): the reward stays r_ext
     and ``int_rewards`` carries r_int to 2.4, which adds β·A_int from the intrinsic head's own GAE.
@@ -156,9 +154,7 @@ def mix_intrinsic(
     warming up) leaves it as it is."""
     if int_rewards is None:
         return data
-    mixed = data.rewards + (0.0 if two_heads else beta) * int_rewards.to(
-        data.rewards.device
-    )
+    mixed = data.rewards + (0.0 if two_heads else beta) * int_rewards.to(data.rewards.device)
     return replace(data, rewards=mixed, int_rewards=int_rewards)
 
 
@@ -172,8 +168,7 @@ def curiosity_batch(
     ones when ``with_imagined``."""
     real = rollout.transitions()
     obs, actions, next_obs = (
-        torch.as_tensor(x, device=device)
-        for x in (real.obs, real.actions, real.next_obs)
+        torch.as_tensor(x, device=device) for x in (real.obs, real.actions, real.next_obs)
     )
     if with_imagined:
         v = imagined.valid

@@ -32,7 +32,6 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 from mbrl_ai.config import ConfigError
 from mbrl_ai.utils import decode_plain, encode_plain
 
-
 # observation spaces the networks can read (flattened by FlatObservation where not a flat Box)
 FLATTENABLE: tuple[type[gym.Space], ...] = (
     gym.spaces.Box,
@@ -103,9 +102,7 @@ def find_spec(env_id: str) -> gym.envs.registration.EnvSpec:
         try:
             importlib.import_module(module)
         except ImportError as exc:
-            raise ConfigError(
-                "env", env_id, f"cannot import module '{module}': {exc}"
-            ) from None
+            raise ConfigError("env", env_id, f"cannot import module '{module}': {exc}") from None
     try:
         return gym.spec(name)
     except gym.error.Error as exc:
@@ -127,9 +124,7 @@ def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
         if not kwargs:
             raise
         shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-        raise ConfigError(
-            "env_kwargs", shown, f"{env_id} does not take them: {exc}"
-        ) from None
+        raise ConfigError("env_kwargs", shown, f"{env_id} does not take them: {exc}") from None
     return FlatObservation(env) if needs_flattening(env.observation_space) else env
 
 
@@ -186,9 +181,7 @@ def make_vec_env(
     return envs
 
 
-def final_observations(
-    next_obs: np.ndarray, infos: dict, done: np.ndarray
-) -> np.ndarray:
+def final_observations(next_obs: np.ndarray, infos: dict, done: np.ndarray) -> np.ndarray:
     """The true successor of every env's step: ``final_obs`` where an episode ended, else ``next_obs``.
 
     With SAME_STEP autoreset ``next_obs`` already holds the reset observation for finished envs.
@@ -226,9 +219,7 @@ _NOT_STATE = frozenset(
 )
 
 
-def _mujoco_state(
-    env: gym.Env, data: object, read: bool, saved: object = None
-) -> object:
+def _mujoco_state(env: gym.Env, data: object, read: bool, saved: object = None) -> object:
     """MuJoCo's full integration state (positions, velocities, activations, warm start, time)."""
     import mujoco
 
@@ -270,9 +261,7 @@ def get_env_state(envs: VectorEnv) -> list[list[dict]] | None:
                     attrs[key] = {"__generator__": value.bit_generator.state}
                     continue
                 if type(value).__name__ == "MjData":
-                    attrs[key] = {
-                        "__mjstate__": encode_plain(_mujoco_state(layer, value, True))
-                    }
+                    attrs[key] = {"__mjstate__": encode_plain(_mujoco_state(layer, value, True))}
                     continue
                 try:
                     attrs[key] = encode_plain(value)

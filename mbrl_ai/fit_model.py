@@ -85,9 +85,7 @@ def _prepare(
 ) -> _FitData:
     """Split, fit the normaliser to the training split, and build the targets."""
     train_idx, hold_idx = replay.indices(holdout=False), replay.indices(holdout=True)
-    if (
-        len(hold_idx) == 0
-    ):  # too little data to hold any out yet: score on what there is
+    if len(hold_idx) == 0:  # too little data to hold any out yet: score on what there is
         hold_idx = train_idx
     obs, act, rew, nxt, term = _tensors(replay.get(train_idx), device)
     model.set_normalizer(obs, act, nxt, rew)
@@ -115,18 +113,12 @@ def _gradient_step(
     """One step on a minibatch per member (Gaussian NLL + weighted done BCE); returns the NLL,
     or None (and no step) when the loss is not finite."""
     idx = torch.as_tensor(
-        rng.integers(
-            0, len(data.train_idx), size=(model.ensemble_size, cfg.batch_size)
-        ),
+        rng.integers(0, len(data.train_idx), size=(model.ensemble_size, cfg.batch_size)),
         device=data.obs.device,
     )
-    mean, logvar, done_logit = model(
-        data.obs[idx], data.act[idx]
-    )  # [E, B, D], [E, B, D], [E, B]
+    mean, logvar, done_logit = model(data.obs[idx], data.act[idx])  # [E, B, D], [E, B, D], [E, B]
     nll = (((mean - data.targets[idx]) ** 2) * torch.exp(-logvar) + logvar).mean()
-    bce = F.binary_cross_entropy_with_logits(
-        done_logit, data.term[idx], pos_weight=data.pos_weight
-    )
+    bce = F.binary_cross_entropy_with_logits(done_logit, data.term[idx], pos_weight=data.pos_weight)
     loss = nll + bce + cfg.logvar_bound_coef * model.logvar_bound_penalty()
     if not torch.isfinite(loss):
         return None
@@ -216,9 +208,7 @@ def fit_with_early_stopping(
     data = _prepare(model, replay, cfg, device)
     holdout = replay.get(data.hold_idx)
     per_member = [
-        p
-        for p in model.parameters()
-        if p.dim() >= 2 and p.shape[0] == model.ensemble_size
+        p for p in model.parameters() if p.dim() >= 2 and p.shape[0] == model.ensemble_size
     ]
     best = member_heldout_mse(model, holdout, device)
     best_weights = [p.detach().clone() for p in per_member]
@@ -277,9 +267,7 @@ def score_world_model(
     d = model.obs_dim
     state_mse = ((mean[..., :d] - target[:, :d]) ** 2).mean()
     reward_mse = ((mean[..., d] - target[:, d]) ** 2).mean()
-    done_bce = F.binary_cross_entropy_with_logits(
-        done_logit, term.expand_as(done_logit)
-    )
+    done_bce = F.binary_cross_entropy_with_logits(done_logit, term.expand_as(done_logit))
     model_loss = float(state_mse + reward_mse + done_bce)
 
     predicted = torch.sigmoid(done_logit).mean(0) > 0.5

@@ -133,7 +133,5 @@ def advantages_batch(
         imagined.int_rewards, imagined.terminated | imagined.truncated, beta, int_gamma,
         gae_lambda,
     )  # fmt: skip
-    im = imagined_to_batch(
-        imagined, im_adv.cpu(), im_ret.cpu(), imagined_weight, im_int_ret
-    )
+    im = imagined_to_batch(imagined, im_adv.cpu(), im_ret.cpu(), imagined_weight, im_int_ret)
     return concat_batches(real, im)

@@ -37,27 +37,17 @@ class ImaginedRollouts:
     """Imagined transitions, time-major ``[H, R]``; one column per rollout, one segment each."""
 
     obs: torch.Tensor  # [H, R, obs_dim] policy inputs
-    raw_obs: (
-        torch.Tensor
-    )  # [H + 1, R, obs_dim] the model's states ŝ_0..ŝ_H in environment units
+    raw_obs: torch.Tensor  # [H + 1, R, obs_dim] the model's states ŝ_0..ŝ_H in environment units
     actions: torch.Tensor  # [H, R] or [H, R, act_dim]
     log_probs: torch.Tensor  # [H, R]
     values: torch.Tensor  # [H, R]
     next_values: torch.Tensor  # [H, R] V(ŝ_{h+1}), used where the rollout is cut
-    rewards: (
-        torch.Tensor
-    )  # [H, R] what PPO optimises (model reward, scaled like real rewards)
+    rewards: torch.Tensor  # [H, R] what PPO optimises (model reward, scaled like real rewards)
     model_rewards: torch.Tensor  # [H, R] the model's reward in environment units
     terminated: torch.Tensor  # [H, R] bool: predicted done (no bootstrap)
-    truncated: (
-        torch.Tensor
-    )  # [H, R] bool: last step of a rollout cut by the horizon or a stop
-    valid: (
-        torch.Tensor
-    )  # [H, R] bool: the step happened (its rollout had not ended before it)
-    disagreement: (
-        torch.Tensor | None
-    )  # [H, R] per-step disagreement (with disagreement_stop)
+    truncated: torch.Tensor  # [H, R] bool: last step of a rollout cut by the horizon or a stop
+    valid: torch.Tensor  # [H, R] bool: the step happened (its rollout had not ended before it)
+    disagreement: torch.Tensor | None  # [H, R] per-step disagreement (with disagreement_stop)
     int_rewards: torch.Tensor | None = (
         None  # [H, R] scaled intrinsic rewards (when curiosity is on)
     )
@@ -67,9 +57,7 @@ class ImaginedRollouts:
         return int(self.valid.sum())
 
 
-def rollout_count(
-    confidence: float, thresh: float, min_rollouts: int, max_rollouts: int
-) -> int:
+def rollout_count(confidence: float, thresh: float, min_rollouts: int, max_rollouts: int) -> int:
     """The pseudocode's clamped linear interpolation of confidence onto the rollout count."""
     frac = (confidence - thresh) / max(1.0 - thresh, 1e-8)
     frac = min(1.0, max(0.0, frac))
@@ -80,9 +68,7 @@ def adaptive_horizon(
     variance: float, h_min: int, h_max: int, h_base: int, sensitivity: float
 ) -> int:
     """Seed 003: H = clip(H_min, H_max, H_base·exp(−k·Var)), rounded down."""
-    return int(
-        max(h_min, min(h_max, math.floor(h_base * math.exp(-sensitivity * variance))))
-    )
+    return int(max(h_min, min(h_max, math.floor(h_base * math.exp(-sensitivity * variance)))))
 
 
 def plan_imagination(
@@ -103,9 +89,7 @@ def plan_imagination(
     return n, planning_horizon
 
 
-def sample_start_states(
-    recent_obs: np.ndarray, n: int, rng: np.random.Generator
-) -> np.ndarray:
+def sample_start_states(recent_obs: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` start states drawn uniformly from recent real states (pre-transition states only)."""
     return recent_obs[rng.integers(0, len(recent_obs), size=n)]
 

@@ -44,9 +44,7 @@ class RunLogger:
     cuts them back to the checkpoint's step and continues them (and the W&B run, by its id).
     """
 
-    def __init__(
-        self, out_dir: Path, cfg: Config, threshold: float | None, device: str
-    ) -> None:
+    def __init__(self, out_dir: Path, cfg: Config, threshold: float | None, device: str) -> None:
         self.out_dir = Path(out_dir)
         self.cfg = cfg
         self.threshold = threshold
@@ -60,13 +58,9 @@ class RunLogger:
         """Start logging at ``env_steps``; ``resume`` is :meth:`state_dict` of the checkpoint."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
         metrics, evals = self.out_dir / "metrics.jsonl", self.out_dir / "eval.jsonl"
-        if (
-            resume is not None
-        ):  # drop what was logged after the checkpoint: it is logged again
+        if resume is not None:  # drop what was logged after the checkpoint: it is logged again
             filter_jsonl(metrics, lambda r: r.get("env_steps", 0) <= env_steps)
-            filter_jsonl(
-                evals, lambda r: r.get("meta", False) or r["env_steps"] <= env_steps
-            )
+            filter_jsonl(evals, lambda r: r.get("meta", False) or r["env_steps"] <= env_steps)
             self.start = time.perf_counter() - resume["wall_s"]
             self.eval_seconds = resume["eval_s"]
             self.last_eval = resume["last_eval"]
@@ -141,16 +135,12 @@ class RunLogger:
         if self.wandb_run is not None:
             self.wandb_run.log(row, step=env_steps)
         self.bar.update(env_steps - self.bar.n)
-        postfix = (
-            {"eval": f"{self.last_eval:.1f}"} if self.last_eval is not None else {}
-        )
+        postfix = {"eval": f"{self.last_eval:.1f}"} if self.last_eval is not None else {}
         if record.get("episode_return") is not None:
             postfix["ep_ret"] = f"{record['episode_return']:.1f}"
         self.bar.set_postfix(postfix, refresh=False)
 
-    def log_eval(
-        self, env_steps: int, returns: np.ndarray, eval_seconds: float
-    ) -> dict[str, Any]:
+    def log_eval(self, env_steps: int, returns: np.ndarray, eval_seconds: float) -> dict[str, Any]:
         """One line of ``eval.jsonl``; ``eval_seconds`` is excluded from ``train_wall_s`` from now on."""
         self.eval_seconds += eval_seconds
         row = {

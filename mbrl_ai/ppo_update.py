@@ -29,21 +29,14 @@ class PPOBatch:
     advantages: torch.Tensor  # [B]
     returns: torch.Tensor  # [B] value targets
     weights: torch.Tensor | None = None  # [B] per-sample loss weight; None = all ones
-    is_real: torch.Tensor | None = (
-        None  # [B] bool: real (True) or imagined sample; None = all real
-    )
-    int_returns: torch.Tensor | None = (
-        None  # [B] targets of the intrinsic value head, if any
-    )
+    is_real: torch.Tensor | None = None  # [B] bool: real (True) or imagined sample; None = all real
+    int_returns: torch.Tensor | None = None  # [B] targets of the intrinsic value head, if any
 
     def __len__(self) -> int:
         return self.obs.shape[0]
 
     def to(self, device: torch.device) -> PPOBatch:
-        moved = {
-            k: (v.to(device) if v is not None else None)
-            for k, v in self.__dict__.items()
-        }
+        moved = {k: (v.to(device) if v is not None else None) for k, v in self.__dict__.items()}
         return PPOBatch(**moved)
 
 
@@ -54,9 +47,7 @@ def concat_batches(a: PPOBatch, b: PPOBatch) -> PPOBatch:
         value = getattr(batch, name)
         if value is not None:
             return value
-        return torch.ones(
-            len(batch), dtype=torch.bool if name == "is_real" else torch.float32
-        )
+        return torch.ones(len(batch), dtype=torch.bool if name == "is_real" else torch.float32)
 
     merged = {
         k: torch.cat([getattr(a, k), getattr(b, k)])
@@ -172,9 +163,7 @@ def ppo_update(
 
             loss = policy_loss + p.vf_coef * value_loss - p.ent_coef * entropy_mean
             if with_int:
-                int_value_loss = _mean(
-                    (int_critic(mb["obs"]) - mb["int_returns"]).pow(2), weight
-                )
+                int_value_loss = _mean((int_critic(mb["obs"]) - mb["int_returns"]).pow(2), weight)
                 loss = loss + p.vf_coef * int_value_loss
                 int_losses.append(int_value_loss.detach())
             optimizer.zero_grad(set_to_none=True)
@@ -186,10 +175,7 @@ def ppo_update(
             log_ratios.append(log_ratio.detach())
             if "is_real" in mb:
                 real_masks.append(mb["is_real"])
-            if (
-                p.target_kl is not None
-                and _approx_kl(log_ratios[-1]).item() > 1.5 * p.target_kl
-            ):
+            if p.target_kl is not None and _approx_kl(log_ratios[-1]).item() > 1.5 * p.target_kl:
                 kl_stop = True
                 break
         if kl_stop:
@@ -198,9 +184,7 @@ def ppo_update(
     with torch.no_grad():
         policy_loss, value_loss, entropy = torch.stack(losses).mean(0).tolist()
         all_log_ratios = torch.cat(log_ratios)
-        clip_fraction = (
-            ((all_log_ratios.exp() - 1).abs() > cfg.clip_range).float().mean().item()
-        )
+        clip_fraction = ((all_log_ratios.exp() - 1).abs() > cfg.clip_range).float().mean().item()
         var_returns = batch.returns.var()
         explained = (
             1 - (batch.returns - batch.values).var() / var_returns
@@ -231,9 +215,7 @@ def ppo_update(
                 metrics[f"clip_fraction_{kind}"] = (
                     ((lr_kind.exp() - 1).abs() > cfg.clip_range).float().mean().item()
                 )
-                metrics[f"adv_abs_{kind}"] = (
-                    batch.advantages[batch_mask].abs().mean().item()
-                )
+                metrics[f"adv_abs_{kind}"] = batch.advantages[batch_mask].abs().mean().item()
     return metrics
 
 
@@ -243,8 +225,4 @@ def _approx_kl(log_ratio: torch.Tensor) -> torch.Tensor:
 
 
 def _mean(x: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
-    return (
-        x.mean()
-        if weight is None
-        else (x * weight).sum() / weight.sum().clamp_min(1e-8)
-    )
+    return x.mean() if weight is None else (x * weight).sum() / weight.sum().clamp_min(1e-8)

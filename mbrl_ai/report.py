@@ -72,9 +72,7 @@ class RunData:
     @property
     def config_key(self) -> str:
         """The config without the seed and run-management keys, as a canonical string."""
-        kept = {
-            k: v for k, v in self.config.items() if k.split(".")[0] not in _NOT_CONFIG
-        }
+        kept = {k: v for k, v in self.config.items() if k.split(".")[0] not in _NOT_CONFIG}
         return json.dumps(kept, sort_keys=True, default=str)
 
     def curve(self) -> tuple[np.ndarray, np.ndarray]:
@@ -113,9 +111,7 @@ def find_runs(paths: Sequence[Path | str]) -> list[RunData]:
         if not evals:
             continue
         config = OmegaConf.to_container(OmegaConf.load(d / "config.yaml"), resolve=True)
-        metrics = (
-            read_jsonl(d / "metrics.jsonl") if (d / "metrics.jsonl").is_file() else []
-        )
+        metrics = read_jsonl(d / "metrics.jsonl") if (d / "metrics.jsonl").is_file() else []
         runs.append(RunData(d, _flatten(config), meta, evals, metrics))
     return runs
 
@@ -128,9 +124,7 @@ def group_runs(runs: list[RunData]) -> dict[str, list[RunData]]:
     configs = {k: json.loads(k) for k in by_key}
     keys = sorted({k for c in configs.values() for k in c})
     varying = [
-        k
-        for k in keys
-        if len({json.dumps(c.get(k), default=str) for c in configs.values()}) > 1
+        k for k in keys if len({json.dumps(c.get(k), default=str) for c in configs.values()}) > 1
     ]
 
     def label(config: dict[str, Any]) -> str:
@@ -174,9 +168,7 @@ def summarize(
     """The report's numbers for one group of runs (seeds of one configuration)."""
     strata = [r.env for r in runs]
     finals = np.array([r.evals[-1]["mean_return"] for r in runs], dtype=float)
-    thresholds = [
-        threshold if threshold is not None else r.meta.get("threshold") for r in runs
-    ]
+    thresholds = [threshold if threshold is not None else r.meta.get("threshold") for r in runs]
     steps = []
     for r, thr in zip(runs, thresholds, strict=True):
         s, m = r.curve()
@@ -198,13 +190,9 @@ def summarize(
         "final_iqm_ci": stratified_bootstrap_ci(finals, strata, iqm, seed=seed),
         "steps_to_threshold": steps,
         "steps_median": float(median(steps_arr)),
-        "steps_median_ci": stratified_bootstrap_ci(
-            steps_arr, strata, median, seed=seed
-        ),
+        "steps_median_ci": stratified_bootstrap_ci(steps_arr, strata, median, seed=seed),
         "solved_fraction": float(np.isfinite(steps_arr).mean()),
-        "imagined_per_real": float(np.sum(imagined) / np.sum(real))
-        if np.sum(real)
-        else 0.0,
+        "imagined_per_real": float(np.sum(imagined) / np.sum(real)) if np.sum(real) else 0.0,
         "wall_s_median": float(np.nanmedian(walls)),
         "env_steps_median": float(np.median([r.evals[-1]["env_steps"] for r in runs])),
     }
@@ -245,9 +233,7 @@ def markdown_table(summaries: dict[str, dict[str, Any]]) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-def _on_grid(
-    xs: list[np.ndarray], ys: list[np.ndarray]
-) -> tuple[np.ndarray, np.ndarray]:
+def _on_grid(xs: list[np.ndarray], ys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Curves of several runs on the union of their x values (each holds its last value; NaN
     before its first point and after its last), as ``[runs, points]``."""
     grid = np.unique(np.concatenate(xs))
@@ -259,9 +245,7 @@ def _on_grid(
     return grid, out
 
 
-def _band(
-    ax: Any, grid: np.ndarray, values: np.ndarray, label: str, color: Any
-) -> None:
+def _band(ax: Any, grid: np.ndarray, values: np.ndarray, label: str, color: Any) -> None:
     with np.errstate(all="ignore"):
         valid = np.isfinite(values).any(0)
         q25, med, q75 = np.nanpercentile(values[:, valid], [25, 50, 75], axis=0)
@@ -269,9 +253,7 @@ def _band(
     ax.fill_between(grid[valid], q25, q75, color=color, alpha=0.2, lw=0)
 
 
-def _metric_curves(
-    runs: list[RunData], key: str
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _metric_curves(runs: list[RunData], key: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
     xs, ys = [], []
     for r in runs:
         if key == "beta" and r.config.get("curiosity.name") == "none":
@@ -283,9 +265,7 @@ def _metric_curves(
     return xs, ys
 
 
-def plot_learning_curves(
-    groups: dict[str, list[RunData]], path: Path, title: str = ""
-) -> Path:
+def plot_learning_curves(groups: dict[str, list[RunData]], path: Path, title: str = "") -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -299,14 +279,10 @@ def plot_learning_curves(
         _band(ax, grid, values, f"{name} ({len(runs)})", colors[i % 10])
         threshold = threshold or runs[0].meta.get("threshold")
     if threshold is not None:
-        ax.axhline(
-            threshold, color="grey", ls="--", lw=0.8, label=f"threshold {threshold:g}"
-        )
+        ax.axhline(threshold, color="grey", ls="--", lw=0.8, label=f"threshold {threshold:g}")
     ax.set_xlabel("real environment steps")
     ax.set_ylabel("evaluation return")
-    ax.set_title(
-        title or "evaluation return: median and interquartile range over seeds"
-    )
+    ax.set_title(title or "evaluation return: median and interquartile range over seeds")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -323,15 +299,11 @@ def plot_adaptive(groups: dict[str, list[RunData]], path: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     keys = [
-        (k, t)
-        for k, t in ADAPTIVE_KEYS
-        if any(_metric_curves(g, k)[0] for g in groups.values())
+        (k, t) for k, t in ADAPTIVE_KEYS if any(_metric_curves(g, k)[0] for g in groups.values())
     ]
     if not keys:
         return None
-    fig, axes = plt.subplots(
-        1, len(keys), figsize=(3.6 * len(keys), 3.2), squeeze=False
-    )
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3.2), squeeze=False)
     colors = plt.cm.tab10.colors
     for ax, (key, title) in zip(axes[0], keys, strict=True):
         for i, (name, runs) in enumerate(groups.items()):
@@ -403,9 +375,7 @@ def write_report(
     groups = group_runs(runs)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    summaries = {
-        name: summarize(g, threshold, consecutive) for name, g in groups.items()
-    }
+    summaries = {name: summarize(g, threshold, consecutive) for name, g in groups.items()}
     figures = [
         plot_learning_curves(groups, out / "learning_curves.png", title),
         plot_adaptive(groups, out / "adaptive.png"),
@@ -445,13 +415,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m mbrl_ai.report", description=__doc__.split("\n")[0]
     )
     parser.add_argument("dirs", nargs="+", type=Path, help="run or sweep directories")
-    parser.add_argument(
-        "--out", type=Path, default=None, help="output folder (default: first dir)"
-    )
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: first dir)")
     parser.add_argument("--title", default="Comparison report")
-    parser.add_argument(
-        "--threshold", type=float, default=None, help="default: the env's"
-    )
+    parser.add_argument("--threshold", type=float, default=None, help="default: the env's")
     parser.add_argument("--consecutive", type=int, default=3)
     args = parser.parse_args(argv)
     try:

@@ -40,9 +40,7 @@ class ModelRollouts:
     rewards: torch.Tensor  # [H, R] the model's reward in environment units
     terminated: torch.Tensor  # [H, R] bool: a done at a valid step (no bootstrap)
     valid: torch.Tensor  # [H, R] bool: the step belongs to its rollout
-    entered: (
-        torch.Tensor
-    )  # [H, R] bool: the rollout was alive when step h began (before the stop)
+    entered: torch.Tensor  # [H, R] bool: the rollout was alive when step h began (before the stop)
     disagreement: torch.Tensor | None  # [H, R] when computed at every step
 
     @property

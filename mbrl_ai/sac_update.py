@@ -40,9 +40,7 @@ class SACAgent(nn.Module):
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.tensor(math.log(init_alpha)))
         self.target_entropy = (
-            float(-self.actor.action_dim)
-            if target_entropy is None
-            else float(target_entropy)
+            float(-self.actor.action_dim) if target_entropy is None else float(target_entropy)
         )
 
 
@@ -63,9 +61,7 @@ def sac_update(
     new_actions, log_prob = agent.actor.sample(obs)
     alpha = agent.log_alpha.exp().detach()
     if alpha_optimizer is not None:  # automatic entropy tuning
-        alpha_loss = -(
-            agent.log_alpha * (log_prob + agent.target_entropy).detach()
-        ).mean()
+        alpha_loss = -(agent.log_alpha * (log_prob + agent.target_entropy).detach()).mean()
         alpha_optimizer.zero_grad(set_to_none=True)
         alpha_loss.backward()
         alpha_optimizer.step()

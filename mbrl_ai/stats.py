@@ -36,9 +36,7 @@ def median_iqr(values: Sequence[float]) -> tuple[float, float, float]:
     pos = np.array([0.25, 0.5, 0.75]) * (len(arr) - 1)
     low, high = arr[np.floor(pos).astype(int)], arr[np.ceil(pos).astype(int)]
     frac = pos - np.floor(pos)
-    with np.errstate(
-        invalid="ignore"
-    ):  # inf − inf and 0 · inf: the cases np.where replaces
+    with np.errstate(invalid="ignore"):  # inf − inf and 0 · inf: the cases np.where replaces
         q = np.where((frac == 0) | (low == high), low, low + frac * (high - low))
     q25, med, q75 = q
     return float(med), float(q25), float(q75)
@@ -84,17 +82,13 @@ def stratified_bootstrap_ci(
     arr, labels = np.asarray(values, dtype=float), np.asarray(strata)
     rng = np.random.default_rng(seed)
     columns = [
-        rng.choice(
-            np.flatnonzero(labels == s), size=(n_resamples, int((labels == s).sum()))
-        )
+        rng.choice(np.flatnonzero(labels == s), size=(n_resamples, int((labels == s).sum())))
         for s in dict.fromkeys(labels.tolist())
     ]
     samples = arr[np.concatenate(columns, axis=1)]  # [n_resamples, n_runs]
     stats = statistic(samples, axis=-1)
     alpha = (1 - confidence) / 2
-    with np.errstate(
-        invalid="ignore"
-    ):  # inf (never solved) resamples: the bound is inf
+    with np.errstate(invalid="ignore"):  # inf (never solved) resamples: the bound is inf
         low, high = np.quantile(stats, [alpha, 1 - alpha], method="linear")
     return float(low), float(high)
 

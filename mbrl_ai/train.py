@@ -49,9 +49,7 @@ from mbrl_ai.errors import NonFiniteError, RunInterrupted
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 # ``${or_default:a,b}``: a unless it is empty (sweep folders of runs without overrides)
-OmegaConf.register_new_resolver(
-    "or_default", lambda value, default: value or default, replace=True
-)
+OmegaConf.register_new_resolver("or_default", lambda value, default: value or default, replace=True)
 
 # Flags after which Hydra does something other than a plain run (help, printing the config, another
 # primary config or package): the pre-check steps aside and leaves them to Hydra.
@@ -126,9 +124,7 @@ def _check_override_key(key: str, value: Any, groups: dict[str, list[str]]) -> N
         return
     if schema_type(key, config_schema()) is None:
         parent = schema_node(key.rpartition(".")[0], config_schema())
-        known = (
-            [f.name for f in dataclasses.fields(parent)] if parent is not None else []
-        )
+        known = [f.name for f in dataclasses.fields(parent)] if parent is not None else []
         raise unknown_key(key, value, known)
 
 
@@ -149,11 +145,7 @@ def _composition_error(exc: Exception, overrides: list[str]) -> ConfigError:
     """Turn Hydra's multi-line composition error into one ConfigError line."""
     cause = exc.__cause__ or exc
     key = getattr(cause, "full_key", None) or ""
-    message = (
-        str(cause).strip().splitlines()[0]
-        if str(cause).strip()
-        else type(cause).__name__
-    )
+    message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
     value: Any = None
     for o in overrides:
         k, _, v = o.lstrip("+~").partition("=")
@@ -163,9 +155,7 @@ def _composition_error(exc: Exception, overrides: list[str]) -> ConfigError:
         return ConfigError(key, value, f"a new key needs a '+': +{key}={value}")
     expected = schema_type(key, config_schema()) if key else None
     lowered = message.lower()
-    if expected is not None and (
-        "could not be converted" in lowered or "is not a" in lowered
-    ):
+    if expected is not None and ("could not be converted" in lowered or "is not a" in lowered):
         message = f"expected {expected}"
     return ConfigError(key or "override", value, message)
 
@@ -180,16 +170,12 @@ def precheck(argv: list[str]) -> None:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0]
-        raise ConfigError(
-            "override", " ".join(overrides), f"cannot parse: {first}"
-        ) from None
+        raise ConfigError("override", " ".join(overrides), f"cannot parse: {first}") from None
 
     groups = _groups()
     multirun = any(arg in ("-m", "--multirun") for arg in argv)
     out_key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
-    hydra_values = {
-        o.key_or_group: o.value() for o in parsed if o.key_or_group.startswith("hydra")
-    }
+    hydra_values = {o.key_or_group: o.value() for o in parsed if o.key_or_group.startswith("hydra")}
     _check_launcher(hydra_values.get("hydra/launcher"))
     _check_writable(out_key, str(hydra_values.get(out_key, ".")))
     resume = next((o.value() for o in parsed if o.key_or_group == "resume"), None)
@@ -201,10 +187,7 @@ def precheck(argv: list[str]) -> None:
         key = o.key_or_group
         if key.startswith("hydra"):
             continue
-        if (
-            resume is not None
-            and key.lstrip("+~").split(".")[0] not in RESUME_MAY_CHANGE
-        ):
+        if resume is not None and key.lstrip("+~").split(".")[0] not in RESUME_MAY_CHANGE:
             raise ConfigError(
                 key,
                 o.input_line.partition("=")[2],
@@ -217,18 +200,12 @@ def precheck(argv: list[str]) -> None:
         if o.is_sweep_override():
             try:
                 values = list(o.sweep_string_iterator())
-            except (
-                Exception
-            ):  # interval sweeps (for optimising sweepers) cannot be enumerated
+            except Exception:  # interval sweeps (for optimising sweepers) cannot be enumerated
                 continue
             sweeps.append((prefix, values))
             base.append(prefix + values[0])
         else:
-            if (
-                key in groups
-                and isinstance(o.value(), str)
-                and o.value() not in groups[key]
-            ):
+            if key in groups and isinstance(o.value(), str) and o.value() not in groups[key]:
                 raise ConfigError(
                     key, o.value(), f"no such option; allowed: {', '.join(groups[key])}"
                 )
@@ -259,9 +236,7 @@ def _check_writable(key: str, path: str) -> None:
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(
-            key, path, f"cannot write there: {existing} is not a writable directory"
-        )
+        raise ConfigError(key, path, f"cannot write there: {existing} is not a writable directory")
 
 
 _LAUNCHER_PLUGINS = {
@@ -291,9 +266,7 @@ def _check_resume_dir(path: str) -> None:
         raise ConfigError("resume", path, "no such directory")
     _check_writable("resume", path)
     if latest_checkpoint(Path(path)) is None:
-        raise ConfigError(
-            "resume", path, "no checkpoint in that directory (checkpoints/step_*)"
-        )
+        raise ConfigError("resume", path, "no checkpoint in that directory (checkpoints/step_*)")
     try:
         read_checkpoint(Path(path))
     except CheckpointError as exc:
@@ -358,9 +331,7 @@ def run(cfg: Config, out_dir: Path) -> Any:
     out_dir = Path(out_dir)
     check_resumable(cfg, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.yaml").write_text(
-        OmegaConf.to_yaml(OmegaConf.create(config_dict(cfg)))
-    )
+    (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(config_dict(cfg))))
     return algos.get(cfg.algo.name).train(cfg, out_dir)
 
 

@@ -61,9 +61,7 @@ class MBPPOParts:
     curiosity: Curiosity
     curiosity_optimizer: torch.optim.Optimizer | None
     int_scaler: IntrinsicScaler
-    int_critic: (
-        Critic | None
-    )  # a second value head for A_int (curiosity.intrinsic_head)
+    int_critic: Critic | None  # a second value head for A_int (curiosity.intrinsic_head)
 
 
 def build_parts(cfg: Config, run: Run) -> MBPPOParts:
@@ -82,19 +80,13 @@ def build_parts(cfg: Config, run: Run) -> MBPPOParts:
         wm.holdout_fraction,
         cfg.seed,
     )
-    curiosity = build_curiosity(
-        cfg.curiosity, info.obs_dim, info.action_space, model, cfg.seed
-    )
+    curiosity = build_curiosity(cfg.curiosity, info.obs_dim, info.action_space, model, cfg.seed)
     params = curiosity.trainable_parameters()
-    curiosity_optimizer = (
-        torch.optim.Adam(params, lr=cfg.lr_curiosity) if params else None
-    )
+    curiosity_optimizer = torch.optim.Adam(params, lr=cfg.lr_curiosity) if params else None
     int_critic = None
     if cfg.curiosity.intrinsic_head and cfg.curiosity.name != "none":
         n = cfg.network
-        int_critic = Critic(
-            info.obs_dim, list(n.critic_hidden), n.activation, n.ortho_init
-        )
+        int_critic = Critic(info.obs_dim, list(n.critic_hidden), n.activation, n.ortho_init)
         int_critic = int_critic.to(device)
         run.optimizer.add_param_group({"params": list(int_critic.parameters())})
     parts = MBPPOParts(
@@ -146,9 +138,7 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
             # ... plus β·r_int (curiosity off: β = 0 or none)
             curious = beta.beta > 0.0
             if curious:
-                int_real = real_intrinsic_rewards(
-                    p.curiosity, p.int_scaler, rollout, device
-                )
+                int_real = real_intrinsic_rewards(p.curiosity, p.int_scaler, rollout, device)
                 rollout = mix_intrinsic(rollout, int_real, beta.beta, two_heads)
             t1 = time.perf_counter()
 
@@ -162,9 +152,7 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
             fit = fit_world_model(
                 p.model, p.model_optimizer, p.replay, cfg.world_model, run.rng, device
             )
-            confidence = fit[
-                "confidence"
-            ]  # 0 after a non-finite loss: the update was undone
+            confidence = fit["confidence"]  # 0 after a non-finite loss: the update was undone
             t2 = time.perf_counter()
 
             weight = confidence if im_cfg.imagined_weight == "confidence" else 1.0
@@ -176,9 +164,7 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                     confidence, cfg.planning_horizon, cfg.confidence_thresh,
                     cfg.min_planning_rollouts, cfg.max_planning_rollouts, im_cfg.mode,
                 )  # fmt: skip
-                if fit[
-                    "update_skipped"
-                ]:  # no model to trust this iteration: real data only
+                if fit["update_skipped"]:  # no model to trust this iteration: real data only
                     n_rollouts = 0
                 starts = sample_start_states(
                     p.replay.recent_obs(im_cfg.start_window), n_rollouts, run.rng
@@ -190,12 +176,8 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                 )  # fmt: skip
                 # ... plus β·r_int on the predicted next states
                 if curious:
-                    int_imagined = imagined_intrinsic_rewards(
-                        p.curiosity, p.int_scaler, imagined
-                    )
-                    imagined = mix_intrinsic(
-                        imagined, int_imagined, beta.beta, two_heads
-                    )
+                    int_imagined = imagined_intrinsic_rewards(p.curiosity, p.int_scaler, imagined)
+                    imagined = mix_intrinsic(imagined, int_imagined, beta.beta, two_heads)
                 imagine_s += time.perf_counter() - t_im
                 n_imagined += imagined.n_transitions
                 # 2.4 advantages per segment: the real rollout's episodes, each imagined rollout
@@ -215,9 +197,7 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                 update_curiosity(
                     p.curiosity,
                     p.curiosity_optimizer,
-                    *curiosity_batch(
-                        rollout, imagined, cfg.curiosity.train_on_imagined, device
-                    ),
+                    *curiosity_batch(rollout, imagined, cfg.curiosity.train_on_imagined, device),
                     cfg.curiosity.epochs,
                     cfg.curiosity.batch_size,
                 )
@@ -229,9 +209,7 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                 "int_reward_imagined", imagined.int_rewards, imagined.valid
             )
             # 2.7 adapt β to the trend of real extrinsic returns
-            beta = adapt_beta(
-                beta, run.collect.finished_returns, cfg.beta_adapt_rate, cfg.beta
-            )
+            beta = adapt_beta(beta, run.collect.finished_returns, cfg.beta_adapt_rate, cfg.beta)
             run.iteration += 1
             run.maybe_evaluate()
 
@@ -248,11 +226,7 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                     "imagined_transitions": n_imagined,
                     "real_transitions": cfg.n_real_steps,
                     "reward_slope": beta.slope,
-                    **{
-                        k: v
-                        for k, v in update.items()
-                        if k not in ("policy_loss", "value_loss")
-                    },
+                    **{k: v for k, v in update.items() if k not in ("policy_loss", "value_loss")},
                     "imagined_depth": imagined.obs.shape[0],
                     **{
                         f"model/{k}": v
@@ -266,9 +240,7 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                     "imagine_s": imagine_s,
                     "update_s": t3 - t2 - imagine_s,
                     "real_steps_per_s": cfg.n_real_steps / (t1 - t0),
-                    "imagined_steps_per_s": n_imagined / imagine_s
-                    if imagine_s > 0
-                    else 0.0,
+                    "imagined_steps_per_s": n_imagined / imagine_s if imagine_s > 0 else 0.0,
                 }
             )
             run.end_iteration(beta=beta)

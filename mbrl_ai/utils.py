@@ -40,9 +40,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
     """Restore what :func:`rng_state` returned."""
     random.setstate(_tuples(state["python"]))
     name, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state(
-        (name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss)
-    )
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -56,9 +54,7 @@ def _tuples(x: Any) -> Any:
 def encode_plain(x: Any) -> Any:
     """Python and numpy values as values a weights-only checkpoint can hold (arrays become
     tensors, tagged so :func:`decode_plain` gives back the same numpy type); TypeError otherwise."""
-    if isinstance(
-        x, np.generic
-    ):  # before the plain types: np.float64 is a float subclass
+    if isinstance(x, np.generic):  # before the plain types: np.float64 is a float subclass
         if x.dtype.kind not in "biuf":
             raise TypeError(f"cannot checkpoint a {type(x).__name__}")
         return {"__npscalar__": torch.from_numpy(np.array(x))}

@@ -20,7 +20,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import torch
 from omegaconf import OmegaConf
@@ -39,17 +38,13 @@ def load_world_model(run_dir: Path) -> tuple[EnsembleWorldModel, object]:
     state, _ = read_checkpoint(run_dir, with_arrays=False)
     cfg = to_config(OmegaConf.create(state["config"]))
     if "world_model" not in state["objects"]:
-        raise CheckpointError(
-            f"{run_dir}: algo={cfg.algo.name} has no world model to visualise"
-        )
+        raise CheckpointError(f"{run_dir}: algo={cfg.algo.name} has no world model to visualise")
     model = build_world_model(cfg.world_model, inspect_env(cfg.env, cfg.env_kwargs))
     model.load_state_dict(state["objects"]["world_model"])
     return model.eval(), cfg
 
 
-def real_episode(
-    run_dir: Path, seed: int, max_steps: int = 500
-) -> tuple[np.ndarray, np.ndarray]:
+def real_episode(run_dir: Path, seed: int, max_steps: int = 500) -> tuple[np.ndarray, np.ndarray]:
     """States ``[T + 1, obs_dim]`` and actions ``[T, ...]`` of one episode of the trained policy."""
     actor, obs_rms, cfg = load_policy(run_dir)
     env = make_env(cfg.env, cfg.env_kwargs)
@@ -106,9 +101,7 @@ def k_step_errors(
     for start in range(len(actions)):
         mean_path = member_rollouts(model, states, actions, start, horizon).mean(0)
         for k in range(1, len(mean_path)):
-            errors[k - 1].append(
-                float((((mean_path[k] - states[start + k]) / std) ** 2).mean())
-            )
+            errors[k - 1].append(float((((mean_path[k] - states[start + k]) / std) ** 2).mean()))
     return np.array([np.mean(e) if e else np.nan for e in errors])
 
 
@@ -124,14 +117,10 @@ def plot_trajectories(
     import matplotlib.pyplot as plt
 
     d = states.shape[1]
-    fig, axes = plt.subplots(
-        d, 1, figsize=(8, 1.8 * d + 0.6), sharex=True, squeeze=False
-    )
+    fig, axes = plt.subplots(d, 1, figsize=(8, 1.8 * d + 0.6), sharex=True, squeeze=False)
     colors = plt.cm.tab10.colors
     for i, ax in enumerate(axes[:, 0]):
-        ax.plot(
-            np.arange(len(states)), states[:, i], color="black", lw=1.4, label="real"
-        )
+        ax.plot(np.arange(len(states)), states[:, i], color="black", lw=1.4, label="real")
         for j, (start, paths) in enumerate(rollouts.items()):
             t = np.arange(start, start + paths.shape[1])
             c = colors[j % 10]
@@ -142,16 +131,12 @@ def plot_trajectories(
                 lw=1.2,
                 label=f"imagined from t={start}",
             )
-            ax.fill_between(
-                t, paths[:, :, i].min(0), paths[:, :, i].max(0), color=c, alpha=0.2
-            )
+            ax.fill_between(t, paths[:, :, i].min(0), paths[:, :, i].max(0), color=c, alpha=0.2)
         ax.set_ylabel(names[i] if names else f"s[{i}]", fontsize=8)
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=6, ncol=3)
     axes[-1, 0].set_xlabel("time step of the real episode")
-    fig.suptitle(
-        "real vs imagined trajectories (band: range over ensemble members)", fontsize=10
-    )
+    fig.suptitle("real vs imagined trajectories (band: range over ensemble members)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -162,23 +147,15 @@ def logged_open_loop(run_dir: Path) -> dict[int, np.ndarray]:
     """``model/open_loop_mse_k`` of metrics.jsonl at the first, middle and last iteration that
     logged it: {env_steps: errors for k = 1..}."""
     path = Path(run_dir) / "metrics.jsonl"
-    rows = [
-        m
-        for m in (read_jsonl(path) if path.is_file() else [])
-        if "model/open_loop_mse_1" in m
-    ]
+    rows = [m for m in (read_jsonl(path) if path.is_file() else []) if "model/open_loop_mse_1" in m]
     picked = {}
     for m in [rows[0], rows[len(rows) // 2], rows[-1]] if rows else []:
-        ks = sorted(
-            int(k.rsplit("_", 1)[1]) for k in m if k.startswith("model/open_loop_mse_")
-        )
+        ks = sorted(int(k.rsplit("_", 1)[1]) for k in m if k.startswith("model/open_loop_mse_"))
         picked[m["env_steps"]] = np.array([m[f"model/open_loop_mse_{k}"] for k in ks])
     return picked
 
 
-def plot_model_error(
-    now: np.ndarray, logged: dict[int, np.ndarray], path: Path
-) -> Path:
+def plot_model_error(now: np.ndarray, logged: dict[int, np.ndarray], path: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -225,16 +202,10 @@ def visualize(
     model, cfg = load_world_model(run_dir)
     states, actions = real_episode(run_dir, seed)
     picks = np.linspace(0, max(len(actions) - horizon, 0), starts).astype(int)
-    rollouts = {
-        int(s): member_rollouts(model, states, actions, int(s), horizon) for s in picks
-    }
-    names = {
-        "CartPole-v1": ["cart position", "cart velocity", "pole angle", "pole velocity"]
-    }
+    rollouts = {int(s): member_rollouts(model, states, actions, int(s), horizon) for s in picks}
+    names = {"CartPole-v1": ["cart position", "cart velocity", "pole angle", "pole velocity"]}
     return (
-        plot_trajectories(
-            states, rollouts, out / "trajectories.png", names.get(cfg.env)
-        ),
+        plot_trajectories(states, rollouts, out / "trajectories.png", names.get(cfg.env)),
         plot_model_error(
             k_step_errors(model, states, actions, horizon),
             logged_open_loop(run_dir),

@@ -81,13 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--entity", required=True)
     parser.add_argument("--project", default="mbrl_ai")
-    parser.add_argument(
-        "--group", action="append", default=[], help="a W&B group (repeat)"
-    )
+    parser.add_argument("--group", action="append", default=[], help="a W&B group (repeat)")
     parser.add_argument("--title", default="mbrl_ai comparison")
-    parser.add_argument(
-        "--publish", action="store_true", help="upload it (needs a login)"
-    )
+    parser.add_argument("--publish", action="store_true", help="upload it (needs a login)")
     args = parser.parse_args(argv)
     try:
         report = build_report(args.entity, args.project, args.group, args.title)
@@ -99,9 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not args.publish:
         grid = report.blocks[-1]
-        print(
-            f"built '{report.title}': {len(grid.panels)} panels over groups {args.group}"
-        )
+        print(f"built '{report.title}': {len(grid.panels)} panels over groups {args.group}")
         print("not published: add --publish (after `wandb login`) to upload it")
         return 0
     report.save()

@@ -15,9 +15,7 @@ class CounterEnv(gym.Env):
     """
 
     def __init__(self, terminate_at: int = 7) -> None:
-        self.observation_space = gym.spaces.Box(
-            -np.inf, np.inf, shape=(2,), dtype=np.float32
-        )
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(2,), dtype=np.float32)
         self.action_space = gym.spaces.Discrete(2)
         self.terminate_at = terminate_at
         self.t, self.episode = 0, -1

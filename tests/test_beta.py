@@ -30,13 +30,9 @@ def test_flat_trend_between_thresholds_keeps_beta() -> None:
 def test_too_few_episodes_change_nothing_and_beta_is_clamped() -> None:
     assert _after([1.0, 0.0, -1.0]).beta == 0.5
     assert _after([float(-i) for i in range(9)], beta=0.95).beta == 1.0
-    assert (
-        _after([float(-i) for i in range(9)], beta=0.0).beta == 0.0
-    )  # beta_init=0: off
+    assert _after([float(-i) for i in range(9)], beta=0.0).beta == 0.0  # beta_init=0: off
 
 
 def test_a_constant_return_has_exactly_zero_slope() -> None:
-    state = _after(
-        [-200.0] * 9
-    )  # MountainCar before the first goal: not a falling trend
+    state = _after([-200.0] * 9)  # MountainCar before the first goal: not a falling trend
     assert state.slope == 0.0 and state.beta == 0.5

@@ -44,24 +44,18 @@ BAD_INPUT = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("args", "expected"), BAD_INPUT, ids=[" ".join(a) for a, _ in BAD_INPUT]
-)
+@pytest.mark.parametrize(("args", "expected"), BAD_INPUT, ids=[" ".join(a) for a, _ in BAD_INPUT])
 def test_bad_input_fails_first_with_one_line(
     args: list[str], expected: str, tmp_path: Path
 ) -> None:
-    result = run_cli(
-        *args, f"hydra.run.dir={tmp_path}/run", f"hydra.sweep.dir={tmp_path}/sweep"
-    )
+    result = run_cli(*args, f"hydra.run.dir={tmp_path}/run", f"hydra.sweep.dir={tmp_path}/sweep")
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: invalid config:")
     assert expected in lines[0]
     assert "Traceback" not in result.stderr
-    assert (
-        not (tmp_path / "run").exists() and not (tmp_path / "sweep").exists()
-    )  # no work started
+    assert not (tmp_path / "run").exists() and not (tmp_path / "sweep").exists()  # no work started
 
 
 PSEUDOCODE_LOG_KEYS = (  # section 2.8, verbatim
@@ -106,9 +100,7 @@ def test_a_run_writes_config_metrics_evals_and_checkpoint(
 
     meta, *evals = read_jsonl(out / "eval.jsonl")
     assert meta["meta"] and meta["method"] == algo and meta["env_id"] == "CartPole-v1"
-    assert (
-        meta["seed"] == 3 and meta["threshold"] == 475.0 and "torch" in meta["versions"]
-    )
+    assert meta["seed"] == 3 and meta["threshold"] == 475.0 and "torch" in meta["versions"]
     assert [e["env_steps"] for e in evals] == [256, 512]
     for e in evals:
         assert len(e["returns"]) == 2 and e["train_wall_s"] <= e["wall_s"]
@@ -141,9 +133,7 @@ def test_multirun_sweep_runs_every_job(tiny: list[str], tmp_path: Path) -> None:
         cfg = (folder / f"seed={seed}" / "config.yaml").read_text()
         assert f"seed: {seed}" in cfg
         meta = read_jsonl(folder / f"seed={seed}" / "eval.jsonl")[0]
-        assert meta["group"] == folder.name.replace(
-            "=", ":"
-        )  # the W&B group, filter-safe
+        assert meta["group"] == folder.name.replace("=", ":")  # the W&B group, filter-safe
 
 
 def test_checkpoint_with_a_pickle_payload_is_refused(tmp_path: Path) -> None:

@@ -13,9 +13,7 @@ from tests.conftest import compose
 
 
 def _collect(env_id: str, n_envs: int = 3, n_steps: int = 40):  # noqa: ANN202
-    cfg = compose(
-        f"env=tests.fake_envs:{env_id}", f"n_envs={n_envs}", "n_real_steps=120"
-    )
+    cfg = compose(f"env=tests.fake_envs:{env_id}", f"n_envs={n_envs}", "n_real_steps=120")
     info = inspect_env(cfg.env)
     actor, critic = build_actor_critic(cfg, info)
     envs = make_vec_env(cfg.env, n_envs, seed=0)
@@ -53,9 +51,7 @@ def test_truncation_and_termination_are_kept_apart() -> None:
     assert (term_rollout.next_values[term_rollout.terminated] == 0).all()
     # within an episode the bootstrap is the next stored state's value
     cont = ~(trunc_rollout.terminated | trunc_rollout.truncated)[:-1]
-    torch.testing.assert_close(
-        trunc_rollout.next_values[:-1][cont], trunc_rollout.values[1:][cont]
-    )
+    torch.testing.assert_close(trunc_rollout.next_values[:-1][cont], trunc_rollout.values[1:][cont])
 
 
 def test_finished_episodes_are_reported_with_their_returns() -> None:

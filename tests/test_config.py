@@ -37,9 +37,7 @@ def test_root_keys_carry_the_pseudocode_defaults() -> None:
     cfg = compose()
     for key, value in PSEUDOCODE_DEFAULTS.items():
         assert getattr(cfg, key) == value, key
-    assert (
-        cfg.ppo.ent_coef == 0.0 and cfg.ppo.vf_coef == 0.5
-    )  # "0.5*value_loss + 0.0*entropy_loss"
+    assert cfg.ppo.ent_coef == 0.0 and cfg.ppo.vf_coef == 0.5  # "0.5*value_loss + 0.0*entropy_loss"
 
 
 def _options() -> list[tuple[str, str]]:
@@ -59,9 +57,7 @@ def test_every_group_option_composes(group: str, option: str) -> None:
 
 
 def test_overrides_reach_nested_nodes() -> None:
-    cfg = compose(
-        "planning_horizon=3", "ppo.clip_range_vf=0.2", "network.actor_hidden=[32,32]"
-    )
+    cfg = compose("planning_horizon=3", "ppo.clip_range_vf=0.2", "network.actor_hidden=[32,32]")
     assert cfg.planning_horizon == 3 and cfg.ppo.clip_range_vf == 0.2
     assert cfg.network.actor_hidden == [32, 32]
 
@@ -122,9 +118,7 @@ def test_the_cli_precheck_accepts_every_nested_key(override: str) -> None:
 
 def test_the_nested_node_list_is_complete() -> None:
     hints = typing.get_type_hints(config_schema())
-    assert sorted(k for k, t in hints.items() if dataclasses.is_dataclass(t)) == sorted(
-        NESTED
-    )
+    assert sorted(k for k, t in hints.items() if dataclasses.is_dataclass(t)) == sorted(NESTED)
 
 
 def test_experiment_presets_exist_for_cartpole_and_pendulum() -> None:

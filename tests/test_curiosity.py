@@ -44,9 +44,7 @@ def _seen_states(n: int = 256) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     return obs, actions, next_obs
 
 
-def test_rnd_target_stays_frozen_and_the_predictor_loss_falls_on_repeated_states() -> (
-    None
-):
+def test_rnd_target_stays_frozen_and_the_predictor_loss_falls_on_repeated_states() -> None:
     torch.manual_seed(0)
     rnd = _module("rnd")
     obs, actions, next_obs = _seen_states()
@@ -67,12 +65,8 @@ def test_intrinsic_reward_is_higher_on_novel_states(name: str) -> None:
     module.observe(next_obs)
     _train(module, obs, actions, next_obs, steps=150)
     seen = module.intrinsic_reward(obs, actions, next_obs).mean()
-    novel_obs = obs + torch.tensor(
-        [0.5, -0.5, 0.5, -0.5]
-    )  # five std away from anything seen
-    novel = module.intrinsic_reward(
-        novel_obs, actions, novel_obs + (next_obs - obs)
-    ).mean()
+    novel_obs = obs + torch.tensor([0.5, -0.5, 0.5, -0.5])  # five std away from anything seen
+    novel = module.intrinsic_reward(novel_obs, actions, novel_obs + (next_obs - obs)).mean()
     assert novel > 3.0 * seen
 
 
@@ -110,9 +104,7 @@ def test_intrinsic_scaler_divides_by_the_std_of_discounted_returns() -> None:
     scaler = IntrinsicScaler(n_envs=1, gamma=0.0)  # γ = 0: the returns are the rewards
     rewards = torch.tensor([[1.0], [3.0], [1.0], [3.0]])
     scaler.update(rewards)
-    torch.testing.assert_close(
-        scaler.scale(rewards), rewards / 1.0, atol=1e-3, rtol=1e-3
-    )
+    torch.testing.assert_close(scaler.scale(rewards), rewards / 1.0, atol=1e-3, rtol=1e-3)
 
 
 def test_the_module_build_leaves_the_run_random_stream_alone() -> None:
@@ -136,18 +128,12 @@ def test_beta_zero_gives_bit_identical_updates_to_curiosity_none(
         "world_model.train_steps=5",
         "curiosity.warmup_steps=0",
     ]
-    trainer.train_mbppo(
-        compose(*base, "curiosity=rnd", "beta_init=0"), tmp_path / "rnd"
-    )
+    trainer.train_mbppo(compose(*base, "curiosity=rnd", "beta_init=0"), tmp_path / "rnd")
     trainer.train_mbppo(compose(*base, "curiosity=none"), tmp_path / "none")
-    trainer.train_mbppo(
-        compose(*base, "curiosity=rnd", "beta_init=0.5"), tmp_path / "on"
-    )
+    trainer.train_mbppo(compose(*base, "curiosity=rnd", "beta_init=0.5"), tmp_path / "on")
     off, none, on = (_actor_weights(tmp_path / n) for n in ("rnd", "none", "on"))
     assert all(torch.equal(off[k], none[k]) for k in off)
-    assert any(
-        not torch.equal(off[k], on[k]) for k in off
-    )  # and curiosity on does change them
+    assert any(not torch.equal(off[k], on[k]) for k in off)  # and curiosity on does change them
 
 
 def test_ppo_sees_extrinsic_plus_beta_times_intrinsic_reward(
@@ -163,9 +149,7 @@ def test_ppo_sees_extrinsic_plus_beta_times_intrinsic_reward(
 
         return wrapped
 
-    monkeypatch.setattr(
-        trainer, "collect_rollout", spy("collected", trainer.collect_rollout)
-    )
+    monkeypatch.setattr(trainer, "collect_rollout", spy("collected", trainer.collect_rollout))
     monkeypatch.setattr(
         trainer,
         "real_intrinsic_rewards",
@@ -204,9 +188,7 @@ class _Linear(torch.nn.Module):
 
 def test_intrinsic_gae_is_non_episodic_and_adds_beta_times_its_advantage() -> None:
     obs = torch.tensor([[[1.0]], [[2.0]]])  # [T=2, N=1, 1]: V_int(s) = s
-    next_obs = torch.tensor(
-        [[[2.0]], [[5.0]]]
-    )  # step 1 ends an episode; 5 is its final state
+    next_obs = torch.tensor([[[2.0]], [[5.0]]])  # step 1 ends an episode; 5 is its final state
     ends = torch.tensor([[False], [True]])
     adv, ret = add_intrinsic_advantage(
         torch.zeros(2, 1),
@@ -230,9 +212,7 @@ def test_intrinsic_gae_is_non_episodic_and_adds_beta_times_its_advantage() -> No
     assert none is None and torch.equal(unchanged, torch.ones(2, 1))
 
 
-def test_the_intrinsic_head_is_trained_and_checkpointed(
-    tiny: list[str], tmp_path: Path
-) -> None:
+def test_the_intrinsic_head_is_trained_and_checkpointed(tiny: list[str], tmp_path: Path) -> None:
     cfg = compose(
         *tiny,
         "algo=mbppo",
@@ -247,9 +227,7 @@ def test_the_intrinsic_head_is_trained_and_checkpointed(
 
 
 @pytest.mark.parametrize("name", ["icm", "disagreement"])
-def test_every_module_runs_in_the_trainer(
-    name: str, tiny: list[str], tmp_path: Path
-) -> None:
+def test_every_module_runs_in_the_trainer(name: str, tiny: list[str], tmp_path: Path) -> None:
     cfg = compose(
         *tiny,
         "algo=mbppo",

@@ -32,9 +32,7 @@ def test_hand_computed_three_steps_terminating() -> None:
     a1 = d1 + g * lam * a2
     a0 = d0 + g * lam * a1
     np.testing.assert_allclose(adv.squeeze(1).numpy(), [a0, a1, a2], rtol=1e-6)
-    np.testing.assert_allclose(
-        ret.squeeze(1).numpy(), [a0 + 0.5, a1 + 1.0, a2 + 1.5], rtol=1e-6
-    )
+    np.testing.assert_allclose(ret.squeeze(1).numpy(), [a0 + 0.5, a1 + 1.0, a2 + 1.5], rtol=1e-6)
 
 
 def test_truncation_bootstraps_and_termination_does_not() -> None:

@@ -27,10 +27,7 @@ def test_rollout_count_is_monotone_in_confidence_and_clamped() -> None:
     grid = np.linspace(0.0, 1.0, 201)
     counts = [rollout_count(c, 0.05, 10, 100) for c in grid]
     assert all(a <= b for a, b in zip(counts, counts[1:], strict=False))
-    assert (
-        rollout_count(0.0, 0.05, 10, 100) == 10
-        and rollout_count(0.05, 0.05, 10, 100) == 10
-    )
+    assert rollout_count(0.0, 0.05, 10, 100) == 10 and rollout_count(0.05, 0.05, 10, 100) == 10
     assert rollout_count(1.0, 0.05, 10, 100) == 100
     assert rollout_count(0.525, 0.05, 10, 100) == 55  # halfway between thresh and 1
 
@@ -64,9 +61,7 @@ class _StateValue(nn.Module):
 
 def test_imagined_gae_bootstraps_at_the_horizon_and_stops_at_a_predicted_done() -> None:
     actor = Actor(1, gym.spaces.Discrete(2), [4], "tanh", ortho_init=True)
-    starts = torch.tensor(
-        [[0.0], [10.0]]
-    )  # rollout 0 hits done at its 2nd step; rollout 1 runs on
+    starts = torch.tensor([[0.0], [10.0]])  # rollout 0 hits done at its 2nd step; rollout 1 runs on
     im = imagine_rollouts(
         actor,
         _StateValue(),
@@ -113,18 +108,14 @@ def test_batched_imagination_equals_a_step_by_step_reference() -> None:
     actor = Actor(4, space, [16], "tanh", ortho_init=True)
     critic = Critic(4, [16], "tanh", ortho_init=True)
     model = EnsembleWorldModel(4, space, 1, [32], "silu", -10.0, 0.5)
-    with (
-        torch.no_grad()
-    ):  # make predicted dones occasional: some rollouts end early, some run on
+    with torch.no_grad():  # make predicted dones occasional: some rollouts end early, some run on
         model.head.weight[..., -1] *= 20.0
         model.head.bias[..., -1] = -2.0
     cfg = ImaginationConfig(mode="fixed", sample=False)
     starts = torch.randn(16, 4)
     im = imagine_rollouts(actor, critic, model, starts, 4, cfg)
     lengths = im.valid.sum(0)
-    assert (
-        lengths.max() == 4 and lengths.min() < 4
-    )  # both kinds of rollout are exercised
+    assert lengths.max() == 4 and lengths.min() < 4  # both kinds of rollout are exercised
     for i in range(16):  # one rollout at a time, one state at a time
         s = starts[i : i + 1]
         for h in range(4):
@@ -147,14 +138,10 @@ def test_batched_imagination_equals_a_step_by_step_reference() -> None:
 def test_start_states_never_come_from_a_reset_boundary() -> None:
     import tests.fake_envs  # noqa: F401
 
-    envs = make_vec_env(
-        "tests.fake_envs:CounterTerm-v0", 2, seed=0
-    )  # terminates at step 4
+    envs = make_vec_env("tests.fake_envs:CounterTerm-v0", 2, seed=0)  # terminates at step 4
     actor = Actor(2, gym.spaces.Discrete(2), [8], "tanh", True)
     critic = Critic(2, [8], "tanh", True)
-    rollout, _ = collect_rollout(
-        envs, actor, critic, start_collection(envs, 0), 30, 0.99
-    )
+    rollout, _ = collect_rollout(envs, actor, critic, start_collection(envs, 0), 30, 0.99)
     envs.close()
     replay = ReplayBuffer(1000, 2, (), True, 0.1, seed=0)
     replay.add(rollout.transitions())

@@ -68,7 +68,5 @@ def test_sac_and_mbpo_learn_pendulum(tmp_path: Path, preset: str, steps: int) ->
         "logger.progress=off",
     )
     result = run(cfg, tmp_path)
-    means = [
-        round(e["mean_return"]) for e in result.evals
-    ]  # random policy: about -1,200
+    means = [round(e["mean_return"]) for e in result.evals]  # random policy: about -1,200
     assert means[0] < -700.0 and means[-1] > -300.0, f"eval curve {means}"

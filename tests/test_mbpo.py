@@ -36,9 +36,7 @@ def test_sac_learns_a_one_step_bandit() -> None:
     units 1.0 of [-2, 2]) and the critic must learn the reward."""
     torch.manual_seed(0)
     agent = SACAgent(1, BOX1, [32, 32], "relu", init_alpha=0.05, target_entropy=None)
-    opts = [
-        torch.optim.Adam(m.parameters(), lr=3e-3) for m in (agent.actor, agent.critic)
-    ]
+    opts = [torch.optim.Adam(m.parameters(), lr=3e-3) for m in (agent.actor, agent.critic)]
     alpha_opt = torch.optim.Adam([agent.log_alpha], lr=3e-3)
     obs = torch.zeros(256, 1)
     for _ in range(600):
@@ -108,9 +106,7 @@ def test_model_training_lowers_the_nll_and_picks_elites_by_heldout_mse() -> None
     holdout = replay.get(replay.indices(holdout=True))
     fit_with_early_stopping(model, opt, replay, cfg, np.random.default_rng(0), 2, 1, 1)
     nll_after_one_epoch = _nll(model, holdout)
-    fit = fit_with_early_stopping(
-        model, opt, replay, cfg, np.random.default_rng(1), 2, 30, 3
-    )
+    fit = fit_with_early_stopping(model, opt, replay, cfg, np.random.default_rng(1), 2, 30, 3)
     assert _nll(model, holdout) < nll_after_one_epoch - 1.0  # the Gaussian NLL falls
     assert fit["elite_mse"] < 0.02 and fit["update_skipped"] == 0.0
     mse = member_heldout_mse(model, holdout, torch.device("cpu"))
@@ -120,9 +116,7 @@ def test_model_training_lowers_the_nll_and_picks_elites_by_heldout_mse() -> None
     with torch.no_grad():
         model.head.weight[1].add_(1.0)
     frozen = torch.optim.SGD(model.parameters(), lr=0.0)
-    refit = fit_with_early_stopping(
-        model, frozen, replay, cfg, np.random.default_rng(2), 3, 1, 1
-    )
+    refit = fit_with_early_stopping(model, frozen, replay, cfg, np.random.default_rng(2), 3, 1, 1)
     spoiled = member_heldout_mse(model, holdout, torch.device("cpu"))
     assert int(torch.argmax(spoiled)) == 1 and 1 not in refit["elites"]
     assert refit["elites"] == sorted(torch.argsort(spoiled)[:3].tolist())
@@ -133,9 +127,7 @@ def test_early_stopping_stops_when_nothing_improves() -> None:
     model = EnsembleWorldModel(2, BOX1, 2, [8], "silu", -10.0, 0.5)
     opt = torch.optim.SGD(model.parameters(), lr=0.0)  # nothing can improve
     cfg = WorldModelConfig(ensemble_size=2, hidden=[8], batch_size=64)
-    fit = fit_with_early_stopping(
-        model, opt, replay, cfg, np.random.default_rng(0), 1, 50, 4
-    )
+    fit = fit_with_early_stopping(model, opt, replay, cfg, np.random.default_rng(0), 1, 50, 4)
     assert fit["epochs"] == 4.0
 
 
@@ -166,9 +158,7 @@ def test_early_stopping_stops_when_nothing_improves() -> None:
         ),
     ],
 )
-def test_rollout_length_rules(
-    rule: dict, iteration: int, variance: float, expected: int
-) -> None:
+def test_rollout_length_rules(rule: dict, iteration: int, variance: float, expected: int) -> None:
     cfg = MBPOConfig(**rule)
     assert rollout_horizon(cfg, iteration, variance) == expected
     assert expected <= max_rollout_horizon(cfg)
@@ -180,15 +170,11 @@ def test_the_model_buffer_is_rebuilt_when_h_changes_keeping_the_newest() -> None
 
     def batch(values: range) -> Transitions:
         v = np.array(values, dtype=np.float32)
-        return Transitions(
-            v[:, None], v[:, None], v, v[:, None], np.zeros(len(v), dtype=bool)
-        )
+        return Transitions(v[:, None], v[:, None], v, v[:, None], np.zeros(len(v), dtype=bool))
 
     buf.add(batch(range(0, 8)))
     buf.add(batch(range(8, 14)))  # wraps: 4..13 kept
-    assert buf.size == 10 and sorted(buf.get(np.arange(10)).rewards) == list(
-        range(4, 14)
-    )
+    assert buf.size == 10 and sorted(buf.get(np.arange(10)).rewards) == list(range(4, 14))
     buf.set_capacity(5)  # H shrank: the 5 newest stay, in order
     assert buf.capacity == 5 and list(buf.get(np.arange(5)).rewards) == [
         9,
@@ -223,17 +209,13 @@ def test_branched_rollouts_start_from_real_states_and_respect_stops() -> None:
 
     out, stats = branched_rollouts(model, agent.actor, starts, 4, [0, 2], done_fn=never)
     assert len(out) == 200 and stats["rollout_length_mean"] == 4.0
-    np.testing.assert_allclose(
-        out.obs[:50], starts.numpy()
-    )  # step 0 is the real start states
+    np.testing.assert_allclose(out.obs[:50], starts.numpy())  # step 0 is the real start states
     assert np.abs(out.actions).max() <= 1.0
     # a known termination rule ends every rollout at its first step
     out, stats = branched_rollouts(
         model, agent.actor, starts, 4, [0], done_fn=lambda s: s[:, 0] > -1e9
     )
-    assert (
-        len(out) == 50 and out.terminated.all() and stats["rollout_length_mean"] == 1.0
-    )
+    assert len(out) == 50 and out.terminated.all() and stats["rollout_length_mean"] == 1.0
     # the per-sample stop drops rows once they disagree beyond the threshold
     out, stats = branched_rollouts(
         model, agent.actor, starts, 4, [0, 1, 2], done_fn=never, disagreement_stop=1e-12
@@ -256,11 +238,7 @@ def test_branched_rollouts_never_start_from_a_reset_boundary(tmp_path: Path) -> 
     run(cfg, tmp_path)
     _, arrays = read_checkpoint(tmp_path)
     obs, next_obs = arrays["replay/obs"], arrays["replay/next_obs"]
-    assert (
-        len(obs) == 500
-        and (obs[:, 0] < 5).all()
-        and (next_obs[:, 0] == obs[:, 0] + 1).all()
-    )
+    assert len(obs) == 500 and (obs[:, 0] < 5).all() and (next_obs[:, 0] == obs[:, 0] + 1).all()
 
 
 SHORT = [
@@ -340,11 +318,7 @@ def test_mbpo_smoke_on_mujoco(tmp_path: Path, env_id: str, termination: str) -> 
         "algo=mbpo",
         f"env={env_id}",
         f"world_model.termination={termination}",
-        *[
-            a
-            for a in SHORT
-            if not a.startswith(("env=", "total_timesteps", "eval_every"))
-        ],
+        *[a for a in SHORT if not a.startswith(("env=", "total_timesteps", "eval_every"))],
         "total_timesteps=500",
         "eval_every=500",
         "eval_episodes=1",

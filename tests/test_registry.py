@@ -62,22 +62,15 @@ def test_a_plugin_node_is_validated_like_every_other(tmp_path: Path) -> None:
     assert bad.stderr.strip().splitlines() == [
         "error: invalid config: toy.model_every=0: must be an integer >= 1"
     ]
-    space = run_cli(
-        "algo=toy", "env=Pendulum-v1", f"hydra.run.dir={tmp_path}", env=PLUGIN
-    )
-    assert (
-        space.returncode == 2
-        and "algo=toy does not support action space" in space.stderr
-    )
+    space = run_cli("algo=toy", "env=Pendulum-v1", f"hydra.run.dir={tmp_path}", env=PLUGIN)
+    assert space.returncode == 2 and "algo=toy does not support action space" in space.stderr
     assert not any(tmp_path.iterdir())
 
 
 def test_without_the_plugin_the_name_is_unknown(tmp_path: Path) -> None:
     done = run_cli("algo=toy", f"hydra.run.dir={tmp_path}")
     assert done.returncode == 2
-    assert done.stderr.startswith(
-        "error: invalid config: algo='toy': no such option; allowed:"
-    )
+    assert done.stderr.startswith("error: invalid config: algo='toy': no such option; allowed:")
 
 
 def test_a_missing_plugin_module_is_one_line() -> None:
@@ -92,9 +85,7 @@ def test_a_missing_plugin_module_is_one_line() -> None:
 def test_the_built_in_algorithms_are_registered() -> None:
     assert {"mbppo", "ppo", "sac", "mbpo"} <= set(algos.names())
     assert algos.get("mbpo").world_model and not algos.get("sac").world_model
-    with pytest.raises(
-        ConfigError, match="algo.name='nope': allowed: mbpo, mbppo, ppo, sac"
-    ):
+    with pytest.raises(ConfigError, match="algo.name='nope': allowed: mbpo, mbppo, ppo, sac"):
         algos.get("nope")
     assert compose("algo=sac").node(algos.get("sac").nodes[0]).tau == 0.005
 

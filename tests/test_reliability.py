@@ -51,10 +51,7 @@ VARIANTS = {
 
 def _comparable(rows: list[dict]) -> list[dict]:
     """Metrics without wall-clock timings and memory, which legitimately differ between runs."""
-    return [
-        {k: v for k, v in r.items() if not k.endswith("_s") and k != "rss_mb"}
-        for r in rows
-    ]
+    return [{k: v for k, v in r.items() if not k.endswith("_s") and k != "rss_mb"} for r in rows]
 
 
 def _assert_same_state(a: Any, b: Any, where: str = "") -> None:
@@ -94,9 +91,7 @@ def test_resume_equals_the_uninterrupted_run(
     run(cfg, tmp_path / "straight")
 
     with monkeypatch.context() as m:
-        _signal_at(
-            m, 1280, signal.SIGTERM
-        )  # iteration 5 of 8; the last periodic one was at 768
+        _signal_at(m, 1280, signal.SIGTERM)  # iteration 5 of 8; the last periodic one was at 768
         with pytest.raises(RunInterrupted) as stopped:
             run(cfg, tmp_path / "resumed")
     assert stopped.value.exit_code == 143 and stopped.value.env_steps == 1280
@@ -119,9 +114,7 @@ def test_resume_equals_the_uninterrupted_run(
         np.testing.assert_array_equal(arrays_a[key], arrays_b[key])
 
 
-def test_sigint_checkpoints_and_gives_130(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_sigint_checkpoints_and_gives_130(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     before = signal.getsignal(signal.SIGINT)
     _signal_at(monkeypatch, 512, signal.SIGINT)
     with pytest.raises(RunInterrupted) as stopped:
@@ -152,9 +145,7 @@ def test_sigterm_to_the_cli_checkpoints_exits_143_and_the_same_command_completes
         "logger.progress=off",
         f"hydra.run.dir={out}",
     ]
-    proc = subprocess.Popen(
-        args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     metrics = out / "metrics.jsonl"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
@@ -172,15 +163,11 @@ def test_sigterm_to_the_cli_checkpoints_exits_143_and_the_same_command_completes
     again = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     steps = [m["env_steps"] for m in read_jsonl(metrics)]
-    assert steps == list(
-        range(256, 12800 + 1, 256)
-    )  # every iteration once, none repeated
+    assert steps == list(range(256, 12800 + 1, 256))  # every iteration once, none repeated
     assert read_checkpoint(out)[0]["env_steps"] == 12800
 
 
-def test_wandb_resumes_the_same_run_id(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_wandb_resumes_the_same_run_id(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("WANDB_MODE", "offline")
     cfg = compose(*SHORT, "algo=ppo", "logger=wandb", "logger.mode=offline")
     with monkeypatch.context() as m:
@@ -242,9 +229,7 @@ def test_pickled_payloads_are_refused_and_never_run(tmp_path: Path) -> None:
         read_checkpoint(tmp_path / "run")
 
     torch.save({"config": {}}, ckpt / "state.pt")  # a clean state, but object arrays
-    np.savez(
-        ckpt / "arrays.npz", bad=np.array([Payload()], dtype=object), allow_pickle=True
-    )
+    np.savez(ckpt / "arrays.npz", bad=np.array([Payload()], dtype=object), allow_pickle=True)
     with pytest.raises(CheckpointError, match="not plain arrays"):
         read_checkpoint(tmp_path / "run")
 
@@ -315,18 +300,14 @@ def test_bad_resume_and_output_input_fails_first_with_one_line(
     result = run_cli(*args)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: invalid config:"), (
-        result.stderr
-    )
+    assert len(lines) == 1 and lines[0].startswith("error: invalid config:"), result.stderr
     assert expected in lines[0]
     assert not (tmp_path / "out" / "metrics.jsonl").exists()
 
 
 def test_resume_dir_continues_with_a_longer_budget(tmp_path: Path) -> None:
     out = _finished_run(tmp_path)
-    result = run_cli(
-        f"resume={out}", "total_timesteps=768", f"hydra.run.dir={tmp_path / 'h'}"
-    )
+    result = run_cli(f"resume={out}", "total_timesteps=768", f"hydra.run.dir={tmp_path / 'h'}")
     assert result.returncode == 0, result.stderr
     assert [m["env_steps"] for m in read_jsonl(out / "metrics.jsonl")] == [
         256,
@@ -357,9 +338,7 @@ def test_nan_in_world_model_targets_skips_that_update_and_is_logged(
         calls["fit"] += 1
         return fit(*args, **kwargs)
 
-    monkeypatch.setattr(
-        EnsembleWorldModel, "normalized_targets", poisoned_in_iteration_3
-    )
+    monkeypatch.setattr(EnsembleWorldModel, "normalized_targets", poisoned_in_iteration_3)
     monkeypatch.setattr("mbrl_ai.trainer.fit_world_model", counting_fit)
     result = run(compose(*SHORT, "algo=mbppo", "total_timesteps=1280"), tmp_path)
     assert result.env_steps == 1280
@@ -373,9 +352,7 @@ def test_nan_in_world_model_targets_skips_that_update_and_is_logged(
         assert good["model/update_skipped"] == 0.0 and good["confidence"] > 0.0
         assert good["imagined_rollouts"] > 0
     state, _ = read_checkpoint(tmp_path)
-    assert all(
-        torch.isfinite(v).all() for v in state["objects"]["world_model"].values()
-    )
+    assert all(torch.isfinite(v).all() for v in state["objects"]["world_model"].values())
 
 
 def test_a_non_finite_environment_output_stops_with_one_line(tmp_path: Path) -> None:
@@ -437,18 +414,14 @@ def test_one_seed_gives_identical_runs_and_two_seeds_differ(tmp_path: Path) -> N
     run(compose(*base, "seed=1"), tmp_path / "a")
     run(compose(*base, "seed=1", "deterministic=true"), tmp_path / "b")
     run(compose(*base, "seed=2"), tmp_path / "c")
-    metrics = {
-        k: _comparable(read_jsonl(tmp_path / k / "metrics.jsonl")) for k in "abc"
-    }
+    metrics = {k: _comparable(read_jsonl(tmp_path / k / "metrics.jsonl")) for k in "abc"}
     states = {k: read_checkpoint(tmp_path / k)[0]["objects"] for k in "abc"}
     assert metrics["a"] == metrics["b"]
     _assert_same_state(states["a"], states["b"])
     assert metrics["a"] != metrics["c"]
     actor_a, actor_c = states["a"]["actor"], states["c"]["actor"]
     assert any(not torch.equal(actor_a[k], actor_c[k]) for k in actor_a)
-    assert (
-        not torch.are_deterministic_algorithms_enabled()
-    )  # switched back after the run
+    assert not torch.are_deterministic_algorithms_enabled()  # switched back after the run
 
 
 # -- memory --------------------------------------------------------------------------------------
@@ -477,9 +450,7 @@ def test_memory_is_flat_after_warm_up_over_200_iterations(tmp_path: Path) -> Non
     assert len(rss) == 200
     warm = rss[49]  # after warm-up: replay full, allocator pools settled
     growth = max(rss[50:]) - warm
-    print(
-        f"resident memory: {warm:.1f} MB at iteration 50, growth after {growth:.1f} MB"
-    )
+    print(f"resident memory: {warm:.1f} MB at iteration 50, growth after {growth:.1f} MB")
     assert growth < SOAK_GROWTH_BOUND_MB
 
 
@@ -487,9 +458,7 @@ def test_memory_is_flat_after_warm_up_over_200_iterations(tmp_path: Path) -> Non
     "env_id",
     ["CartPole-v1", "Pendulum-v1", "MountainCar-v0", "Acrobot-v1", "HalfCheetah-v5"],
 )
-def test_environment_state_survives_a_checkpoint_exactly(
-    env_id: str, tmp_path: Path
-) -> None:
+def test_environment_state_survives_a_checkpoint_exactly(env_id: str, tmp_path: Path) -> None:
     """Saved mid-episode, through torch.save / weights-only load, into envs built with another
     seed: the next 200 steps are bit-identical."""
     from mbrl_ai.envs import get_env_state, make_vec_env, set_env_state

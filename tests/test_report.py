@@ -18,9 +18,7 @@ def test_iqm_is_scipys_25_percent_trimmed_mean(n: int) -> None:
     x = np.random.default_rng(n).normal(size=n).round(1)  # ties included
     assert iqm(x) == pytest.approx(scipy.stats.trim_mean(x, 0.25))
     batch = np.random.default_rng(0).normal(size=(4, n))
-    np.testing.assert_allclose(
-        iqm(batch, axis=-1), scipy.stats.trim_mean(batch, 0.25, axis=-1)
-    )
+    np.testing.assert_allclose(iqm(batch, axis=-1), scipy.stats.trim_mean(batch, 0.25, axis=-1))
 
 
 @pytest.mark.filterwarnings("error")
@@ -28,9 +26,7 @@ def test_median_iqr_is_numpys_percentile_and_counts_unsolved_runs_as_worst() -> 
     for n in range(1, 12):
         x = np.random.default_rng(n).normal(size=n)
         assert median_iqr(x) == pytest.approx(tuple(np.percentile(x, [50, 25, 75])))
-    inf = (
-        np.inf
-    )  # steps-to-solve of runs that never solved: half unsolved → median ∞, not NaN
+    inf = np.inf  # steps-to-solve of runs that never solved: half unsolved → median ∞, not NaN
     assert median_iqr([1, 2, inf, inf]) == (inf, 1.75, inf)
     assert median_iqr([1, 2, 3, inf]) == (2.5, 1.75, inf)
     assert median_iqr([inf, inf]) == (inf, inf, inf)
@@ -42,9 +38,7 @@ def test_single_stratum_bootstrap_agrees_with_scipy() -> None:
         (median, np.median),
         (iqm, lambda v, axis: scipy.stats.trim_mean(v, 0.25, axis=axis)),
     ):
-        low, high = stratified_bootstrap_ci(
-            x, ["env"] * len(x), ours, n_resamples=20_000
-        )
+        low, high = stratified_bootstrap_ci(x, ["env"] * len(x), ours, n_resamples=20_000)
         ref = scipy.stats.bootstrap(
             (x,), theirs, n_resamples=20_000, method="percentile", random_state=1
         ).confidence_interval
@@ -78,9 +72,7 @@ def test_stratified_bootstrap_agrees_with_a_loop_reference() -> None:
     assert ours[0] > 3.0
 
 
-def _fake_run(
-    root: Path, name: str, horizon: int, seed: int, returns: list[float]
-) -> None:
+def _fake_run(root: Path, name: str, horizon: int, seed: int, returns: list[float]) -> None:
     d = root / name / f"seed={seed}"
     d.mkdir(parents=True)
     (d / "config.yaml").write_text(
@@ -127,16 +119,10 @@ def test_report_groups_by_config_without_seed_and_computes_the_table(
     report = json.loads((out.parent / "report.json").read_text())["groups"]
     h1, h5 = report["planning_horizon=1"], report["planning_horizon=5"]
     assert h1["steps_to_threshold"] == [2048.0, 2048.0, None]
-    assert h1["steps_median"] == 2048.0 and h1["solved_fraction"] == pytest.approx(
-        2 / 3
-    )
+    assert h1["steps_median"] == 2048.0 and h1["solved_fraction"] == pytest.approx(2 / 3)
     assert h5["steps_median"] is None and h5["solved_fraction"] == 0.0
-    assert h1["final_median"] == 500.0 and h1["final_iqm"] == pytest.approx(
-        iqm([500, 478, 500])
-    )
-    assert (
-        h1["imagined_per_real"] == pytest.approx(0.5) and h5["imagined_per_real"] == 2.5
-    )
+    assert h1["final_median"] == 500.0 and h1["final_iqm"] == pytest.approx(iqm([500, 478, 500]))
+    assert h1["imagined_per_real"] == pytest.approx(0.5) and h5["imagined_per_real"] == 2.5
     assert h1["wall_s_median"] == 40.0
 
     text = out.read_text()

@@ -47,19 +47,13 @@ STARTS = torch.tensor([[0.0], [2.0]])
 
 
 def test_the_learned_done_head_ends_a_rollout_at_its_threshold() -> None:
-    out = model_rollouts(
-        _Scripted(done_at=3.0), _Policy().sample, STARTS, 5, done_threshold=0.5
-    )
+    out = model_rollouts(_Scripted(done_at=3.0), _Policy().sample, STARTS, 5, done_threshold=0.5)
     # row 1 is done at once (s' = 3); row 0 at its third step (s' = 3)
     assert out.valid.T.tolist() == [[True, True, True], [True, False, False]]
     assert out.terminated.T.tolist() == [[False, False, True], [True, False, False]]
     assert not out.cut.any()  # ended by done: no bootstrap anywhere
-    high = model_rollouts(
-        _Scripted(done_at=3.0), _Policy().sample, STARTS, 5, done_threshold=0.95
-    )
-    assert (
-        high.valid.all() and high.cut[-1].all()
-    )  # 0.9 < 0.95: never done, cut by the horizon
+    high = model_rollouts(_Scripted(done_at=3.0), _Policy().sample, STARTS, 5, done_threshold=0.95)
+    assert high.valid.all() and high.cut[-1].all()  # 0.9 < 0.95: never done, cut by the horizon
 
 
 def test_a_known_termination_rule_replaces_the_head() -> None:
@@ -68,13 +62,9 @@ def test_a_known_termination_rule_replaces_the_head() -> None:
     assert out.lengths.tolist() == [4, 2]
 
 
-def test_the_disagreement_stop_drops_the_crossing_transition_and_cuts_before_it() -> (
-    None
-):
+def test_the_disagreement_stop_drops_the_crossing_transition_and_cuts_before_it() -> None:
     # disagreement of a step = s'/10: row 0 crosses 0.35 at its 4th step (s' = 4), row 1 at its 2nd
-    out = model_rollouts(
-        _Scripted(), _Policy().sample, STARTS, 6, disagreement_stop=0.35
-    )
+    out = model_rollouts(_Scripted(), _Policy().sample, STARTS, 6, disagreement_stop=0.35)
     assert out.lengths.tolist() == [3, 1]
     assert out.cut.T.tolist() == [
         [False, False, True, False],

@@ -52,15 +52,10 @@ def _check_sweep_and_report(sweep: Path, total: int = 512) -> None:
             meta = read_jsonl(run / "eval.jsonl")[0]
             assert meta["group"] == folder.replace("=", ":") and meta["seed"] == seed
             assert f"planning_horizon: {h}" in (run / "config.yaml").read_text()
-    report = run_cli(
-        str(sweep), "--out", str(sweep / "report"), module="mbrl_ai.report"
-    )
+    report = run_cli(str(sweep), "--out", str(sweep / "report"), module="mbrl_ai.report")
     assert report.returncode == 0, report.stderr
     table = (sweep / "report" / "report.md").read_text()
-    assert (
-        "| `planning_horizon=1` | 2 |" in table
-        and "| `planning_horizon=3` | 2 |" in table
-    )
+    assert "| `planning_horizon=1` | 2 |" in table and "| `planning_horizon=3` | 2 |" in table
     groups = json.loads((sweep / "report" / "report.json").read_text())["groups"]
     assert sorted(groups) == ["planning_horizon=1", "planning_horizon=3"]
     for png in ("learning_curves.png", "adaptive.png", "samples.png"):
@@ -93,16 +88,11 @@ def _job_processes(sweep: Path) -> list[int]:
     return pids
 
 
-@pytest.mark.skipif(
-    not Path("/proc").is_dir(), reason="finds the job processes in /proc"
-)
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the job processes in /proc")
 def test_submitit_local_sweep_requeues_a_preempted_job_which_resumes(
     tmp_path: Path,
 ) -> None:
-    longer = [
-        a if not a.startswith("total_timesteps") else "total_timesteps=2560"
-        for a in SWEEP
-    ]
+    longer = [a if not a.startswith("total_timesteps") else "total_timesteps=2560" for a in SWEEP]
     env = {**os.environ, "WANDB_MODE": "disabled"}
     proc = subprocess.Popen(
         [
@@ -125,9 +115,7 @@ def test_submitit_local_sweep_requeues_a_preempted_job_which_resumes(
     target = tmp_path / _config_dir(1, 2560) / "seed=0"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
-        if (target / "checkpoints").is_dir() and any(
-            (target / "checkpoints").glob("step_*")
-        ):
+        if (target / "checkpoints").is_dir() and any((target / "checkpoints").glob("step_*")):
             break
         time.sleep(0.2)
     pids = _job_processes(tmp_path)

@@ -42,9 +42,7 @@ def test_trainer_calls_its_sections_in_order(
 
     for name in dict.fromkeys(n for n, _ in SECTIONS if n != "log_iteration"):
         monkeypatch.setattr(trainer, name, spy(name, getattr(trainer, name)))
-    monkeypatch.setattr(
-        RunLogger, "log_iteration", spy("log_iteration", RunLogger.log_iteration)
-    )
+    monkeypatch.setattr(RunLogger, "log_iteration", spy("log_iteration", RunLogger.log_iteration))
 
     cfg = compose(*tiny, "algo=mbppo", "world_model.train_steps=5")
     result = trainer.train_mbppo(cfg, tmp_path)
@@ -92,10 +90,7 @@ def test_adaptive_depth_and_the_disagreement_stop_run_through_the_trainer(
 ) -> None:
     cfg = compose(*tiny, "world_model.train_steps=20", *overrides)
     trainer.train_mbppo(cfg, tmp_path)
-    rows = [
-        json.loads(line)
-        for line in (tmp_path / "metrics.jsonl").read_text().splitlines()
-    ]
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 2
     for row in rows:
         assert row["imagined_depth"] in depths

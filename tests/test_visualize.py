@@ -20,14 +20,9 @@ from mbrl_ai.visualize import (
 from tests.conftest import compose
 
 
-def test_visualize_writes_both_figures_from_an_mbppo_run(
-    tiny: list[str], tmp_path: Path
-) -> None:
+def test_visualize_writes_both_figures_from_an_mbppo_run(tiny: list[str], tmp_path: Path) -> None:
     run(compose(*tiny, "algo=mbppo", "world_model.train_steps=20"), tmp_path / "run")
-    assert (
-        main([str(tmp_path / "run"), "--out", str(tmp_path / "fig"), "--horizon", "5"])
-        == 0
-    )
+    assert main([str(tmp_path / "run"), "--out", str(tmp_path / "fig"), "--horizon", "5"]) == 0
     for name in ("trajectories.png", "model_error.png"):
         assert (tmp_path / "fig" / name).read_bytes()[:4] == b"\x89PNG"
 
@@ -36,24 +31,18 @@ def test_visualize_writes_both_figures_from_an_mbppo_run(
     assert len(states) == len(actions) + 1
     paths = member_rollouts(model, states, actions, start=2, horizon=5)
     assert paths.shape == (model.ensemble_size, 6, states.shape[1])
-    np.testing.assert_allclose(
-        paths[:, 0], np.broadcast_to(states[2], paths[:, 0].shape)
-    )
+    np.testing.assert_allclose(paths[:, 0], np.broadcast_to(states[2], paths[:, 0].shape))
     # one step of member 0 by hand
     with torch.no_grad():
         s, a = torch.as_tensor(states[2])[None], torch.as_tensor(actions[2])[None]
         mean, _, _ = model(s, a)
-        by_hand = (
-            s + (mean[0] * model.target_std + model.target_mean)[:, : model.obs_dim]
-        )
+        by_hand = s + (mean[0] * model.target_std + model.target_mean)[:, : model.obs_dim]
     np.testing.assert_allclose(paths[0, 1], by_hand[0].numpy(), rtol=1e-5, atol=1e-6)
     errors = k_step_errors(model, states, actions, horizon=5)
     assert errors.shape == (5,) and np.all(errors >= 0)
 
 
-def test_a_run_without_a_world_model_is_refused(
-    tiny: list[str], tmp_path: Path
-) -> None:
+def test_a_run_without_a_world_model_is_refused(tiny: list[str], tmp_path: Path) -> None:
     run(compose(*tiny, "algo=ppo", "total_timesteps=256"), tmp_path)
     with pytest.raises(CheckpointError, match="no world model"):
         load_world_model(tmp_path)

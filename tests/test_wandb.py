@@ -9,12 +9,8 @@ from mbrl_ai.utils import read_jsonl
 from tests.conftest import compose, run_cli
 
 
-def test_offline_run_is_written_and_holds_the_config(
-    tiny: list[str], tmp_path: Path
-) -> None:
-    result = run_cli(
-        *tiny, "logger=wandb", "logger.mode=offline", f"hydra.run.dir={tmp_path}"
-    )
+def test_offline_run_is_written_and_holds_the_config(tiny: list[str], tmp_path: Path) -> None:
+    result = run_cli(*tiny, "logger=wandb", "logger.mode=offline", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr
     runs = list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(runs) == 1
@@ -40,7 +36,5 @@ def test_group_ignores_the_seed_but_not_hyperparameters() -> None:
     """Without logger.group (runs started from Python), the group is a digest of the config."""
     assert wandb_group(compose("seed=0")) == wandb_group(compose("seed=7"))
     assert wandb_group(compose("seed=0")) != wandb_group(compose("seed=0", "gamma=0.9"))
-    assert wandb_group(compose("seed=0", "checkpoint_every=7")) == wandb_group(
-        compose("seed=0")
-    )
+    assert wandb_group(compose("seed=0", "checkpoint_every=7")) == wandb_group(compose("seed=0"))
     assert wandb_group(compose("logger.group=mine")) == "mine"

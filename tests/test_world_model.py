@@ -46,9 +46,7 @@ def test_predict_uses_the_chosen_member_per_row() -> None:
     model = _model(gym.spaces.Discrete(3))
     obs, actions = torch.randn(6, 3), torch.tensor([0, 1, 2, 0, 1, 2])
     members = torch.tensor([0, 1, 2, 3, 4, 0])
-    next_obs, reward, done_p, disagreement = model.predict(
-        obs, actions, members, sample=False
-    )
+    next_obs, reward, done_p, disagreement = model.predict(obs, actions, members, sample=False)
     mean, _, logit = model(obs, actions)
     for i, m in enumerate(members.tolist()):
         raw = mean[m, i] * model.target_std + model.target_mean
@@ -79,9 +77,7 @@ def test_replay_keeps_its_holdout_assignment_and_wraps() -> None:
         )
     )
     assert replay.size == 10
-    np.testing.assert_array_equal(
-        replay.holdout[2:8], held[2:8]
-    )  # untouched rows keep their split
+    np.testing.assert_array_equal(replay.holdout[2:8], held[2:8])  # untouched rows keep their split
     np.testing.assert_array_equal(
         replay.rewards[[8, 9, 0, 1]], [100, 101, 102, 103]
     )  # oldest overwritten
@@ -104,24 +100,18 @@ def test_ensemble_fits_a_known_linear_system_and_becomes_confident() -> None:
     torch.manual_seed(0)
     cfg = WorldModelConfig(train_steps=600, hidden=[64, 64])
     model = _model(cfg=cfg)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=3e-3, weight_decay=cfg.weight_decay
-    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=cfg.weight_decay)
     replay = ReplayBuffer(5000, 3, (2,), False, cfg.holdout_fraction, seed=0)
     replay.add(_linear_system(4000, seed=1))
     rng = np.random.default_rng(0)
 
-    before = fit_world_model(
-        model, optimizer, replay, WorldModelConfig(train_steps=1), rng
-    )
+    before = fit_world_model(model, optimizer, replay, WorldModelConfig(train_steps=1), rng)
     after = fit_world_model(model, optimizer, replay, cfg, rng)
     assert after["heldout_state_mse"] < 0.01 and after["heldout_reward_mse"] < 0.01
     assert after["model_loss"] < before["model_loss"]
     assert 0.0 < before["confidence"] < after["confidence"] <= 1.0
     assert after["confidence"] > 0.8
-    assert (
-        after["done_recall"] > 0.5
-    )  # the rare terminal states are found despite the imbalance
+    assert after["done_recall"] > 0.5  # the rare terminal states are found despite the imbalance
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -139,13 +129,9 @@ def test_confidence_stays_in_unit_interval_on_noise(seed: int) -> None:
     replay.add(noise)
     model = _model(gym.spaces.Discrete(3))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    metrics = fit_world_model(
-        model, optimizer, replay, WorldModelConfig(train_steps=50), rng
-    )
+    metrics = fit_world_model(model, optimizer, replay, WorldModelConfig(train_steps=50), rng)
     assert 0.0 < metrics["confidence"] <= 1.0
-    assert (
-        metrics["confidence"] < 0.3
-    )  # nothing to learn: the model must not claim confidence
+    assert metrics["confidence"] < 0.3  # nothing to learn: the model must not claim confidence
 
 
 def test_step_runs_one_uniformly_drawn_member_per_row() -> None:
@@ -156,9 +142,7 @@ def test_step_runs_one_uniformly_drawn_member_per_row() -> None:
         torch.tensor([0, 1, 2, 0, 1, 2, 0]),
     )  # 7 rows, 5 members
     mean, _, logit = model(obs, actions)
-    candidates = (
-        obs + (mean * model.target_std + model.target_mean)[..., :3]
-    )  # [E, B, 3]
+    candidates = obs + (mean * model.target_std + model.target_mean)[..., :3]  # [E, B, 3]
     counts = torch.zeros(5)
     generator = torch.Generator().manual_seed(1)
     for _ in range(400):
@@ -166,9 +150,7 @@ def test_step_runs_one_uniformly_drawn_member_per_row() -> None:
             obs, actions, sample=False, generator=generator
         )
         assert disagreement is None
-        match = (candidates - next_obs).abs().amax(
-            -1
-        ) < 1e-5  # [E, B]: which member gave row i
+        match = (candidates - next_obs).abs().amax(-1) < 1e-5  # [E, B]: which member gave row i
         assert (match.sum(0) == 1).all()  # exactly one member's prediction per row
         member = match.float().argmax(0)
         rows = torch.arange(7)
@@ -222,18 +204,14 @@ def test_open_loop_error_grows_with_k_and_never_crosses_a_reset() -> None:
     assert exact == {f"open_loop_mse_{k}": 0.0 for k in range(1, 5)}
     biased = open_loop_error(_LinearModel(0.1), rollout, horizon=4)  # type: ignore[arg-type]
     for k in range(1, 5):  # the bias compounds: error k·0.1 in units of the state std 2
-        assert biased[f"open_loop_mse_{k}"] == pytest.approx(
-            (0.1 * k / 2.0) ** 2, rel=1e-4
-        )
+        assert biased[f"open_loop_mse_{k}"] == pytest.approx((0.1 * k / 2.0) ** 2, rel=1e-4)
 
 
 @pytest.mark.parametrize(
     ("env_id", "action"),
     [("CartPole-v1", 1), ("Acrobot-v1", None), ("MountainCar-v0", None)],
 )
-def test_known_termination_agrees_with_the_environment(
-    env_id: str, action: int | None
-) -> None:
+def test_known_termination_agrees_with_the_environment(env_id: str, action: int | None) -> None:
     rule = KNOWN_TERMINATION[env_id]
     env = gym.make(env_id)
     obs, _ = env.reset(seed=0)
@@ -244,9 +222,7 @@ def test_known_termination_agrees_with_the_environment(
     seen_end = False
     for _ in range(500):
         obs, _, terminated, truncated, _ = env.step(action if action is not None else 2)
-        predicted = bool(
-            rule(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))[0]
-        )
+        predicted = bool(rule(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))[0])
         assert predicted == terminated
         if terminated or truncated:
             seen_end = terminated
@@ -262,16 +238,12 @@ def test_known_termination_agrees_with_mujoco_locomotion(env_id: str) -> None:
     env = gym.make(env_id)
     env.action_space.seed(0)
     ends, steps = 0, 0
-    for episode in range(
-        20
-    ):  # random actions: Hopper and Walker2d fall within a few dozen steps
+    for episode in range(20):  # random actions: Hopper and Walker2d fall within a few dozen steps
         env.reset(seed=episode)
         terminated = truncated = False
         while not (terminated or truncated):
             obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
-            predicted = bool(
-                rule(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))[0]
-            )
+            predicted = bool(rule(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))[0])
             assert predicted == terminated, (env_id, episode, obs[:2])
             ends += terminated
             steps += 1

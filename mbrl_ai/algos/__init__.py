@@ -41,9 +41,7 @@ ENTRY_POINT_GROUP = "mbrl_ai.algorithms"
 
 
 # (config, env, state dicts of the checkpoint's tracked objects) → (policy, observation normaliser)
-PolicyLoader = Callable[
-    [Config, EnvInfo, Mapping[str, Any]], tuple[Policy, RunningMeanStd | None]
-]
+PolicyLoader = Callable[[Config, EnvInfo, Mapping[str, Any]], tuple[Policy, RunningMeanStd | None]]
 
 
 @dataclass(frozen=True)
@@ -82,19 +80,13 @@ def register(spec: AlgorithmSpec) -> AlgorithmSpec:
     for node in spec.nodes:
         key = node.key  # type: ignore[attr-defined]
         if _NODES.get(key, node) is not node:
-            raise ValueError(
-                f"config node {key!r} is already registered by another class"
-            )
+            raise ValueError(f"config node {key!r} is already registered by another class")
         if key in {f.name for f in dataclasses.fields(Config)}:
-            raise ValueError(
-                f"config node {key!r} would shadow a key of the root config"
-            )
+            raise ValueError(f"config node {key!r} would shadow a key of the root config")
         _NODES[key] = node
     _REGISTRY[spec.name] = spec
     if spec.algo_yaml is not None:
-        ConfigStore.instance().store(
-            group="algo", name=spec.name, node=dict(spec.algo_yaml)
-        )
+        ConfigStore.instance().store(group="algo", name=spec.name, node=dict(spec.algo_yaml))
     config_schema.cache_clear()
     return spec
 
@@ -113,21 +105,15 @@ def get(name: str) -> AlgorithmSpec:
 @functools.cache
 def config_schema() -> type[Config]:
     """:class:`~mbrl_ai.config.Config` with every registered algorithm's nodes as fields."""
-    extra = [
-        (key, node, field(default_factory=node)) for key, node in sorted(_NODES.items())
-    ]
+    extra = [(key, node, field(default_factory=node)) for key, node in sorted(_NODES.items())]
     return dataclasses.make_dataclass("Config", extra, bases=(Config,))
 
 
 def check_algorithm(cfg: Config) -> None:
     """The algorithm exists, and its own cross-node checks pass."""
     spec = get(cfg.algo.name)
-    if cfg.curiosity.name == "disagreement" and not (
-        spec.world_model and spec.curiosity
-    ):
-        able = [
-            n for n in names() if _REGISTRY[n].world_model and _REGISTRY[n].curiosity
-        ]
+    if cfg.curiosity.name == "disagreement" and not (spec.world_model and spec.curiosity):
+        able = [n for n in names() if _REGISTRY[n].world_model and _REGISTRY[n].curiosity]
         raise ConfigError(
             "curiosity.name",
             cfg.curiosity.name,
@@ -176,9 +162,7 @@ def load_plugins() -> None:
     """Import the algorithms of ``MBRL_AI_PLUGINS`` and of the ``mbrl_ai.algorithms`` entry
     points (each registers itself). The entry points (``train``, ``evaluate``, ``visualize``) call
     this before reading any config; an import that fails is a :class:`ConfigError`."""
-    for module in filter(
-        None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))
-    ):
+    for module in filter(None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))):
         try:
             importlib.import_module(module)
         except ImportError as exc:

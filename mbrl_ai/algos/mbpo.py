@@ -56,9 +56,7 @@ def mixed_batch(
     real = replay.get(rng.integers(0, replay.size, n_real))
     parts = [real]
     if n_real < size:
-        parts.append(
-            model_buffer.get(rng.integers(0, model_buffer.size, size - n_real))
-        )
+        parts.append(model_buffer.get(rng.integers(0, model_buffer.size, size - n_real)))
     return tuple(
         torch.as_tensor(
             np.concatenate([getattr(p, k) for p in parts]),
@@ -101,9 +99,7 @@ def train_mbpo(cfg: Config, out_dir: Path) -> RunResult:
         model_buffer=model_buffer,
     )
     done_fn = termination_fn(cfg.env, wm.termination)
-    generator = torch.Generator(device=device).manual_seed(
-        cfg.seed + 1
-    )  # rollouts' own draws
+    generator = torch.Generator(device=device).manual_seed(cfg.seed + 1)  # rollouts' own draws
 
     with run:
         saved = run.begin()
@@ -122,12 +118,8 @@ def train_mbpo(cfg: Config, out_dir: Path) -> RunResult:
                 if not fit["update_skipped"]:
                     elites = fit["elites"]
                 horizon = rollout_horizon(m, run.iteration + 1, fit["disagreement"])
-                model_buffer.set_capacity(
-                    m.rollout_batch_size * horizon * m.retain_iterations
-                )
-                starts = replay.get(
-                    run.rng.integers(0, replay.size, m.rollout_batch_size)
-                ).obs
+                model_buffer.set_capacity(m.rollout_batch_size * horizon * m.retain_iterations)
+                starts = replay.get(run.rng.integers(0, replay.size, m.rollout_batch_size)).obs
                 imagined, rollout_stats = branched_rollouts(
                     model,
                     agent.actor,
@@ -159,11 +151,7 @@ def train_mbpo(cfg: Config, out_dir: Path) -> RunResult:
                             run.rng,
                             device,
                         )
-                        stats.append(
-                            sac_update(
-                                agent, *opts, alpha_opt, *batch, cfg.gamma, s.tau
-                            )
-                        )
+                        stats.append(sac_update(agent, *opts, alpha_opt, *batch, cfg.gamma, s.tau))
                 if run.env_steps >= cfg.total_timesteps:
                     break
             update = update_stats(stats)

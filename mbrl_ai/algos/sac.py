@@ -47,9 +47,7 @@ def build_sac_agent(
     lr = cfg.lr_actor_critic
     actor_opt = torch.optim.Adam(agent.actor.parameters(), lr=lr, fused=True)
     critic_opt = torch.optim.Adam(agent.critic.parameters(), lr=lr, fused=True)
-    alpha_opt = (
-        torch.optim.Adam([agent.log_alpha], lr=lr, fused=True) if s.auto_alpha else None
-    )
+    alpha_opt = torch.optim.Adam([agent.log_alpha], lr=lr, fused=True) if s.auto_alpha else None
     tracked = {
         "sac": agent,
         "actor_optimizer": actor_opt,
@@ -85,16 +83,12 @@ def real_step(run: Run, agent: SACAgent, random_actions: bool) -> Transitions:
     obs = run.collect.obs
     n = len(obs)
     if random_actions:
-        actions = run.rng.uniform(-1.0, 1.0, (n, agent.actor.action_dim)).astype(
-            np.float32
-        )
+        actions = run.rng.uniform(-1.0, 1.0, (n, agent.actor.action_dim)).astype(np.float32)
     else:
         with torch.no_grad():
             a, _ = agent.actor.sample(torch.as_tensor(obs, device=run.device))
         actions = a.cpu().numpy()
-    env_actions = (
-        agent.actor.to_env(torch.as_tensor(actions, device=run.device)).cpu().numpy()
-    )
+    env_actions = agent.actor.to_env(torch.as_tensor(actions, device=run.device)).cpu().numpy()
     next_obs, reward, term, trunc, infos = run.envs.step(env_actions)
     next_obs = next_obs.astype(np.float32).reshape(n, -1)
     done = term | trunc
@@ -142,9 +136,7 @@ def train_sac(cfg: Config, out_dir: Path) -> RunResult:
     agent: SACAgent = run.tracked["sac"]
     opts = run.tracked["actor_optimizer"], run.tracked["critic_optimizer"]
     alpha_opt = run.tracked.get("alpha_optimizer")
-    replay = ReplayBuffer(
-        s.buffer_size, info.obs_dim, (info.action_dim,), False, 0.0, cfg.seed
-    )
+    replay = ReplayBuffer(s.buffer_size, info.obs_dim, (info.action_dim,), False, 0.0, cfg.seed)
     run.track(replay=replay)
     with run:
         run.begin()
@@ -158,9 +150,7 @@ def train_sac(cfg: Config, out_dir: Path) -> RunResult:
                     continue
                 for _ in range(s.updates_per_step):
                     batch = sample_batch(replay, s.batch_size, run.rng, run.device)
-                    stats.append(
-                        sac_update(agent, *opts, alpha_opt, *batch, cfg.gamma, s.tau)
-                    )
+                    stats.append(sac_update(agent, *opts, alpha_opt, *batch, cfg.gamma, s.tau))
                 if run.env_steps >= cfg.total_timesteps:
                     break
             update = update_stats(stats)

@@ -53,9 +53,7 @@ class Actor(nn.Module):
             out_dim = int(math.prod(action_space.shape))
             # state-independent log std, as in PPO's original continuous-control setup
             self.log_std = nn.Parameter(torch.full((out_dim,), float(log_std_init)))
-        self.net = build_mlp(
-            obs_dim, hidden, out_dim, activation, ortho_init, out_gain=0.01
-        )
+        self.net = build_mlp(obs_dim, hidden, out_dim, activation, ortho_init, out_gain=0.01)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """Logits ``[B, n_actions]`` (Discrete) or Gaussian means ``[B, action_dim]`` (Box)."""
@@ -90,8 +88,6 @@ class Actor(nn.Module):
         entropy = (0.5 + 0.5 * _LOG_2PI + self.log_std).sum().expand(out.shape[0])
         return self._gaussian_log_prob(out, actions), entropy
 
-    def _gaussian_log_prob(
-        self, mean: torch.Tensor, action: torch.Tensor
-    ) -> torch.Tensor:
+    def _gaussian_log_prob(self, mean: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         z = (action - mean) * torch.exp(-self.log_std)
         return (-0.5 * z.pow(2) - self.log_std - 0.5 * _LOG_2PI).sum(-1)

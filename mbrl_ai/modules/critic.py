@@ -11,9 +11,7 @@ from mbrl_ai.modules.mlp import build_mlp
 class Critic(nn.Module):
     """V(s) from an MLP; returns ``[B]``."""
 
-    def __init__(
-        self, obs_dim: int, hidden: list[int], activation: str, ortho_init: bool
-    ) -> None:
+    def __init__(self, obs_dim: int, hidden: list[int], activation: str, ortho_init: bool) -> None:
         super().__init__()
         self.net = build_mlp(obs_dim, hidden, 1, activation, ortho_init, out_gain=1.0)
 

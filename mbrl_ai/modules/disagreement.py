@@ -35,7 +35,5 @@ class EnsembleDisagreement:
         mean, _, _ = self.model(obs, actions)
         return mean[..., : self.model.obs_dim].var(0, unbiased=False).mean(-1)
 
-    def loss(
-        self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor
-    ) -> None:
+    def loss(self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor) -> None:
         return None

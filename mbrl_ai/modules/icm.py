@@ -40,12 +40,8 @@ class ICM(nn.Module):
         self.action_dim = (
             int(action_space.n) if self.discrete else int(math.prod(action_space.shape))
         )
-        self.encoder = build_mlp(
-            obs_dim, hidden, feature_dim, activation, ortho_init=True
-        )
-        self.inverse = build_mlp(
-            2 * feature_dim, hidden, self.action_dim, activation, True
-        )
+        self.encoder = build_mlp(obs_dim, hidden, feature_dim, activation, ortho_init=True)
+        self.inverse = build_mlp(2 * feature_dim, hidden, self.action_dim, activation, True)
         self.forward_model = build_mlp(
             feature_dim + self.action_dim,
             hidden,
@@ -79,18 +75,14 @@ class ICM(nn.Module):
     def _forward_error(
         self, phi: torch.Tensor, actions: torch.Tensor, phi_next: torch.Tensor
     ) -> torch.Tensor:
-        predicted = self.forward_model(
-            torch.cat([phi, self._action_input(actions, phi)], -1)
-        )
+        predicted = self.forward_model(torch.cat([phi, self._action_input(actions, phi)], -1))
         return 0.5 * (predicted - phi_next).pow(2).mean(-1)
 
     @torch.no_grad()
     def intrinsic_reward(
         self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor
     ) -> torch.Tensor:
-        return self._forward_error(
-            self._features(obs), actions, self._features(next_obs)
-        )
+        return self._forward_error(self._features(obs), actions, self._features(next_obs))
 
     def loss(
         self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor
@@ -102,9 +94,5 @@ class ICM(nn.Module):
         else:
             inverse_loss = F.mse_loss(out, self._action_input(actions, out))
         # the forward loss trains the forward model only; φ is shaped by the inverse loss
-        forward_loss = self._forward_error(
-            phi.detach(), actions, phi_next.detach()
-        ).mean()
-        return (
-            1.0 - self.forward_weight
-        ) * inverse_loss + self.forward_weight * forward_loss
+        forward_loss = self._forward_error(phi.detach(), actions, phi_next.detach()).mean()
+        return (1.0 - self.forward_weight) * inverse_loss + self.forward_weight * forward_loss

@@ -27,11 +27,7 @@ class RunningMeanStd(nn.Module):
         delta = batch_mean - self.mean
         total = self.count + n
         self.mean += delta * n / total
-        m2 = (
-            self.var * self.count
-            + batch_var * n
-            + delta.pow(2) * self.count * n / total
-        )
+        m2 = self.var * self.count + batch_var * n + delta.pow(2) * self.count * n / total
         self.var.copy_(m2 / total)
         self.count.copy_(total)
 

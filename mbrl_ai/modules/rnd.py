@@ -31,9 +31,7 @@ class RND(nn.Module):
         warmup_steps: int,
     ) -> None:
         super().__init__()
-        self.target = build_mlp(
-            obs_dim, hidden, feature_dim, activation, ortho_init=True
-        )
+        self.target = build_mlp(obs_dim, hidden, feature_dim, activation, ortho_init=True)
         self.target.requires_grad_(False)
         # a deeper predictor than the target, as in the paper, so it can match it
         extra = [hidden[-1]] * predictor_extra_layers if hidden else []

@@ -49,13 +49,11 @@ class SquashedGaussianActor(nn.Module):
         std = log_std.exp()
         u = mean + std * torch.randn_like(mean)
         action = torch.tanh(u)
-        log_prob = (
-            -0.5 * ((u - mean) / std).pow(2) - log_std - 0.5 * math.log(2 * math.pi)
-        ).sum(-1)
-        # log(1 − tanh(u)²), written stably as 2·(log 2 − u − softplus(−2u))
-        log_prob -= (2.0 * (math.log(2.0) - u - nn.functional.softplus(-2.0 * u))).sum(
+        log_prob = (-0.5 * ((u - mean) / std).pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(
             -1
         )
+        # log(1 − tanh(u)²), written stably as 2·(log 2 − u − softplus(−2u))
+        log_prob -= (2.0 * (math.log(2.0) - u - nn.functional.softplus(-2.0 * u))).sum(-1)
         return action, log_prob
 
     def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
@@ -73,15 +71,11 @@ class SquashedGaussianActor(nn.Module):
 class TwinQ(nn.Module):
     """Two independent Q(s, a) MLPs (clipped double-Q)."""
 
-    def __init__(
-        self, obs_dim: int, action_dim: int, hidden: list[int], activation: str
-    ) -> None:
+    def __init__(self, obs_dim: int, action_dim: int, hidden: list[int], activation: str) -> None:
         super().__init__()
         self.q1 = build_mlp(obs_dim + action_dim, hidden, 1, activation)
         self.q2 = build_mlp(obs_dim + action_dim, hidden, 1, activation)
 
-    def forward(
-        self, obs: torch.Tensor, action: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = torch.cat([obs, action], dim=-1)
         return self.q1(x).squeeze(-1), self.q2(x).squeeze(-1)

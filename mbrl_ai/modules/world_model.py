@@ -25,15 +25,11 @@ class EnsembleLinear(nn.Module):
 
     def __init__(self, ensemble_size: int, in_dim: int, out_dim: int) -> None:
         super().__init__()
-        bound = 1.0 / math.sqrt(
-            in_dim
-        )  # nn.Linear's default initialisation, per member
+        bound = 1.0 / math.sqrt(in_dim)  # nn.Linear's default initialisation, per member
         self.weight = nn.Parameter(
             torch.empty(ensemble_size, in_dim, out_dim).uniform_(-bound, bound)
         )
-        self.bias = nn.Parameter(
-            torch.empty(ensemble_size, 1, out_dim).uniform_(-bound, bound)
-        )
+        self.bias = nn.Parameter(torch.empty(ensemble_size, 1, out_dim).uniform_(-bound, bound))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.baddbmm(self.bias, x, self.weight)
@@ -72,12 +68,8 @@ class EnsembleWorldModel(nn.Module):
             last = width
         self.trunk = nn.Sequential(*layers)
         self.head = EnsembleLinear(ensemble_size, last, 2 * self.target_dim + 1)
-        self.max_logvar = nn.Parameter(
-            torch.full((self.target_dim,), float(max_logvar))
-        )
-        self.min_logvar = nn.Parameter(
-            torch.full((self.target_dim,), float(min_logvar))
-        )
+        self.max_logvar = nn.Parameter(torch.full((self.target_dim,), float(max_logvar)))
+        self.min_logvar = nn.Parameter(torch.full((self.target_dim,), float(min_logvar)))
         for name, size in (("in", in_dim), ("target", self.target_dim)):
             self.register_buffer(f"{name}_mean", torch.zeros(size))
             self.register_buffer(f"{name}_std", torch.ones(size))
@@ -119,9 +111,7 @@ class EnsembleWorldModel(nn.Module):
     def normalized_targets(
         self, obs: torch.Tensor, next_obs: torch.Tensor, rewards: torch.Tensor
     ) -> torch.Tensor:
-        return (
-            self.raw_targets(obs, next_obs, rewards) - self.target_mean
-        ) / self.target_std
+        return (self.raw_targets(obs, next_obs, rewards) - self.target_mean) / self.target_std
 
     # -- forward --------------------------------------------------------------------------------
 
@@ -161,9 +151,7 @@ class EnsembleWorldModel(nn.Module):
         """
         mean, logvar, done_logit = self(obs, actions)
         rows = torch.arange(obs.shape[0], device=obs.device)
-        next_obs, reward = self._outputs(
-            obs, mean[members, rows], logvar[members, rows], sample
-        )
+        next_obs, reward = self._outputs(obs, mean[members, rows], logvar[members, rows], sample)
         disagreement = mean[..., : self.obs_dim].var(0, unbiased=False).mean(-1)
         return next_obs, reward, torch.sigmoid(done_logit[members, rows]), disagreement
 

@@ -65,9 +65,7 @@ def train_toy(cfg: Config, out_dir: Path) -> RunResult:
             run.env_steps += cfg.n_real_steps
             model_loss = None
             if run.iteration % toy.model_every == 0:
-                fit = fit_world_model(
-                    model, model_optimizer, replay, wm, run.rng, run.device
-                )
+                fit = fit_world_model(model, model_optimizer, replay, wm, run.rng, run.device)
                 model_loss = fit["model_loss"]
             advantages, returns = compute_gae(
                 rollout.rewards, rollout.values, rollout.next_values, rollout.terminated,
@@ -78,9 +76,7 @@ def train_toy(cfg: Config, out_dir: Path) -> RunResult:
             run.check_update(update)
             run.iteration += 1
             run.maybe_evaluate()
-            run.log_iteration(
-                {**update, "model_loss": model_loss, "s": time.perf_counter() - t0}
-            )
+            run.log_iteration({**update, "model_loss": model_loss, "s": time.perf_counter() - t0})
             run.end_iteration()
         run.finish()
     return run.result()
