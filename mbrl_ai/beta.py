@@ -1,9 +1,16 @@
 """2.7 Adapt β, the curiosity weight, to the trend of real extrinsic returns.
 
 A pure function of (state, newly finished episode returns, config): the moving average of the
-last ``window`` returns is tracked over ``window`` points, its slope (return per episode) is fitted
-by least squares, and β grows by (1 + rate) while the trend is below ``low_threshold`` (learning
-stalls: explore more) and shrinks by (1 − rate) above ``high_threshold``, clamped to [0, 1].
+last ``window`` returns is tracked over ``window`` points and its slope (return per episode) is
+fitted by least squares. Once per iteration with newly finished episodes:
+
+    slope <= low_threshold   β ← min(1, β·(1 + rate))   learning stalls or regresses: explore more
+                                                        (a flat trend at the threshold counts: a
+                                                        return stuck at −200 on MountainCar has
+                                                        slope exactly 0 = the default threshold)
+    slope >  high_threshold  β ← β·(1 − rate)           learning is under way: exploit more
+    otherwise                β unchanged
+
 Being multiplicative, β = 0 stays 0: ``beta_init=0`` switches curiosity off.
 """
 
@@ -42,7 +49,7 @@ def adapt_beta(
     moving = np.convolve(np.asarray(returns), np.ones(w) / w, mode="valid")  # w points
     slope = least_squares_slope(moving)
     beta = state.beta
-    if slope < cfg.low_threshold:
+    if slope <= cfg.low_threshold:
         beta = min(1.0, beta * (1.0 + rate))
     elif slope > cfg.high_threshold:
         beta = max(0.0, beta * (1.0 - rate))

@@ -301,7 +301,7 @@ class BetaConfig:
     window: int = 10
     """Recent real episode returns in the moving average, and points in the slope fit."""
     low_threshold: float = 0.0
-    """β grows when the return trend (per episode) is below this."""
+    """β grows when the return trend (per episode) is at or below this."""
     high_threshold: float = 1.0
     """β shrinks when the return trend (per episode) is above this."""
 

@@ -23,8 +23,9 @@ def test_rising_trend_lowers_beta() -> None:
     assert state.beta == pytest.approx(0.45) and state.slope == pytest.approx(10.0)
 
 
-def test_flat_trend_between_thresholds_keeps_beta() -> None:
-    assert _after([1.0, 1.5] * 4 + [1.0]).beta == 0.5  # slope within [0, 1]
+def test_a_trend_between_the_thresholds_keeps_beta() -> None:
+    state = _after([1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0])
+    assert 0.0 < state.slope <= 1.0 and state.beta == 0.5
 
 
 def test_too_few_episodes_change_nothing_and_beta_is_clamped() -> None:
@@ -33,6 +34,8 @@ def test_too_few_episodes_change_nothing_and_beta_is_clamped() -> None:
     assert _after([float(-i) for i in range(9)], beta=0.0).beta == 0.0  # beta_init=0: off
 
 
-def test_a_constant_return_has_exactly_zero_slope() -> None:
-    state = _after([-200.0] * 9)  # MountainCar before the first goal: not a falling trend
-    assert state.slope == 0.0 and state.beta == 0.5
+def test_a_flat_trend_at_the_low_threshold_raises_beta() -> None:
+    state = _after([-200.0] * 9)  # MountainCar before the first goal: learning stalls
+    assert state.slope == 0.0 and state.beta == pytest.approx(0.55)
+    high = adapt_beta(BetaState(0.5), [-200.0] * 9, 0.1, BetaConfig(5, -1.0, 1.0))
+    assert high.beta == 0.5  # flat, but above a negative low threshold: unchanged
