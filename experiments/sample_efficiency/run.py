@@ -153,6 +153,33 @@ def diagnostics_table(records: list[RunRecord]) -> list[str]:
     return lines
 
 
+def pooled_table(folders: list[Path]) -> str:
+    """Steps to solve over the seeds of several results folders together, for each config ×
+    method that all of them hold (e.g. seeds 0–9 and a held-out 10–19)."""
+    sets = [[RunRecord(**r) for r in json.loads((f / "results.json").read_text())] for f in folders]
+    pairs = [
+        (r.config, r.method) for r in sets[0] if all(
+            any((x.config, x.method) == (r.config, r.method) for x in other) for other in sets[1:]
+        )
+    ]  # fmt: skip
+    lines = [
+        f"Pooled over {', '.join(str(f) for f in folders)}:",
+        "",
+        "| config | method | seeds | solved | steps to solve: median [95% CI] |",
+        "|---|---|---|---|---|",
+    ]
+    for config, method in dict.fromkeys(pairs):
+        runs = [r for rs in sets for r in rs if (r.config, r.method) == (config, method)]
+        med, low, high = median_with_ci(solved_steps(runs))
+        seeds = sorted({r.seed for r in runs})
+        lines.append(
+            f"| {config} | {method} | {seeds[0]}–{seeds[-1]} ({len(runs)} runs) "
+            f"| {sum(r.solved_at is not None for r in runs)}/{len(runs)} "
+            f"| {fmt_steps(med)} [{fmt_steps(low)}, {fmt_steps(high)}] |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -172,6 +199,14 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs at once (2 cores: at most 2)")
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("--from-json", action="store_true", help="redo table and figure only")
+    parser.add_argument(
+        "--pool",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="with --from-json: also write pooled.md, the steps to solve over the seeds of --out "
+        "and these results folders together",
+    )
     args = parser.parse_args()
 
     if args.from_json:
@@ -198,6 +233,10 @@ def main() -> None:
         labels = {"ppo": "PPO", "mbppo": "MB-PPO"}
         plot_curves(records, args.out / "curves.png", "CartPole-v1", labels)
     print(table)
+    if args.from_json and args.pool:
+        pooled = pooled_table([args.out, *args.pool])
+        (args.out / "pooled.md").write_text(pooled + "\n")
+        print(pooled)
 
 
 if __name__ == "__main__":
