@@ -8,8 +8,8 @@ the model's disagreement move over training. The figures show it; these CSVs giv
 Each run directory is a training run's output folder (``metrics.jsonl`` and ``config.yaml``). One
 row per run and iteration: ``run``, ``seed``, ``env_steps``, then ``--keys`` (default: those of the
 MB-PPO and MBPO loops that exist in the runs). ``run`` is the run's group in a Hydra sweep
-(``<overrides>/seed=<seed>``) without the overrides that all the given runs share, or the
-directory's name outside a sweep. Floats are written with 4 significant digits.
+(``<overrides>/seed=<seed>``) without the overrides that all the given runs share (the rest joined
+by spaces), or the directory's name outside a sweep. Floats are written with 4 significant digits.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def labels(runs: list[Path]) -> list[str]:
     groups = [r.parent.name.split(",") if r.name.startswith("seed=") else None for r in runs]
     shared = set.intersection(*(set(g) for g in groups if g is not None)) if any(groups) else set()
     return [
-        ",".join(o for o in g if o not in shared) or "default" if g is not None else r.name
+        " ".join(o for o in g if o not in shared) or "default" if g is not None else r.name
         for r, g in zip(runs, groups, strict=True)
     ]
 
