@@ -117,6 +117,7 @@ def run_sb3_sac(cfg, threshold: float, stop_when_solved: bool = False) -> RunRec
     model.learn(cfg.total_timesteps, callback=EvalEvery())
     rec.train_seconds = time.perf_counter() - t0 - eval_seconds
     rec.env_steps = model.num_timesteps
+    rec.stopped_when_solved &= model.num_timesteps < cfg.total_timesteps  # else it ran it all
     eval_envs.close()
     return rec
 

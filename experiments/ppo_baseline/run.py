@@ -126,6 +126,7 @@ def run_sb3(cfg: Config, stop_when_solved: bool = False) -> RunRecord:
     )
     start = time.perf_counter()
     model.learn(total_timesteps=cfg.total_timesteps, callback=EvalAfterUpdate())
+    rec.stopped_when_solved &= model.num_timesteps < cfg.total_timesteps  # else it ran it all
     if not rec.stopped_when_solved:
         evaluate(model, model.num_timesteps)
     rec.train_seconds = time.perf_counter() - start - eval_seconds
