@@ -7,11 +7,14 @@ package.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from mbrl_ai.agent import Run, RunResult
 from mbrl_ai.config import Config
 from mbrl_ai.stats import bootstrap_ci, median_iqr, steps_to_threshold
 from mbrl_ai.train import run
@@ -32,6 +35,7 @@ class RunRecord:
     threshold: float = 475.0
     imagined_ratio: float | None = None  # imagined transitions/s ÷ real collection steps/s (median)
     diagnostics: dict[str, float] = field(default_factory=dict)  # model metrics, median over iters
+    stopped_when_solved: bool = False  # training ended at the iteration that met the criterion
 
     @property
     def solved_at(self) -> int | None:
@@ -47,14 +51,78 @@ class RunRecord:
         return 1000.0 * self.train_seconds / self.env_steps
 
 
+class _Solved(Exception):
+    """Raised at the end of the iteration whose evaluation met the stop criterion."""
+
+    def __init__(self, result: RunResult) -> None:
+        super().__init__(f"solved at real step {result.env_steps}")
+        self.result = result
+
+
+def solved_by_evals(threshold: float, consecutive: int = 3) -> Callable[[Run], bool]:
+    """The studies' criterion: ``consecutive`` evaluations in a row with mean ≥ ``threshold``."""
+
+    def solved(run: Run) -> bool:
+        steps = [e["env_steps"] for e in run.evals]
+        means = [e["mean_return"] for e in run.evals]
+        return steps_to_threshold(steps, means, threshold, consecutive) is not None
+
+    return solved
+
+
+@contextmanager
+def stop_when(solved: Callable[[Run], bool] | None) -> Iterator[None]:
+    """Within the block, every training loop of the package ends its run after the iteration at
+    which ``solved(run)`` first holds (``None``: no stop). Use with :func:`train_until`.
+
+    It wraps ``Run.end_iteration``, which every loop calls once per iteration after evaluating and
+    logging; the check draws no random numbers, so a stopped run is the same run as the full one
+    up to the stop. Each process that trains must enter the block itself.
+    """
+    if solved is None:
+        yield
+        return
+    original = Run.end_iteration
+
+    def end_iteration(self: Run, **loop: object) -> None:
+        original(self, **loop)
+        if solved(self):
+            raise _Solved(self.result())
+
+    Run.end_iteration = end_iteration  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Run.end_iteration = original  # type: ignore[method-assign]
+
+
+def train_until(cfg: Config, out_dir: Path, solved: Callable[[Run], bool] | None) -> RunResult:
+    """``mbrl_ai.train.run``, ended early once ``solved`` holds (see :func:`stop_when`). The
+    result of a stopped run has its real steps, training seconds and evaluations up to the stop."""
+    with stop_when(solved):
+        try:
+            return run(cfg, out_dir)
+        except _Solved as done:
+            return done.result
+
+
 DIAGNOSTICS = ("confidence", "model/done_precision", "model/done_recall", "imagined_transitions")
 OPEN_LOOP = "model/open_loop_mse_"
 
 
-def run_mbrl_ai(cfg: Config, method: str, config: str, threshold: float = 475.0) -> RunRecord:
-    """Train ``cfg`` with mbrl_ai in a temporary directory and keep what the studies need."""
+def run_mbrl_ai(
+    cfg: Config,
+    method: str,
+    config: str,
+    threshold: float = 475.0,
+    stop_when_solved: bool = False,
+) -> RunRecord:
+    """Train ``cfg`` with mbrl_ai in a temporary directory and keep what the studies need. With
+    ``stop_when_solved``, training ends at the iteration whose evaluation makes it solved (three
+    evaluations in a row ≥ ``threshold``)."""
+    solved = solved_by_evals(threshold) if stop_when_solved else None
     with tempfile.TemporaryDirectory() as tmp:
-        result = run(cfg, Path(tmp))
+        result = train_until(cfg, Path(tmp), solved)
         metrics = read_jsonl(Path(tmp) / "metrics.jsonl")
     ratios = [
         m["imagined_steps_per_s"] / m["real_steps_per_s"]
@@ -78,6 +146,7 @@ def run_mbrl_ai(cfg: Config, method: str, config: str, threshold: float = 475.0)
         threshold=threshold,
         imagined_ratio=float(np.median(ratios)) if ratios else None,
         diagnostics=diagnostics,
+        stopped_when_solved=stop_when_solved and result.env_steps < cfg.total_timesteps,
     )
 
 
@@ -108,7 +177,7 @@ def plot_curves(
 
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     styles = dict(zip(labels, ["-", "--", ":", "-.", (0, (5, 1))], strict=False))
-    palette = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
+    palette = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]
     colors = dict(zip(dict.fromkeys(r.config for r in records), palette, strict=False))
     for config in colors:
         for method in labels:

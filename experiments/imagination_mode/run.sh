@@ -2,9 +2,11 @@
 # Which adaptive mechanism? imagination.mode in {breadth, depth, both, fixed}, CartPole-v1,
 # 5 seeds each (breadth: count follows confidence; depth: horizon follows ensemble variance;
 # both; fixed: max_planning_rollouts rollouts of planning_horizon steps).
+# SEEDS (a Hydra sweep value, e.g. 10,11,12 or "range(10,15)"), OUT (the sweep folder), JOBS and
+# REPORT (where the report goes; default this folder) can be set in the environment.
 set -euo pipefail
 OUT=${OUT:-multirun/imagination_mode}
 python -m mbrl_ai.train -m hydra/launcher=joblib hydra.launcher.n_jobs=${JOBS:-2} \
-  hydra.sweep.dir="$OUT" seed=0,1,2,3,4 imagination.mode=breadth,depth,both,fixed \
+  hydra.sweep.dir="$OUT" seed=${SEEDS:-0,1,2,3,4} imagination.mode=breadth,depth,both,fixed \
   curiosity=none total_timesteps=30720 eval_every=2048 checkpoint_every=0 logger.progress=off
-python -m mbrl_ai.report "$OUT" --out "$(dirname "$0")" --title "Imagination mode (CartPole-v1)"
+python -m mbrl_ai.report "$OUT" --out "${REPORT:-$(dirname "$0")}" --title "Imagination mode (CartPole-v1)"

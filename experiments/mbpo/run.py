@@ -13,6 +13,10 @@ first of 3 evaluations in a row whose mean is ≥ −200. HalfCheetah has no suc
 gives the return at the first arm's budget, the final return, and the real steps each run needs
 to reach the lowest final return of the first arm's runs (at one evaluation). Writes
 ``results.json``, ``results.md`` and ``curves.png`` next to this file (or under ``--out``).
+
+``--first-seed N`` runs seeds N..N+k-1 (k = ``--seeds``). ``--stop-when-solved`` (Pendulum only:
+HalfCheetah's bar is known only after the runs) ends each run once solved; its steps to solve are
+the full run's, its returns and timing the stopped run's, and no figure is drawn.
 """
 
 from __future__ import annotations
@@ -66,7 +70,7 @@ class _SB3Actor:
         return torch.as_tensor(action)
 
 
-def run_sb3_sac(cfg, threshold: float) -> RunRecord:  # noqa: ANN001
+def run_sb3_sac(cfg, threshold: float, stop_when_solved: bool = False) -> RunRecord:  # noqa: ANN001
     from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
@@ -89,7 +93,8 @@ def run_sb3_sac(cfg, threshold: float) -> RunRecord:  # noqa: ANN001
                 rec.steps.append(self.num_timesteps)
                 rec.means.append(float(np.mean(returns)))
                 eval_seconds += time.perf_counter() - t
-            return True
+                rec.stopped_when_solved = stop_when_solved and rec.solved_at is not None
+            return not rec.stopped_when_solved  # False ends learn() here
 
     s = cfg.sac
     model = SAC(
@@ -111,12 +116,15 @@ def run_sb3_sac(cfg, threshold: float) -> RunRecord:  # noqa: ANN001
     t0 = time.perf_counter()
     model.learn(cfg.total_timesteps, callback=EvalEvery())
     rec.train_seconds = time.perf_counter() - t0 - eval_seconds
-    rec.env_steps = cfg.total_timesteps
+    rec.env_steps = model.num_timesteps
+    rec.stopped_when_solved &= model.num_timesteps < cfg.total_timesteps  # else it ran it all
     eval_envs.close()
     return rec
 
 
-def train_one(arm: str, seed: int, steps: int, env: str = "Pendulum-v1") -> dict:
+def train_one(
+    arm: str, seed: int, steps: int, env: str = "Pendulum-v1", stop: bool = False
+) -> dict:
     import torch
     from benchlib import run_mbrl_ai
 
@@ -133,7 +141,11 @@ def train_one(arm: str, seed: int, steps: int, env: str = "Pendulum-v1") -> dict
         ]
     )
     threshold = np.inf if threshold is None else threshold  # no threshold: never "solved"
-    rec = run_sb3_sac(cfg, threshold) if arm == "sb3_sac" else run_mbrl_ai(cfg, arm, "", threshold)
+    rec = (
+        run_sb3_sac(cfg, threshold, stop)
+        if arm == "sb3_sac"
+        else run_mbrl_ai(cfg, arm, "", threshold, stop_when_solved=stop)
+    )
     return asdict(rec)
 
 
@@ -170,6 +182,7 @@ def summarize(
         finals = [r.means[-1] for r in runs]
         at_budget = [r.means[r.steps.index(budget)] for r in runs if budget in r.steps]
         per_1k = float(np.median([r.seconds_per_1k for r in runs]))
+        stopped = any(r.stopped_when_solved for r in runs)  # returns: not at the budget's end
         table[arm] = {
             "bar": bar,
             "steps": steps,
@@ -182,14 +195,21 @@ def summarize(
         rows.append(
             f"| {LABELS[arm]} | {len(runs)} | {fmt_steps(med)} [{fmt_steps(lo)}, {fmt_steps(hi)}] | "
             f"{' '.join(fmt_steps(s) for s in steps)} | {sum(np.isfinite(steps))}/{len(runs)} | "
-            f"{np.median(at_budget):.0f} | {np.median(finals):.0f} | {per_1k:.1f} |"
+            + ("- | - |" if stopped else f"{np.median(at_budget):.0f} | {np.median(finals):.0f} |")
+            + f" {per_1k:.1f} |"
         )
     return head + "\n".join(rows) + "\n", table
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=5, help="how many seeds")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first..first+seeds-1")
+    parser.add_argument(
+        "--stop-when-solved",
+        action="store_true",
+        help="Pendulum: end each run once solved (3 evaluations in a row >= -200)",
+    )
     parser.add_argument(
         "--arms", nargs="+", default=[a for a in ARMS if a != "mbpo_fixed9"], choices=list(ARMS)
     )
@@ -202,6 +222,8 @@ def main() -> None:
         "--from-json", action="store_true", help="redo the table and figure from --out's results"
     )
     args = parser.parse_args()
+    if args.stop_when_solved and ENVS[args.env][1] is None:
+        parser.error(f"--stop-when-solved needs a fixed threshold, and {args.env} has none")
     if args.from_json:
         saved = json.loads((args.out / "results.json").read_text())["runs"]
         records = [  # JSON has no inf: a run without a threshold was saved with null
@@ -213,8 +235,14 @@ def main() -> None:
         return
 
     jobs = [
-        (arm, seed, args.mbpo_steps if arm.startswith("mbpo") else args.sac_steps, args.env)
-        for seed in range(args.seeds)
+        (
+            arm,
+            seed,
+            args.mbpo_steps if arm.startswith("mbpo") else args.sac_steps,
+            args.env,
+            args.stop_when_solved,
+        )
+        for seed in range(args.first_seed, args.first_seed + args.seeds)
         for arm in args.arms
     ]
     records = []
@@ -237,7 +265,8 @@ def write_results(records: list[RunRecord], args: argparse.Namespace) -> None:
             default=lambda x: None,
         ).replace("Infinity", "null")
     )
-    plot_curves(records, args.out / "curves.png", args.env, {a: LABELS[a] for a in args.arms})
+    if not any(r.stopped_when_solved for r in records):  # stopped curves end at different steps
+        plot_curves(records, args.out / "curves.png", args.env, {a: LABELS[a] for a in args.arms})
     print(table_md)
 
 

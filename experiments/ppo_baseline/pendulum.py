@@ -2,6 +2,11 @@
 
     python experiments/ppo_baseline/pendulum.py                  # 3 seeds of experiment=ppo_pendulum
     python experiments/ppo_baseline/pendulum.py --seeds 5 --jobs 2
+    python experiments/ppo_baseline/pendulum.py --first-seed 5 --stop-when-solved --out /tmp/p
+
+``--first-seed N`` runs seeds N..N+k-1 (k = ``--seeds``); ``--stop-when-solved`` ends each run at
+the first evaluation better than −400 (the table's "first step" column is then the full run's; its
+final and best returns are those of the stopped run, and no figure is drawn).
 
 Writes ``pendulum.json`` (evaluation curves), ``pendulum.md`` (table) and ``pendulum.png``
 (per-seed curves and their median) next to this file, or under ``--out``.
@@ -11,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -18,25 +24,32 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
 TARGET = -400.0
 
 
-def train_seed(seed: int, overrides: list[str]) -> dict:
-    import torch
+def above_target(run) -> bool:  # noqa: ANN001
+    return any(e["mean_return"] > TARGET for e in run.evals)
 
-    from mbrl_ai.train import compose_config, run
+
+def train_seed(seed: int, overrides: list[str], stop_when_solved: bool = False) -> dict:
+    import torch
+    from benchlib import train_until
+
+    from mbrl_ai.train import compose_config
 
     torch.set_num_threads(1)
     cfg = compose_config(
         ["experiment=ppo_pendulum", f"seed={seed}", "logger.progress=off", *overrides]
     )
     with tempfile.TemporaryDirectory() as tmp:
-        result = run(cfg, Path(tmp))
+        result = train_until(cfg, Path(tmp), above_target if stop_when_solved else None)
     return {
         "seed": seed,
         "steps": [e["env_steps"] for e in result.evals],
         "means": [e["mean_return"] for e in result.evals],
         "train_seconds": result.train_seconds,
+        "stopped_when_solved": result.env_steps < cfg.total_timesteps,
     }
 
 
@@ -69,7 +82,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=3, help="how many seeds")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first..first+seeds-1")
+    parser.add_argument(
+        "--stop-when-solved",
+        action="store_true",
+        help=f"end each run at its first evaluation better than {TARGET:.0f}",
+    )
     parser.add_argument(
         "--jobs", type=int, default=2, help="seeds trained at once (2 cores: at most 2)"
     )
@@ -80,7 +99,11 @@ def main() -> None:
     args = parser.parse_args()
 
     with ProcessPoolExecutor(args.jobs) as pool:
-        curves = list(pool.map(train_seed, range(args.seeds), [args.overrides] * args.seeds))
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        n = len(seeds)
+        curves = list(
+            pool.map(train_seed, seeds, [args.overrides] * n, [args.stop_when_solved] * n)
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "pendulum.json").write_text(json.dumps(curves, indent=1))
     lines = [
@@ -94,8 +117,14 @@ def main() -> None:
         )
     finals = [c["means"][-1] for c in curves]
     lines.append(f"| median | {np.median(finals):.1f} | | |")
+    stopped = any(c.get("stopped_when_solved") for c in curves)
+    if stopped:
+        lines.append("")
+        lines.append("Runs were stopped at their first evaluation above the target: final and best")
+        lines.append("returns are those of the stopped runs.")
     (args.out / "pendulum.md").write_text("\n".join(lines) + "\n")
-    plot(curves, args.out / "pendulum.png")
+    if not stopped:  # the median curve needs curves of equal length
+        plot(curves, args.out / "pendulum.png")
     print("\n".join(lines))
 
 

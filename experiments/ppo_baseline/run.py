@@ -9,6 +9,11 @@ interleaved seed by seed so that machine noise hits both alike.
 
     python experiments/ppo_baseline/run.py                       # 5 seeds, both configs
     python experiments/ppo_baseline/run.py --seeds 2 --steps 20000 --configs default
+    python experiments/ppo_baseline/run.py --first-seed 5 --stop-when-solved --out /tmp/held_out
+
+``--first-seed N`` runs seeds N..N+k-1 (k = ``--seeds``); ``--stop-when-solved`` ends each run
+once it is solved (3 evaluations in a row ≥ 475; its steps to solve are the full run's, its final
+return and throughput are the stopped run's).
 
 Writes ``results.json`` (every run's evaluation curve and timing) and ``results.md`` (the table)
 next to this file, or under ``--out``.
@@ -56,7 +61,7 @@ class _SB3Policy:
             return self.policy._predict(obs, deterministic=True)
 
 
-def run_sb3(cfg: Config) -> RunRecord:
+def run_sb3(cfg: Config, stop_when_solved: bool = False) -> RunRecord:
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
@@ -85,9 +90,10 @@ def run_sb3(cfg: Config) -> RunRecord:
             if self.num_timesteps >= self.next_eval:
                 evaluate(self.model, self.num_timesteps)
                 self.next_eval = (self.num_timesteps // cfg.eval_every + 1) * cfg.eval_every
+                rec.stopped_when_solved = stop_when_solved and rec.solved_at is not None
 
         def _on_step(self) -> bool:
-            return True
+            return not rec.stopped_when_solved  # False ends learn() at the next env step
 
     lr = cfg.lr_actor_critic
     model = PPO(
@@ -120,7 +126,9 @@ def run_sb3(cfg: Config) -> RunRecord:
     )
     start = time.perf_counter()
     model.learn(total_timesteps=cfg.total_timesteps, callback=EvalAfterUpdate())
-    evaluate(model, model.num_timesteps)
+    rec.stopped_when_solved &= model.num_timesteps < cfg.total_timesteps  # else it ran it all
+    if not rec.stopped_when_solved:
+        evaluate(model, model.num_timesteps)
     rec.train_seconds = time.perf_counter() - start - eval_seconds
     rec.env_steps = model.num_timesteps
     eval_envs.close()
@@ -141,6 +149,12 @@ def summarise(records: list[RunRecord], budget: int) -> str:
             solved = [r.solved_at if r.solved_at is not None else np.inf for r in runs]
             med, q25, q75 = median_iqr(solved)
             fmed, f25, f75 = median_iqr([r.means[-1] for r in runs])
+            # a stopped run's last evaluation is where it stopped, not the end of the budget
+            final = (
+                "- (stopped once solved)"
+                if any(r.stopped_when_solved for r in runs)
+                else f"{fmed:.1f} [{f25:.1f}, {f75:.1f}]"
+            )
             tput = np.median([r.throughput for r in runs])
             ratio = ""
             if method == "ours":
@@ -153,7 +167,7 @@ def summarise(records: list[RunRecord], budget: int) -> str:
             n_solved = sum(r.solved_at is not None for r in runs)
             lines.append(
                 f"| {config} | {method} | {n_solved}/{len(runs)} | {fmt_steps(med)} [{fmt_steps(q25)}, {fmt_steps(q75)}] "
-                f"| {fmed:.1f} [{f25:.1f}, {f75:.1f}] | {tput:.0f} | {ratio} |"
+                f"| {final} | {tput:.0f} | {ratio} |"
             )
     lines.append("")
     lines.append(f"Unsolved runs count as > {budget} steps (shown as inf).")
@@ -164,7 +178,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=5, help="how many seeds")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first..first+seeds-1")
+    parser.add_argument(
+        "--stop-when-solved",
+        action="store_true",
+        help="end each run once solved (3 evaluations in a row >= 475)",
+    )
     parser.add_argument("--steps", type=int, default=50_000, help="real steps per run")
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--methods", nargs="+", default=["ours", "sb3"], choices=["ours", "sb3"])
@@ -181,7 +201,7 @@ def main() -> None:
         return
     records: list[RunRecord] = []
     for config in args.configs:
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             overrides = [
                 *CONFIGS[config],
                 f"seed={seed}",
@@ -190,7 +210,12 @@ def main() -> None:
             ]
             cfg = compose_config(overrides)
             for method in args.methods:
-                rec = run_mbrl_ai(cfg, "ours", config) if method == "ours" else run_sb3(cfg)
+                stop = args.stop_when_solved
+                rec = (
+                    run_mbrl_ai(cfg, "ours", config, stop_when_solved=stop)
+                    if method == "ours"
+                    else run_sb3(cfg, stop)
+                )
                 rec.config = config
                 records.append(rec)
                 print(
@@ -207,7 +232,8 @@ def report(records: list[RunRecord], args: argparse.Namespace) -> None:
     table = summarise(records, args.steps)
     (args.out / "results.md").write_text(table + "\n")
     labels = {"ours": "mbrl_ai PPO", "sb3": "SB3 PPO"}
-    plot_curves(records, args.out / "cartpole.png", "CartPole-v1", labels)
+    if not any(r.stopped_when_solved for r in records):  # stopped curves end at different steps
+        plot_curves(records, args.out / "cartpole.png", "CartPole-v1", labels)
     print(table)
 
 

@@ -9,8 +9,17 @@ ratio of imagined transitions per second to real environment steps per second of
 
     python experiments/sample_efficiency/run.py                         # 10 seeds, default config
     python experiments/sample_efficiency/run.py --configs default tuned --jobs 2
+    python experiments/sample_efficiency/run.py --configs tuned tuned_no_imagination \
+        --first-seed 10 --stop-when-solved --out experiments/sample_efficiency/heldout
 
-Writes ``results.json``, ``results.md`` and ``curves.png`` next to this file, or under ``--out``.
+``--first-seed N`` runs seeds N..N+k-1 (k = ``--seeds``). ``--stop-when-solved`` ends each run at
+the iteration whose evaluation makes it solved: its steps to solve are those of the full run (the
+check draws no random numbers), but its final return, budget and timing describe the stopped run.
+``--merge`` adds the new runs to ``--out``'s ``results.json`` (replacing any with the same config,
+method and seed) instead of overwriting it.
+
+Writes ``results.json``, ``results.md`` and ``curves.png`` next to this file, or under ``--out``
+(no figure when runs were stopped: their curves end at different steps).
 """
 
 from __future__ import annotations
@@ -44,22 +53,27 @@ CONFIGS = {
     "default_curiosity": {"mbppo": ["algo=mbppo", "curiosity=rnd"]},
     # ablation: CartPole's own termination rule ends imagined rollouts instead of the done head
     "tuned_known_done": {"mbppo": ["experiment=mbppo_cartpole", "world_model.termination=known"]},
+    # attribution: the tuned preset with imagination off (no imagined rollouts; still 3 PPO
+    # updates per real batch and the same world-model fit, whose output is then unused)
+    "tuned_no_imagination": {
+        "mbppo": ["experiment=mbppo_cartpole", "min_planning_rollouts=0", "max_planning_rollouts=0"]
+    },
 }
 
 
-def train_one(job: tuple[str, str, int, int | None]) -> RunRecord:
+def train_one(job: tuple[str, str, int, int | None, bool]) -> RunRecord:
     import torch
 
     from mbrl_ai.train import compose_config
 
-    config, method, seed, steps = job
+    config, method, seed, steps, stop = job
     torch.set_num_threads(1)
     overrides = [*CONFIGS[config][method], f"seed={seed}", "eval_every=1024", "logger.progress=off"]
     if (
         steps is not None
     ):  # else each preset's own budget (its learning-rate schedule depends on it)
         overrides.append(f"total_timesteps={steps}")
-    return run_mbrl_ai(compose_config(overrides), method, config)
+    return run_mbrl_ai(compose_config(overrides), method, config, stop_when_solved=stop)
 
 
 def summarise(records: list[RunRecord]) -> str:
@@ -75,15 +89,31 @@ def summarise(records: list[RunRecord]) -> str:
                 continue
             med, low, high = median_with_ci(solved_steps(runs))
             ratios = [r.imagined_ratio for r in runs if r.imagined_ratio is not None]
+            stopped = any(r.stopped_when_solved for r in runs)
+            # a stopped run's last evaluation is where it stopped, not the end of a budget
+            budget = "stopped once solved" if stopped else f"{max(r.env_steps for r in runs):,}"
+            final = "-" if stopped else f"{np.median([r.means[-1] for r in runs]):.1f}"
             lines.append(
-                f"| {config} | {method} | {max(r.env_steps for r in runs):,} "
+                f"| {config} | {method} | {budget} "
                 f"| {sum(r.solved_at is not None for r in runs)}/{len(runs)} "
                 f"| {fmt_steps(med)} [{fmt_steps(low)}, {fmt_steps(high)}] "
-                f"| {np.median([r.means[-1] for r in runs]):.1f} "
+                f"| {final} "
                 f"| {np.median([r.seconds_per_1k for r in runs]):.2f} "
                 f"| {f'{np.median(ratios):.1f}' if ratios else '-'} |"
             )
+    seeds = sorted({r.seed for r in records})
     lines += ["", "Unsolved runs count as more than the budget (inf).", ""]
+    lines += ["Steps to solve per seed (seeds " + ", ".join(map(str, seeds)) + "):", ""]
+    for config in dict.fromkeys(r.config for r in records):
+        for method in ("ppo", "mbppo"):
+            runs = sorted(
+                (r for r in records if r.config == config and r.method == method),
+                key=lambda r: r.seed,
+            )
+            if runs:
+                steps = ", ".join(fmt_steps(s) for s in solved_steps(runs))
+                lines.append(f"- {config} {method}: {steps}")
+    lines += [""]
     lines += diagnostics_table([r for r in records if r.diagnostics])
     return "\n".join(lines)
 
@@ -123,11 +153,45 @@ def diagnostics_table(records: list[RunRecord]) -> list[str]:
     return lines
 
 
+def pooled_table(folders: list[Path]) -> str:
+    """Steps to solve over the seeds of several results folders together, for each config ×
+    method that all of them hold (e.g. seeds 0–9 and a held-out 10–19)."""
+    sets = [[RunRecord(**r) for r in json.loads((f / "results.json").read_text())] for f in folders]
+    pairs = [
+        (r.config, r.method) for r in sets[0] if all(
+            any((x.config, x.method) == (r.config, r.method) for x in other) for other in sets[1:]
+        )
+    ]  # fmt: skip
+    lines = [
+        f"Pooled over {', '.join(str(f) for f in folders)}:",
+        "",
+        "| config | method | seeds | solved | steps to solve: median [95% CI] |",
+        "|---|---|---|---|---|",
+    ]
+    for config, method in dict.fromkeys(pairs):
+        runs = [r for rs in sets for r in rs if (r.config, r.method) == (config, method)]
+        med, low, high = median_with_ci(solved_steps(runs))
+        seeds = sorted({r.seed for r in runs})
+        lines.append(
+            f"| {config} | {method} | {seeds[0]}–{seeds[-1]} ({len(runs)} runs) "
+            f"| {sum(r.solved_at is not None for r in runs)}/{len(runs)} "
+            f"| {fmt_steps(med)} [{fmt_steps(low)}, {fmt_steps(high)}] |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--seeds", type=int, default=10, help="how many seeds")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first..first+seeds-1")
+    parser.add_argument(
+        "--stop-when-solved",
+        action="store_true",
+        help="end each run once solved (3 evaluations in a row >= 475)",
+    )
+    parser.add_argument("--merge", action="store_true", help="add the runs to --out's results.json")
     parser.add_argument(
         "--steps", type=int, default=None, help="real steps per run (default: each preset's own)"
     )
@@ -135,6 +199,14 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs at once (2 cores: at most 2)")
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("--from-json", action="store_true", help="redo table and figure only")
+    parser.add_argument(
+        "--pool",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="with --from-json: also write pooled.md, the steps to solve over the seeds of --out "
+        "and these results folders together",
+    )
     args = parser.parse_args()
 
     if args.from_json:
@@ -142,19 +214,29 @@ def main() -> None:
     else:
         # seeds interleave the two methods, so machine load falls on both alike
         jobs = [
-            (config, method, seed, args.steps)
+            (config, method, seed, args.steps, args.stop_when_solved)
             for config in args.configs
-            for seed in range(args.seeds)
+            for seed in range(args.first_seed, args.first_seed + args.seeds)
             for method in CONFIGS[config]
         ]
         with ProcessPoolExecutor(args.jobs) as pool:
             records = list(pool.map(train_one, jobs))
+        if args.merge and (args.out / "results.json").exists():
+            new = {(r.config, r.method, r.seed) for r in records}
+            saved = [RunRecord(**r) for r in json.loads((args.out / "results.json").read_text())]
+            records = [r for r in saved if (r.config, r.method, r.seed) not in new] + records
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "results.json").write_text(json.dumps([r.__dict__ for r in records], indent=1))
     table = summarise(records)
     (args.out / "results.md").write_text(table + "\n")
-    plot_curves(records, args.out / "curves.png", "CartPole-v1", {"ppo": "PPO", "mbppo": "MB-PPO"})
+    if not any(r.stopped_when_solved for r in records):
+        labels = {"ppo": "PPO", "mbppo": "MB-PPO"}
+        plot_curves(records, args.out / "curves.png", "CartPole-v1", labels)
     print(table)
+    if args.from_json and args.pool:
+        pooled = pooled_table([args.out, *args.pool])
+        (args.out / "pooled.md").write_text(pooled + "\n")
+        print(pooled)
 
 
 if __name__ == "__main__":
