@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 
@@ -101,10 +102,16 @@ def test_rnd_gives_no_reward_before_its_warm_up() -> None:
 
 
 def test_intrinsic_scaler_divides_by_the_std_of_discounted_returns() -> None:
-    scaler = IntrinsicScaler(n_envs=1, gamma=0.0)  # γ = 0: the returns are the rewards
-    rewards = torch.tensor([[1.0], [3.0], [1.0], [3.0]])
+    scaler = IntrinsicScaler(n_envs=2, gamma=0.5)
+    rewards = torch.tensor([[2.0, 0.0], [2.0, 4.0], [2.0, 0.0]])
     scaler.update(rewards)
-    torch.testing.assert_close(scaler.scale(rewards), rewards / 1.0, atol=1e-3, rtol=1e-3)
+    # per env, never reset: env 0 → 2, 3, 3.5; env 1 → 0, 4, 2
+    returns = np.array([2.0, 0.0, 3.0, 4.0, 3.5, 2.0])
+    std = returns.std()  # population std; the 1e-4 prior count barely moves it
+    torch.testing.assert_close(scaler.scale(rewards), rewards / std, rtol=1e-3, atol=0.0)
+    assert not torch.allclose(scaler.scale(rewards), rewards, rtol=0.05)  # not the identity
+    scaler.update(torch.tensor([[0.0, 0.0]]))  # the returns carry on: 1.75 and 1.0
+    np.testing.assert_allclose(scaler.returns, [1.75, 1.0])
 
 
 def test_the_module_build_leaves_the_run_random_stream_alone() -> None:

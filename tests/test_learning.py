@@ -73,7 +73,9 @@ def test_sac_and_mbpo_learn_pendulum(tmp_path: Path, preset: str, steps: int) ->
 
 
 @pytest.mark.slow
-def test_ppo_solves_frozenlake_8x8_on_seeds_its_preset_was_not_chosen_on(tmp_path: Path) -> None:
+def test_ppo_solves_frozenlake_8x8_on_seeds_its_preset_was_not_chosen_on(
+    tmp_path: Path,
+) -> None:
     # Sparse reward, one-hot observations. The preset was chosen on seed 0 (seeds 0-2 solve it);
     # of seeds 3-7, 4 reached the goal greedily by 40k steps (first at 12k-33k), seed 7 did not.
     solved = []

@@ -47,3 +47,30 @@ def test_a_run_without_a_world_model_is_refused(tiny: list[str], tmp_path: Path)
     with pytest.raises(CheckpointError, match="no world model"):
         load_world_model(tmp_path)
     assert main([str(tmp_path)]) == 2
+
+
+@pytest.mark.parametrize("algo", ["sac", "mbpo"])
+def test_evaluate_and_visualize_read_sac_and_mbpo_runs(
+    algo: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mbrl_ai import evaluate
+
+    cfg = compose(
+        f"experiment={algo}_pendulum",
+        "total_timesteps=500",
+        "sac.learning_starts=250",
+        "sac.updates_per_step=1",
+        "mbpo.rollout_batch_size=20",
+        "world_model.hidden=[32,32]",
+        "eval_every=500",
+        "eval_episodes=1",
+        "logger.progress=off",
+    )
+    run(cfg, tmp_path / "run")
+    assert evaluate.main([f"run={tmp_path / 'run'}", "episodes=1"]) == 0
+    assert f"Pendulum-v1 {algo}: mean return" in capsys.readouterr().out
+    code = main([str(tmp_path / "run"), "--out", str(tmp_path / "fig"), "--horizon", "3"])
+    if algo == "mbpo":  # the ensemble against the real episode of its SAC policy
+        assert code == 0 and (tmp_path / "fig" / "trajectories.png").is_file()
+    else:
+        assert code == 2  # SAC has no world model
