@@ -372,11 +372,26 @@ def _fail(exc: ConfigError) -> typing.NoReturn:
     sys.exit(2)
 
 
+def _resume_in_place(argv: list[str]) -> list[str]:
+    """``resume=<dir>`` continues in ``<dir>``: Hydra's own run directory is that one (its job log
+    appends there) and it writes no second ``.hydra`` record, so nothing lands under ``outputs/``."""
+    if any(a in ("-m", "--multirun") for a in argv):
+        return argv
+    parsed = OverridesParser.create().parse_overrides([a for a in argv if "=" in a])
+    values = {o.key_or_group: o.value() for o in parsed}
+    resume = values.get("resume")
+    if not isinstance(resume, str) or "hydra.run.dir" in values:
+        return argv
+    quoted = "'" + resume.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return [*argv, f"hydra.run.dir={quoted}", "hydra.output_subdir=null"]
+
+
 def main() -> None:
     try:
         precheck(sys.argv[1:])
     except ConfigError as exc:
         _fail(exc)
+    sys.argv[1:] = _resume_in_place(sys.argv[1:])
     _task()
 
 

@@ -29,12 +29,13 @@ def run_cli(
     module: str = "mbrl_ai.train",
     timeout: int = 300,
     env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
 ) -> subprocess.CompletedProcess:
     environ = {**os.environ, "WANDB_MODE": "disabled", **(env or {})}
     environ.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run(
         [sys.executable, "-m", module, *args],
-        cwd=ROOT,
+        cwd=cwd,
         env=environ,
         capture_output=True,
         text=True,

@@ -11,7 +11,7 @@ import pytest
 from mbrl_ai import algos
 from mbrl_ai.algos import AlgorithmSpec, register
 from mbrl_ai.config import ConfigError
-from tests.conftest import compose, run_cli
+from tests.conftest import ROOT, compose, run_cli
 
 PLUGIN = {"MBRL_AI_PLUGINS": "tests.plugins.toy_algo"}
 TINY = [
@@ -40,8 +40,12 @@ def test_a_plugin_algorithm_trains_resumes_evaluates_and_visualises(
     assert [r["iteration"] for r in _lines(out / "metrics.jsonl")] == [1, 2, 3, 4]
     assert "toy:\n  model_every: 2" in (out / "config.yaml").read_text()
 
-    more = run_cli(f"resume={out}", "total_timesteps=768", env=PLUGIN)
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    more = run_cli(f"resume={out}", "total_timesteps=768", cwd=elsewhere,
+                   env={**PLUGIN, "PYTHONPATH": str(ROOT)})  # fmt: skip
     assert more.returncode == 0, more.stderr
+    assert not any(elsewhere.iterdir())  # nothing under outputs/: the run goes on in place
     assert [r["iteration"] for r in _lines(out / "metrics.jsonl")] == [1, 2, 3, 4, 5, 6]
     assert (out / "checkpoints" / f"step_{768:012d}").is_dir()
 
