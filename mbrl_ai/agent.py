@@ -270,7 +270,11 @@ class Run:
             "logger": self.logger.state_dict(),
             "loop": encode_plain(
                 {
-                    k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
+                    k: (
+                        dataclasses.asdict(v)
+                        if dataclasses.is_dataclass(v) and not isinstance(v, type)
+                        else v
+                    )
                     for k, v in loop.items()
                 }
             ),

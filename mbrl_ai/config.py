@@ -754,7 +754,7 @@ def check_keys(node: DictConfig, schema: type, prefix: str = "") -> None:
     fields = [f.name for f in dataclasses.fields(schema)]
     nodes = nested_nodes(schema)
     for key in node:
-        full = f"{prefix}{key}"
+        full = f"{prefix}{key!s}"
         if key == "hydra" and not prefix:
             continue
         if key not in fields:

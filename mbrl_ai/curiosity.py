@@ -213,6 +213,7 @@ def update_curiosity(
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
             loss = module.loss(obs[idx], actions[idx], next_obs[idx])
+            assert loss is not None  # a module with trainable parameters has a loss
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium.vector import VectorEnv
@@ -38,6 +39,7 @@ def evaluate_policy(
                 obs_t = obs_rms.normalize(obs_t).float()
             action = actor.mode(obs_t.to(device)).cpu().numpy()
             if not actor.discrete:
+                assert isinstance(space, gym.spaces.Box)
                 action = np.clip(action, space.low, space.high)
             obs, reward, term, trunc, _ = envs.step(action)
             running += reward

@@ -147,8 +147,8 @@ def fit_world_model(
     before = (copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()))
     data = _prepare(model, replay, cfg, device)
     model.train()
-    nll: torch.Tensor | None = torch.zeros((), device=device)
-    last_nll = nll
+    last_nll = torch.zeros((), device=device)
+    nll: torch.Tensor | None = last_nll
     for _ in range(cfg.train_steps):
         nll = _gradient_step(model, optimizer, data, cfg, rng)
         if nll is None:

@@ -38,7 +38,7 @@ from mbrl_ai.branched_rollouts import (
 from mbrl_ai.buffers import ModelBuffer, ReplayBuffer
 from mbrl_ai.config import Config, MBPOConfig, SACConfig
 from mbrl_ai.fit_model import build_world_model, fit_with_early_stopping
-from mbrl_ai.sac_update import SACAgent, sac_update
+from mbrl_ai.sac_update import SACAgent, SACBatch, sac_update
 from mbrl_ai.termination import termination_fn
 
 
@@ -49,7 +49,7 @@ def mixed_batch(
     real_ratio: float,
     rng: np.random.Generator,
     device: torch.device,
-) -> tuple[torch.Tensor, ...]:
+) -> SACBatch:
     """A SAC minibatch: ``real_ratio`` of it from the real replay, the rest imagined (all real
     while the model buffer is empty)."""
     n_real = size if model_buffer.size == 0 else int(round(size * real_ratio))
@@ -57,13 +57,20 @@ def mixed_batch(
     parts = [real]
     if n_real < size:
         parts.append(model_buffer.get(rng.integers(0, model_buffer.size, size - n_real)))
-    return tuple(
-        torch.as_tensor(
+
+    def tensor(k: str) -> torch.Tensor:
+        return torch.as_tensor(
             np.concatenate([getattr(p, k) for p in parts]),
             dtype=torch.float32,
             device=device,
         )
-        for k in ("obs", "actions", "rewards", "next_obs", "terminated")
+
+    return (
+        tensor("obs"),
+        tensor("actions"),
+        tensor("rewards"),
+        tensor("next_obs"),
+        tensor("terminated"),
     )
 
 

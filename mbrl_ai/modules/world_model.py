@@ -38,6 +38,11 @@ class EnsembleLinear(nn.Module):
 class EnsembleWorldModel(nn.Module):
     """E Gaussian MLPs over (s, a) predicting normalised [Δs, r] and a done logit."""
 
+    in_mean: torch.Tensor
+    in_std: torch.Tensor
+    target_mean: torch.Tensor
+    target_std: torch.Tensor
+
     def __init__(
         self,
         obs_dim: int,
@@ -51,9 +56,11 @@ class EnsembleWorldModel(nn.Module):
         super().__init__()
         self.obs_dim = obs_dim
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
-        self.action_dim = (
-            int(action_space.n) if self.discrete else int(math.prod(action_space.shape))
-        )
+        if isinstance(action_space, gym.spaces.Discrete):
+            self.action_dim = int(action_space.n)
+        else:
+            assert action_space.shape is not None  # Box: the only other action space supported
+            self.action_dim = int(math.prod(action_space.shape))
         self.ensemble_size = ensemble_size
         in_dim = obs_dim + self.action_dim
         self.target_dim = obs_dim + 1  # Δs and r
