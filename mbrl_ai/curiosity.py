@@ -33,6 +33,9 @@ from mbrl_ai.modules.world_model import EnsembleWorldModel
 Curiosity = NoCuriosity | RND | ICM | EnsembleDisagreement
 D = TypeVar("D", Rollout, ImaginedRollouts)
 
+# the curiosity module's weights are drawn from a generator seeded with the run's seed plus this
+CURIOSITY_SEED_OFFSET = 7919
+
 
 def build_curiosity(
     cfg: CuriosityConfig,
@@ -44,7 +47,7 @@ def build_curiosity(
     """The module ``cfg.name`` names. Its weights come from their own seeded generator, so adding
     or removing curiosity leaves every other random draw of the run unchanged."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed + 7919)
+        torch.manual_seed(seed + CURIOSITY_SEED_OFFSET)
         if cfg.name == "rnd":
             return RND(
                 obs_dim,

@@ -11,6 +11,10 @@ from gymnasium.vector import VectorEnv
 from mbrl_ai.modules import RunningMeanStd
 from mbrl_ai.modules.actor import Policy
 
+# evaluation envs are seeded with the run's seed plus this, so that their episodes are not the
+# training envs' (the run's schedule and ``python -m mbrl_ai.evaluate`` use the same seeds)
+EVAL_SEED_OFFSET = 10_000
+
 
 def evaluate_policy(
     actor: Policy,

@@ -182,7 +182,10 @@ def ppo_update(
             log_ratios.append(log_ratio.detach())
             if "is_real" in mb:
                 real_masks.append(mb["is_real"])
-            if p.target_kl is not None and _approx_kl(log_ratios[-1]).item() > 1.5 * p.target_kl:
+            if (
+                p.target_kl is not None
+                and _approx_kl(log_ratios[-1]).item() > p.kl_stop_factor * p.target_kl
+            ):
                 kl_stop = True
                 break
         if kl_stop:

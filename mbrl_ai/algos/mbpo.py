@@ -41,6 +41,9 @@ from mbrl_ai.fit_model import build_world_model, fit_with_early_stopping
 from mbrl_ai.sac_update import SACAgent, SACBatch, sac_update
 from mbrl_ai.termination import termination_fn
 
+# the branched rollouts draw from their own generator, seeded with the run's seed plus this
+ROLLOUT_SEED_OFFSET = 1
+
 
 def mixed_batch(
     replay: ReplayBuffer,
@@ -106,7 +109,7 @@ def train_mbpo(cfg: Config, out_dir: Path) -> RunResult:
         model_buffer=model_buffer,
     )
     done_fn = termination_fn(cfg.env, wm.termination)
-    generator = torch.Generator(device=device).manual_seed(cfg.seed + 1)  # rollouts' own draws
+    generator = torch.Generator(device=device).manual_seed(cfg.seed + ROLLOUT_SEED_OFFSET)
 
     with run:
         saved = run.begin()
@@ -120,7 +123,7 @@ def train_mbpo(cfg: Config, out_dir: Path) -> RunResult:
             if replay.size >= s.learning_starts:
                 fit = fit_with_early_stopping(
                     model, model_optimizer, replay, wm, run.rng, m.elites, m.max_epochs,
-                    m.patience, device=device,
+                    m.patience, m.min_improvement, device=device,
                 )  # fmt: skip
                 if not fit["update_skipped"]:
                     elites = fit["elites"]

@@ -19,6 +19,9 @@ from torch import nn
 
 from mbrl_ai.modules.mlp import ACTIVATIONS
 
+# the smallest std the input and target normalisation divides by (a constant feature stays finite)
+NORMALIZER_STD_FLOOR = 1e-4
+
 
 class EnsembleLinear(nn.Module):
     """E independent linear layers applied as one batched matmul: ``[E, B, in] → [E, B, out]``."""
@@ -112,7 +115,7 @@ class EnsembleWorldModel(nn.Module):
         ):
             getattr(self, f"{name}_mean").copy_(data.mean(0))
             getattr(self, f"{name}_std").copy_(
-                data.std(0).clamp_min(1e-4) if len(data) > 1 else 1.0
+                data.std(0).clamp_min(NORMALIZER_STD_FLOOR) if len(data) > 1 else 1.0
             )
 
     def normalized_targets(
