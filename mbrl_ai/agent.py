@@ -53,7 +53,7 @@ from mbrl_ai.envs import (
     set_env_state,
 )
 from mbrl_ai.errors import NonFiniteError, RunInterrupted
-from mbrl_ai.evaluation import evaluate_policy
+from mbrl_ai.evaluation import EVAL_SEED_OFFSET, evaluate_policy
 from mbrl_ai.logger import RunLogger
 from mbrl_ai.modules import Actor, Critic, RunningMeanStd
 from mbrl_ai.utils import (
@@ -68,6 +68,8 @@ from mbrl_ai.utils import (
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = 1
+# the logged ``episode_return`` is the mean over this many most recent finished real episodes
+EPISODE_RETURN_WINDOW = 100
 # signals after which a run finishes its iteration, writes a checkpoint and stops
 STOP_SIGNALS = tuple(
     getattr(signal, name)
@@ -106,7 +108,7 @@ class Run:
     rng: np.random.Generator  # the loop's own draws (model minibatches, imagination start states)
     env_steps: int = 0
     iteration: int = 0
-    recent_returns: list[float] = field(default_factory=list)  # the last 100 finished episodes
+    recent_returns: list[float] = field(default_factory=list)  # last EPISODE_RETURN_WINDOW ones
     evals: list[dict] = field(default_factory=list)
     next_eval: int = 0
     tracked: dict[str, Any] = field(default_factory=dict)
@@ -195,7 +197,7 @@ class Run:
             self.actor,
             self.eval_envs,
             self.cfg.eval_episodes,
-            self.cfg.seed + 10_000,
+            self.cfg.seed + EVAL_SEED_OFFSET,
             self.obs_rms,
             self.device,
         )
@@ -204,9 +206,10 @@ class Run:
 
     def log_iteration(self, record: dict[str, Any]) -> None:
         """2.8: one line of metrics; every loop adds the iteration, the mean return of the last
-        100 finished episodes, the episodes finished now, the learning rate and resident memory."""
+        ``EPISODE_RETURN_WINDOW`` finished episodes, the episodes finished now, the learning rate
+        and resident memory."""
         finished = self.collect.finished_returns
-        self.recent_returns = (self.recent_returns + finished)[-100:]
+        self.recent_returns = (self.recent_returns + finished)[-EPISODE_RETURN_WINDOW:]
         self.logger.log_iteration(
             self.env_steps,
             {
@@ -270,7 +273,11 @@ class Run:
             "logger": self.logger.state_dict(),
             "loop": encode_plain(
                 {
-                    k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
+                    k: (
+                        dataclasses.asdict(v)
+                        if dataclasses.is_dataclass(v) and not isinstance(v, type)
+                        else v
+                    )
                     for k, v in loop.items()
                 }
             ),
@@ -385,7 +392,7 @@ def start_run(cfg: Config, out_dir: Path, build_agent: Any = build_ppo_agent) ->
     eval_envs = make_vec_env(
         cfg.env,
         min(cfg.eval_n_envs, cfg.eval_episodes),
-        cfg.seed + 10_000,
+        cfg.seed + EVAL_SEED_OFFSET,
         cfg.vectorization,
         cfg.env_kwargs,
         default_time_limit=cfg.eval_max_steps,
@@ -394,7 +401,7 @@ def start_run(cfg: Config, out_dir: Path, build_agent: Any = build_ppo_agent) ->
     obs_rms = (
         RunningMeanStd((info.obs_dim,), clip=cfg.ppo.clip_obs) if cfg.ppo.normalize_obs else None
     )
-    reward_rms = RunningMeanStd(()) if cfg.ppo.normalize_reward else None
+    reward_rms = RunningMeanStd((), clip=cfg.ppo.clip_reward) if cfg.ppo.normalize_reward else None
     run = Run(
         cfg,
         info,

@@ -84,7 +84,8 @@ def write_checkpoint(
     final = root / f"step_{step:012d}"
     try:
         _write_synced(tmp / STATE_FILE, lambda f: torch.save(state, f))
-        _write_synced(tmp / ARRAYS_FILE, lambda f: np.savez(f, **arrays))
+        # numpy's stubs let **arrays bind savez's allow_pickle: bool; the keys are array names
+        _write_synced(tmp / ARRAYS_FILE, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]
         if final.exists():  # the same step written again (a resumed run that stops at once)
             shutil.rmtree(final)
         os.replace(tmp, final)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium.vector import VectorEnv
@@ -123,9 +124,11 @@ def collect_rollout(
     n = envs.num_envs
     obs_dim = state.obs.shape[1]
     discrete = actor.discrete
-    low, high = (
-        (None, None) if discrete else (envs.single_action_space.low, envs.single_action_space.high)
-    )
+    low, high = None, None
+    if not discrete:
+        space = envs.single_action_space
+        assert isinstance(space, gym.spaces.Box)  # a continuous actor acts on a Box
+        low, high = space.low, space.high
 
     act_shape = () if discrete else (actor.log_std.numel(),)
     obs_buf = np.zeros((n_steps, n, obs_dim), dtype=np.float32)

@@ -54,7 +54,10 @@ class PPOConfig:
     anneal_lr: bool = False
     """Anneal the learning rate linearly to 0 over ``total_timesteps``."""
     target_kl: float | None = None
-    """Stop the epoch loop early once the approximate KL exceeds 1.5x this; ``null`` never stops."""
+    """Stop the epoch loop early once the approximate KL of a minibatch exceeds
+    ``kl_stop_factor`` times this; ``null`` never stops."""
+    kl_stop_factor: float = 1.5
+    """The multiple of ``target_kl`` at which the KL early stop fires (Stable-Baselines3's 1.5)."""
     adam_eps: float = 1e-5
     """Adam epsilon."""
     normalize_obs: bool = False
@@ -63,6 +66,8 @@ class PPOConfig:
     """Scale rewards by a running std of the discounted return (as VecNormalize does)."""
     clip_obs: float = 10.0
     """Clip normalised observations to ±this."""
+    clip_reward: float = 10.0
+    """Clip scaled rewards (``normalize_reward``) to ±this."""
 
     def check(self, c: Config) -> None:
         for key in ("ent_coef", "vf_coef"):
@@ -75,8 +80,8 @@ class PPOConfig:
         for key in ("clip_range_vf", "target_kl"):
             value = getattr(self, key)
             need(value is None or value > 0.0, f"ppo.{key}", value, "must be > 0 or null")
-        need(self.adam_eps > 0.0, "ppo.adam_eps", self.adam_eps, "must be > 0")
-        need(self.clip_obs > 0.0, "ppo.clip_obs", self.clip_obs, "must be > 0")
+        for key in ("kl_stop_factor", "adam_eps", "clip_obs", "clip_reward"):
+            need(getattr(self, key) > 0.0, f"ppo.{key}", getattr(self, key), "must be > 0")
 
 
 @dataclass
@@ -399,7 +404,10 @@ class MBPOConfig:
     max_epochs: int = 50
     """Model training stops after this many epochs at the latest ..."""
     patience: int = 5
-    """... or once no member improved its held-out MSE by 1% for this many epochs."""
+    """... or once no member improved its held-out MSE by ``min_improvement`` for this many
+    epochs."""
+    min_improvement: float = 0.01
+    """Relative drop of a member's held-out MSE that counts as an improvement (MBPO's 1%)."""
 
     def check(self, c: Config) -> None:
         need_choice("mbpo.rollout_length", self.rollout_length, ROLLOUT_LENGTHS)
@@ -432,6 +440,12 @@ class MBPOConfig:
             "mbpo.real_ratio",
             self.real_ratio,
             "must be in [0, 1]",
+        )
+        need(
+            0.0 <= self.min_improvement < 1.0,
+            "mbpo.min_improvement",
+            self.min_improvement,
+            "must be in [0, 1)",
         )
         need(
             self.elites <= c.world_model.ensemble_size,
@@ -754,7 +768,7 @@ def check_keys(node: DictConfig, schema: type, prefix: str = "") -> None:
     fields = [f.name for f in dataclasses.fields(schema)]
     nodes = nested_nodes(schema)
     for key in node:
-        full = f"{prefix}{key}"
+        full = f"{prefix}{key!s}"
         if key == "hydra" and not prefix:
             continue
         if key not in fields:

@@ -33,6 +33,9 @@ from mbrl_ai.modules.world_model import EnsembleWorldModel
 Curiosity = NoCuriosity | RND | ICM | EnsembleDisagreement
 D = TypeVar("D", Rollout, ImaginedRollouts)
 
+# the curiosity module's weights are drawn from a generator seeded with the run's seed plus this
+CURIOSITY_SEED_OFFSET = 7919
+
 
 def build_curiosity(
     cfg: CuriosityConfig,
@@ -44,7 +47,7 @@ def build_curiosity(
     """The module ``cfg.name`` names. Its weights come from their own seeded generator, so adding
     or removing curiosity leaves every other random draw of the run unchanged."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed + 7919)
+        torch.manual_seed(seed + CURIOSITY_SEED_OFFSET)
         if cfg.name == "rnd":
             return RND(
                 obs_dim,
@@ -213,6 +216,7 @@ def update_curiosity(
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
             loss = module.loss(obs[idx], actions[idx], next_obs[idx])
+            assert loss is not None  # a module with trainable parameters has a loss
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -88,6 +88,7 @@ class EnvInfo:
         """Number of actions (Discrete) or action vector length (Box)."""
         if isinstance(self.action_space, gym.spaces.Discrete):
             return int(self.action_space.n)
+        assert self.action_space.shape is not None  # Box: the only other action space supported
         return int(np.prod(self.action_space.shape))
 
 
@@ -224,7 +225,8 @@ def _mujoco_state(env: gym.Env, data: object, read: bool, saved: object = None) 
     import mujoco
 
     spec = mujoco.mjtState.mjSTATE_INTEGRATION
-    model = env.unwrapped.model
+    unwrapped: Any = env.unwrapped  # a MuJoCo env: gym.Env does not declare ``model``
+    model = unwrapped.model
     if read:
         state = np.empty(mujoco.mj_stateSize(model, spec))
         mujoco.mj_getState(model, data, state, spec)

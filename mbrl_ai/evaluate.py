@@ -14,7 +14,7 @@ from mbrl_ai.algos import load_plugins, load_policy
 from mbrl_ai.checkpoint import CheckpointError
 from mbrl_ai.config import ConfigError
 from mbrl_ai.envs import make_vec_env
-from mbrl_ai.evaluation import evaluate_policy
+from mbrl_ai.evaluation import EVAL_SEED_OFFSET, evaluate_policy
 
 __all__ = ["evaluate_policy", "main"]
 
@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
         default_time_limit=cfg.eval_max_steps,
     )
     returns = evaluate_policy(
-        actor, envs, episodes, int(args.get("seed", cfg.seed + 10_000)), obs_rms
+        actor, envs, episodes, int(args.get("seed", cfg.seed + EVAL_SEED_OFFSET)), obs_rms
     )
     envs.close()
     print(

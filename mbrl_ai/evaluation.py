@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium.vector import VectorEnv
 
 from mbrl_ai.modules import RunningMeanStd
 from mbrl_ai.modules.actor import Policy
+
+# evaluation envs are seeded with the run's seed plus this, so that their episodes are not the
+# training envs' (the run's schedule and ``python -m mbrl_ai.evaluate`` use the same seeds)
+EVAL_SEED_OFFSET = 10_000
 
 
 def evaluate_policy(
@@ -38,6 +43,7 @@ def evaluate_policy(
                 obs_t = obs_rms.normalize(obs_t).float()
             action = actor.mode(obs_t.to(device)).cpu().numpy()
             if not actor.discrete:
+                assert isinstance(space, gym.spaces.Box)
                 action = np.clip(action, space.low, space.high)
             obs, reward, term, trunc, _ = envs.step(action)
             running += reward

@@ -30,9 +30,12 @@ import torch.nn.functional as F
 
 from mbrl_ai.buffers import ReplayBuffer, Transitions
 from mbrl_ai.collect import Rollout
-from mbrl_ai.config import WorldModelConfig
+from mbrl_ai.config import MBPOConfig, WorldModelConfig
 from mbrl_ai.envs import EnvInfo
 from mbrl_ai.modules.world_model import EnsembleWorldModel
+
+# the k-step open-loop error diagnostic starts from at most this many real states per iteration
+OPEN_LOOP_MAX_STARTS = 256
 
 
 def build_world_model(
@@ -147,8 +150,8 @@ def fit_world_model(
     before = (copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()))
     data = _prepare(model, replay, cfg, device)
     model.train()
-    nll: torch.Tensor | None = torch.zeros((), device=device)
-    last_nll = nll
+    last_nll = torch.zeros((), device=device)
+    nll: torch.Tensor | None = last_nll
     for _ in range(cfg.train_steps):
         nll = _gradient_step(model, optimizer, data, cfg, rng)
         if nll is None:
@@ -191,8 +194,8 @@ def fit_with_early_stopping(
     rng: np.random.Generator,
     n_elites: int,
     max_epochs: int,
-    patience: int = 5,
-    min_improvement: float = 0.01,
+    patience: int = MBPOConfig.patience,
+    min_improvement: float = MBPOConfig.min_improvement,
     device: torch.device | None = None,
 ) -> dict[str, Any]:
     """MBPO's model training: epochs over the training split until no member's held-out MSE
@@ -291,7 +294,7 @@ def open_loop_error(
     rollout: Rollout,
     horizon: int,
     device: torch.device | None = None,
-    max_starts: int = 256,
+    max_starts: int = OPEN_LOOP_MAX_STARTS,
 ) -> dict[str, float]:
     """k-step open-loop state error of the ensemble-mean model on real trajectories, k = 1..H.
 

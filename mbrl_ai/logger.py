@@ -13,13 +13,15 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 from tqdm import tqdm
 
 from mbrl_ai.config import RUN_MANAGEMENT_KEYS, Config, config_dict
 from mbrl_ai.utils import JsonlWriter, filter_jsonl, versions
+
+WandbMode = Literal["online", "offline", "disabled"]  # config.WANDB_MODES, as wandb.init types it
 
 
 def wandb_group(cfg: Config) -> str:
@@ -107,7 +109,7 @@ class RunLogger:
         return wandb.init(
             project=lg.project,
             entity=lg.entity,
-            mode=lg.mode,
+            mode=cast(WandbMode, lg.mode),  # one of WANDB_MODES: LoggerConfig.check
             dir=str(self.out_dir),
             config=config_dict(self.cfg),
             group=wandb_group(self.cfg),
@@ -143,7 +145,7 @@ class RunLogger:
     def log_eval(self, env_steps: int, returns: np.ndarray, eval_seconds: float) -> dict[str, Any]:
         """One line of ``eval.jsonl``; ``eval_seconds`` is excluded from ``train_wall_s`` from now on."""
         self.eval_seconds += eval_seconds
-        row = {
+        row: dict[str, Any] = {
             "env_steps": env_steps,
             "mean_return": float(np.mean(returns)),
             "std_return": float(np.std(returns)),

@@ -8,6 +8,7 @@ minibatch, optional per-sample weights and an optional early stop on approximate
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -36,7 +37,9 @@ class PPOBatch:
         return self.obs.shape[0]
 
     def to(self, device: torch.device) -> PPOBatch:
-        moved = {k: (v.to(device) if v is not None else None) for k, v in self.__dict__.items()}
+        moved: dict[str, Any] = {
+            k: (v.to(device) if v is not None else None) for k, v in self.__dict__.items()
+        }
         return PPOBatch(**moved)
 
 
@@ -53,12 +56,15 @@ def concat_batches(a: PPOBatch, b: PPOBatch) -> PPOBatch:
         k: torch.cat([getattr(a, k), getattr(b, k)])
         for k in ("obs", "actions", "log_probs", "values", "advantages", "returns")
     }
-    both_int = a.int_returns is not None and b.int_returns is not None
     return PPOBatch(
         **merged,
         weights=torch.cat([fill(a, "weights"), fill(b, "weights")]),
         is_real=torch.cat([fill(a, "is_real"), fill(b, "is_real")]),
-        int_returns=torch.cat([a.int_returns, b.int_returns]) if both_int else None,
+        int_returns=(
+            torch.cat([a.int_returns, b.int_returns])
+            if a.int_returns is not None and b.int_returns is not None
+            else None
+        ),
     )
 
 
@@ -122,9 +128,10 @@ def ppo_update(
     """
     p = cfg.ppo
     params = [*actor.parameters(), *critic.parameters()]
-    with_int = int_critic is not None and batch.int_returns is not None
-    if with_int:
-        params += list(int_critic.parameters())
+    # the intrinsic head is fitted only when the batch has its targets
+    int_head = int_critic if batch.int_returns is not None else None
+    if int_head is not None:
+        params += list(int_head.parameters())
     size = len(batch)
     fields = {k: v for k, v in batch.__dict__.items() if v is not None}
     losses: list[torch.Tensor] = []  # [policy, value, entropy] per minibatch, detached
@@ -162,8 +169,8 @@ def ppo_update(
             entropy_mean = _mean(entropy, weight)
 
             loss = policy_loss + p.vf_coef * value_loss - p.ent_coef * entropy_mean
-            if with_int:
-                int_value_loss = _mean((int_critic(mb["obs"]) - mb["int_returns"]).pow(2), weight)
+            if int_head is not None:
+                int_value_loss = _mean((int_head(mb["obs"]) - mb["int_returns"]).pow(2), weight)
                 loss = loss + p.vf_coef * int_value_loss
                 int_losses.append(int_value_loss.detach())
             optimizer.zero_grad(set_to_none=True)
@@ -175,7 +182,10 @@ def ppo_update(
             log_ratios.append(log_ratio.detach())
             if "is_real" in mb:
                 real_masks.append(mb["is_real"])
-            if p.target_kl is not None and _approx_kl(log_ratios[-1]).item() > 1.5 * p.target_kl:
+            if (
+                p.target_kl is not None
+                and _approx_kl(log_ratios[-1]).item() > p.kl_stop_factor * p.target_kl
+            ):
                 kl_stop = True
                 break
         if kl_stop:
@@ -204,6 +214,7 @@ def ppo_update(
     if int_losses:
         metrics["int_value_loss"] = float(torch.stack(int_losses).mean())
     if real_masks:
+        assert batch.is_real is not None  # the minibatches had is_real, so the batch has it
         real = torch.cat(real_masks)
         for kind, mask, batch_mask in (
             ("real", real, batch.is_real),

@@ -82,7 +82,7 @@ class RunData:
         )
 
 
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def _flatten(d: dict[Any, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for k, v in d.items():
         if isinstance(v, dict):
@@ -111,6 +111,7 @@ def find_runs(paths: Sequence[Path | str]) -> list[RunData]:
         if not evals:
             continue
         config = OmegaConf.to_container(OmegaConf.load(d / "config.yaml"), resolve=True)
+        assert isinstance(config, dict)  # a run's config.yaml is a mapping
         metrics = read_jsonl(d / "metrics.jsonl") if (d / "metrics.jsonl").is_file() else []
         runs.append(RunData(d, _flatten(config), meta, evals, metrics))
     return runs
@@ -272,7 +273,7 @@ def plot_learning_curves(groups: dict[str, list[RunData]], path: Path, title: st
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    colors = plt.cm.tab10.colors
+    colors = matplotlib.color_sequences["tab10"]
     threshold = None
     for i, (name, runs) in enumerate(groups.items()):
         grid, values = _on_grid(*zip(*(r.curve() for r in runs), strict=True))
@@ -304,7 +305,7 @@ def plot_adaptive(groups: dict[str, list[RunData]], path: Path) -> Path | None:
     if not keys:
         return None
     fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3.2), squeeze=False)
-    colors = plt.cm.tab10.colors
+    colors = matplotlib.color_sequences["tab10"]
     for ax, (key, title) in zip(axes[0], keys, strict=True):
         for i, (name, runs) in enumerate(groups.items()):
             xs, ys = _metric_curves(runs, key)
@@ -330,7 +331,7 @@ def plot_samples(groups: dict[str, list[RunData]], path: Path) -> Path | None:
     if not any(_metric_curves(g, "imagined_transitions")[0] for g in groups.values()):
         return None
     fig, ax = plt.subplots(figsize=(6, 4))
-    colors = plt.cm.tab10.colors
+    colors = matplotlib.color_sequences["tab10"]
     top = 0.0
     for i, (name, runs) in enumerate(groups.items()):
         xs, ys = _metric_curves(runs, "imagined_transitions")

@@ -101,6 +101,7 @@ def model_rollouts(
     while h < depth:
         action, log_prob = act(state)
         need = need_always or (depth_fn is not None and h == 0)
+        disagreement: torch.Tensor | None
         if members is not None:
             pick = torch.randint(len(members), (n,), device=device, generator=generator)
             next_state, reward, done_p, disagreement = model.predict(

@@ -9,8 +9,8 @@ import numpy as np
 
 
 def steps_to_threshold(
-    steps: Sequence[int],
-    mean_returns: Sequence[float],
+    steps: Sequence[int] | np.ndarray,
+    mean_returns: Sequence[float] | np.ndarray,
     threshold: float,
     consecutive: int = 3,
 ) -> int | None:
@@ -70,7 +70,7 @@ def iqm(values: np.ndarray, axis: int = -1) -> np.ndarray | float:
 
 
 def stratified_bootstrap_ci(
-    values: Sequence[float],
+    values: Sequence[float] | np.ndarray,
     strata: Sequence[str],
     statistic=iqm,  # noqa: ANN001 - reduces the last axis of an array
     n_resamples: int = 2_000,

@@ -187,6 +187,7 @@ def precheck(argv: list[str]) -> None:
         key = o.key_or_group
         if key.startswith("hydra"):
             continue
+        assert o.input_line is not None  # parse_overrides keeps every override's text
         if resume is not None and key.lstrip("+~").split(".")[0] not in RESUME_MAY_CHANGE:
             raise ConfigError(
                 key,

@@ -27,7 +27,9 @@ def seed_everything(seed: int) -> None:
 def rng_state() -> dict[str, Any]:
     """The global random states of python, numpy and torch (CPU and every CUDA device), as
     values a weights-only checkpoint can hold."""
-    name, keys, pos, has_gauss, gauss = np.random.get_state(legacy=True)
+    state = np.random.get_state(legacy=True)
+    assert isinstance(state, tuple)  # legacy=True: the tuple form, never the dict
+    name, keys, pos, has_gauss, gauss = state
     return {
         "python": random.getstate(),
         "numpy": (name, keys.tolist(), pos, has_gauss, gauss),

@@ -20,20 +20,21 @@ import argparse
 import sys
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import torch
 from omegaconf import OmegaConf
 
 from mbrl_ai.algos import load_plugins, load_policy, to_config
 from mbrl_ai.checkpoint import CheckpointError, read_checkpoint
-from mbrl_ai.config import ConfigError
+from mbrl_ai.config import Config, ConfigError
 from mbrl_ai.envs import inspect_env, make_env
 from mbrl_ai.fit_model import build_world_model
 from mbrl_ai.modules.world_model import EnsembleWorldModel
 from mbrl_ai.utils import read_jsonl
 
 
-def load_world_model(run_dir: Path) -> tuple[EnsembleWorldModel, object]:
+def load_world_model(run_dir: Path) -> tuple[EnsembleWorldModel, Config]:
     """The world model of a run's newest checkpoint, with the run's config."""
     state, _ = read_checkpoint(run_dir, with_arrays=False)
     cfg = to_config(OmegaConf.create(state["config"]))
@@ -57,6 +58,7 @@ def real_episode(run_dir: Path, seed: int, max_steps: int = 500) -> tuple[np.nda
                 x = obs_rms.normalize(x).float()
             action = actor.mode(x)[0].numpy()
             if not actor.discrete:
+                assert isinstance(env.action_space, gym.spaces.Box)
                 action = np.clip(action, env.action_space.low, env.action_space.high)
             obs, _, terminated, truncated, _ = env.step(action)
             actions.append(action)
@@ -118,7 +120,7 @@ def plot_trajectories(
 
     d = states.shape[1]
     fig, axes = plt.subplots(d, 1, figsize=(8, 1.8 * d + 0.6), sharex=True, squeeze=False)
-    colors = plt.cm.tab10.colors
+    colors = matplotlib.color_sequences["tab10"]
     for i, ax in enumerate(axes[:, 0]):
         ax.plot(np.arange(len(states)), states[:, i], color="black", lw=1.4, label="real")
         for j, (start, paths) in enumerate(rollouts.items()):

@@ -47,7 +47,7 @@ def build_report(
     runset = wr.Runset(
         entity=entity, project=project, name="runs", filters=filters, groupby=["group"]
     )
-    panels = [
+    panels: list[wr.interface.PanelTypes] = [
         wr.LinePlot(
             title=name,
             x="Step",

@@ -76,9 +76,11 @@ def run_sb3_sac(cfg, threshold: float, stop_when_solved: bool = False) -> RunRec
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 
     from mbrl_ai.envs import make_vec_env
-    from mbrl_ai.evaluate import evaluate_policy
+    from mbrl_ai.evaluation import EVAL_SEED_OFFSET, evaluate_policy
 
-    eval_envs = make_vec_env(cfg.env, min(cfg.eval_n_envs, cfg.eval_episodes), cfg.seed + 10_000)
+    eval_envs = make_vec_env(
+        cfg.env, min(cfg.eval_n_envs, cfg.eval_episodes), cfg.seed + EVAL_SEED_OFFSET
+    )
     rec = RunRecord("sb3_sac", "", cfg.seed, threshold=threshold)
     eval_seconds = 0.0
 
@@ -88,7 +90,7 @@ def run_sb3_sac(cfg, threshold: float, stop_when_solved: bool = False) -> RunRec
             if self.num_timesteps % cfg.eval_every == 0:
                 t = time.perf_counter()
                 returns = evaluate_policy(
-                    _SB3Actor(self.model), eval_envs, cfg.eval_episodes, cfg.seed + 10_000
+                    _SB3Actor(self.model), eval_envs, cfg.eval_episodes, cfg.seed + EVAL_SEED_OFFSET
                 )
                 rec.steps.append(self.num_timesteps)
                 rec.means.append(float(np.mean(returns)))

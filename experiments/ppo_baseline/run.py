@@ -32,7 +32,7 @@ import torch
 
 from mbrl_ai.config import Config
 from mbrl_ai.envs import make_vec_env
-from mbrl_ai.evaluate import evaluate_policy
+from mbrl_ai.evaluation import EVAL_SEED_OFFSET, evaluate_policy
 from mbrl_ai.stats import median_iqr
 from mbrl_ai.train import compose_config
 
@@ -66,7 +66,9 @@ def run_sb3(cfg: Config, stop_when_solved: bool = False) -> RunRecord:
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 
-    eval_envs = make_vec_env(cfg.env, min(cfg.eval_n_envs, cfg.eval_episodes), cfg.seed + 10_000)
+    eval_envs = make_vec_env(
+        cfg.env, min(cfg.eval_n_envs, cfg.eval_episodes), cfg.seed + EVAL_SEED_OFFSET
+    )
     rec = RunRecord("sb3", "", cfg.seed)
     eval_seconds = 0.0
 
@@ -74,7 +76,7 @@ def run_sb3(cfg: Config, stop_when_solved: bool = False) -> RunRecord:
         nonlocal eval_seconds
         t = time.perf_counter()
         returns = evaluate_policy(
-            _SB3Policy(model.policy), eval_envs, cfg.eval_episodes, cfg.seed + 10_000
+            _SB3Policy(model.policy), eval_envs, cfg.eval_episodes, cfg.seed + EVAL_SEED_OFFSET
         )
         rec.steps.append(steps)
         rec.means.append(float(np.mean(returns)))

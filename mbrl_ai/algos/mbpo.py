@@ -38,8 +38,11 @@ from mbrl_ai.branched_rollouts import (
 from mbrl_ai.buffers import ModelBuffer, ReplayBuffer
 from mbrl_ai.config import Config, MBPOConfig, SACConfig
 from mbrl_ai.fit_model import build_world_model, fit_with_early_stopping
-from mbrl_ai.sac_update import SACAgent, sac_update
+from mbrl_ai.sac_update import SACAgent, SACBatch, sac_update
 from mbrl_ai.termination import termination_fn
+
+# the branched rollouts draw from their own generator, seeded with the run's seed plus this
+ROLLOUT_SEED_OFFSET = 1
 
 
 def mixed_batch(
@@ -49,7 +52,7 @@ def mixed_batch(
     real_ratio: float,
     rng: np.random.Generator,
     device: torch.device,
-) -> tuple[torch.Tensor, ...]:
+) -> SACBatch:
     """A SAC minibatch: ``real_ratio`` of it from the real replay, the rest imagined (all real
     while the model buffer is empty)."""
     n_real = size if model_buffer.size == 0 else int(round(size * real_ratio))
@@ -57,13 +60,20 @@ def mixed_batch(
     parts = [real]
     if n_real < size:
         parts.append(model_buffer.get(rng.integers(0, model_buffer.size, size - n_real)))
-    return tuple(
-        torch.as_tensor(
+
+    def tensor(k: str) -> torch.Tensor:
+        return torch.as_tensor(
             np.concatenate([getattr(p, k) for p in parts]),
             dtype=torch.float32,
             device=device,
         )
-        for k in ("obs", "actions", "rewards", "next_obs", "terminated")
+
+    return (
+        tensor("obs"),
+        tensor("actions"),
+        tensor("rewards"),
+        tensor("next_obs"),
+        tensor("terminated"),
     )
 
 
@@ -99,7 +109,7 @@ def train_mbpo(cfg: Config, out_dir: Path) -> RunResult:
         model_buffer=model_buffer,
     )
     done_fn = termination_fn(cfg.env, wm.termination)
-    generator = torch.Generator(device=device).manual_seed(cfg.seed + 1)  # rollouts' own draws
+    generator = torch.Generator(device=device).manual_seed(cfg.seed + ROLLOUT_SEED_OFFSET)
 
     with run:
         saved = run.begin()
@@ -113,7 +123,7 @@ def train_mbpo(cfg: Config, out_dir: Path) -> RunResult:
             if replay.size >= s.learning_starts:
                 fit = fit_with_early_stopping(
                     model, model_optimizer, replay, wm, run.rng, m.elites, m.max_epochs,
-                    m.patience, device=device,
+                    m.patience, m.min_improvement, device=device,
                 )  # fmt: skip
                 if not fit["update_skipped"]:
                     elites = fit["elites"]

@@ -28,7 +28,7 @@ from mbrl_ai.config import Config, SACConfig, need
 from mbrl_ai.envs import EnvInfo, final_observations
 from mbrl_ai.modules import RunningMeanStd
 from mbrl_ai.modules.sac_nets import SquashedGaussianActor
-from mbrl_ai.sac_update import SACAgent, sac_update
+from mbrl_ai.sac_update import SACAgent, SACBatch, sac_update
 
 
 def build_sac_agent(
@@ -36,6 +36,7 @@ def build_sac_agent(
 ) -> tuple[Any, Any, torch.optim.Optimizer, dict[str, Any]]:
     """The SAC agent and its three Adams: (actor, critic, actor optimiser, objects to checkpoint)."""
     s = cfg.node(SACConfig)
+    assert isinstance(info.action_space, gym.spaces.Box)  # SAC registers Box actions only
     agent = SACAgent(
         info.obs_dim,
         info.action_space,
@@ -108,12 +109,19 @@ def real_step(run: Run, agent: SACAgent, random_actions: bool) -> Transitions:
 
 def sample_batch(
     replay: ReplayBuffer, size: int, rng: np.random.Generator, device: torch.device
-) -> tuple[torch.Tensor, ...]:
+) -> SACBatch:
     """A uniform minibatch of the replay as (obs, actions, rewards, next_obs, terminated)."""
     b = replay.get(rng.integers(0, replay.size, size))
-    return tuple(
-        torch.as_tensor(x, dtype=torch.float32, device=device)
-        for x in (b.obs, b.actions, b.rewards, b.next_obs, b.terminated)
+
+    def tensor(x: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(x, dtype=torch.float32, device=device)
+
+    return (
+        tensor(b.obs),
+        tensor(b.actions),
+        tensor(b.rewards),
+        tensor(b.next_obs),
+        tensor(b.terminated),
     )
 
 

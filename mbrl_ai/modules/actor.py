@@ -47,9 +47,10 @@ class Actor(nn.Module):
     ) -> None:
         super().__init__()
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
-        if self.discrete:
+        if isinstance(action_space, gym.spaces.Discrete):
             out_dim = int(action_space.n)
         else:
+            assert action_space.shape is not None  # Box: the only other action space supported
             out_dim = int(math.prod(action_space.shape))
             # state-independent log std, as in PPO's original continuous-control setup
             self.log_std = nn.Parameter(torch.full((out_dim,), float(log_std_init)))

@@ -37,9 +37,11 @@ class ICM(nn.Module):
     ) -> None:
         super().__init__()
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
-        self.action_dim = (
-            int(action_space.n) if self.discrete else int(math.prod(action_space.shape))
-        )
+        if isinstance(action_space, gym.spaces.Discrete):
+            self.action_dim = int(action_space.n)
+        else:
+            assert action_space.shape is not None  # Box: the only other action space supported
+            self.action_dim = int(math.prod(action_space.shape))
         self.encoder = build_mlp(obs_dim, hidden, feature_dim, activation, ortho_init=True)
         self.inverse = build_mlp(2 * feature_dim, hidden, self.action_dim, activation, True)
         self.forward_model = build_mlp(

@@ -9,6 +9,10 @@ from torch import nn
 class RunningMeanStd(nn.Module):
     """Mean and variance of everything passed to ``update``, merged batch by batch (Chan et al.)."""
 
+    mean: torch.Tensor
+    var: torch.Tensor
+    count: torch.Tensor
+
     def __init__(
         self, shape: tuple[int, ...] = (), epsilon: float = 1e-4, clip: float = 10.0
     ) -> None:

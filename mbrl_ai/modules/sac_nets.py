@@ -23,6 +23,9 @@ class SquashedGaussianActor(nn.Module):
 
     discrete = False
 
+    scale: torch.Tensor
+    center: torch.Tensor
+
     def __init__(
         self,
         obs_dim: int,

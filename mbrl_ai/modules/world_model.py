@@ -19,6 +19,9 @@ from torch import nn
 
 from mbrl_ai.modules.mlp import ACTIVATIONS
 
+# the smallest std the input and target normalisation divides by (a constant feature stays finite)
+NORMALIZER_STD_FLOOR = 1e-4
+
 
 class EnsembleLinear(nn.Module):
     """E independent linear layers applied as one batched matmul: ``[E, B, in] → [E, B, out]``."""
@@ -38,6 +41,11 @@ class EnsembleLinear(nn.Module):
 class EnsembleWorldModel(nn.Module):
     """E Gaussian MLPs over (s, a) predicting normalised [Δs, r] and a done logit."""
 
+    in_mean: torch.Tensor
+    in_std: torch.Tensor
+    target_mean: torch.Tensor
+    target_std: torch.Tensor
+
     def __init__(
         self,
         obs_dim: int,
@@ -51,9 +59,11 @@ class EnsembleWorldModel(nn.Module):
         super().__init__()
         self.obs_dim = obs_dim
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
-        self.action_dim = (
-            int(action_space.n) if self.discrete else int(math.prod(action_space.shape))
-        )
+        if isinstance(action_space, gym.spaces.Discrete):
+            self.action_dim = int(action_space.n)
+        else:
+            assert action_space.shape is not None  # Box: the only other action space supported
+            self.action_dim = int(math.prod(action_space.shape))
         self.ensemble_size = ensemble_size
         in_dim = obs_dim + self.action_dim
         self.target_dim = obs_dim + 1  # Δs and r
@@ -105,7 +115,7 @@ class EnsembleWorldModel(nn.Module):
         ):
             getattr(self, f"{name}_mean").copy_(data.mean(0))
             getattr(self, f"{name}_std").copy_(
-                data.std(0).clamp_min(1e-4) if len(data) > 1 else 1.0
+                data.std(0).clamp_min(NORMALIZER_STD_FLOOR) if len(data) > 1 else 1.0
             )
 
     def normalized_targets(
