@@ -289,13 +289,16 @@ def check_resumable(cfg: Config, out_dir: Path) -> None:
     except CheckpointError as exc:
         raise ConfigError("hydra.run.dir", str(out_dir), str(exc)) from None
     saved, now = _flatten(state["config"]), _flatten(config_dict(cfg))
+    # a key the checkpoint predates ran with the value that is now its default
+    defaults = _flatten(config_dict(config_schema()()))
     for key in sorted(set(saved) | set(now)):
-        if key.split(".")[0] in RESUME_MAY_CHANGE or saved.get(key) == now.get(key):
+        was = saved.get(key, defaults.get(key))
+        if key.split(".")[0] in RESUME_MAY_CHANGE or was == now.get(key):
             continue
         raise ConfigError(
             key,
             now.get(key),
-            f"the checkpoint in {out_dir} was written with {key}={saved.get(key)!r}; a run "
+            f"the checkpoint in {out_dir} was written with {key}={was!r}; a run "
             f"directory resumes its own config only (use another hydra.run.dir to start afresh)",
         )
 
