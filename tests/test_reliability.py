@@ -479,3 +479,21 @@ def test_environment_state_survives_a_checkpoint_exactly(env_id: str, tmp_path: 
         obs_b, rew_b, *_ = b.step(action)
         np.testing.assert_array_equal(obs_a, obs_b)
         np.testing.assert_array_equal(rew_a, rew_b)
+
+
+def test_a_checkpoint_older_than_a_config_key_resumes_if_the_key_kept_its_default(
+    tiny: list[str], tmp_path: Path
+) -> None:
+    from mbrl_ai.config import ConfigError
+    from mbrl_ai.train import check_resumable
+
+    cfg = compose(*tiny, "algo=ppo", "total_timesteps=256")
+    run(cfg, tmp_path)
+    path = checkpoint_dirs(tmp_path)[-1] / "state.pt"
+    state = torch.load(path, weights_only=True)
+    del state["config"]["ppo"]["kl_stop_factor"]  # as if written before the key existed
+    torch.save(state, path)
+    check_resumable(cfg, tmp_path)  # the key has its default now: the same run
+    changed = compose(*tiny, "algo=ppo", "total_timesteps=256", "ppo.kl_stop_factor=2.0")
+    with pytest.raises(ConfigError, match="written with ppo.kl_stop_factor=1.5"):
+        check_resumable(changed, tmp_path)
