@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mbrl_ai.agent import Run, RunResult
 from mbrl_ai.config import Config
+from mbrl_ai.runtime import Checkpointer, RunContext, RunResult
 from mbrl_ai.stats import bootstrap_ci, median_iqr, steps_to_threshold
 from mbrl_ai.train import run
 from mbrl_ai.utils import read_jsonl
@@ -59,10 +59,10 @@ class _Solved(Exception):
         self.result = result
 
 
-def solved_by_evals(threshold: float, consecutive: int = 3) -> Callable[[Run], bool]:
+def solved_by_evals(threshold: float, consecutive: int = 3) -> Callable[[RunContext], bool]:
     """The studies' criterion: ``consecutive`` evaluations in a row with mean ≥ ``threshold``."""
 
-    def solved(run: Run) -> bool:
+    def solved(run: RunContext) -> bool:
         steps = [e["env_steps"] for e in run.evals]
         means = [e["mean_return"] for e in run.evals]
         return steps_to_threshold(steps, means, threshold, consecutive) is not None
@@ -71,32 +71,34 @@ def solved_by_evals(threshold: float, consecutive: int = 3) -> Callable[[Run], b
 
 
 @contextmanager
-def stop_when(solved: Callable[[Run], bool] | None) -> Iterator[None]:
+def stop_when(solved: Callable[[RunContext], bool] | None) -> Iterator[None]:
     """Within the block, every training loop of the package ends its run after the iteration at
     which ``solved(run)`` first holds (``None``: no stop). Use with :func:`train_until`.
 
-    It wraps ``Run.end_iteration``, which every loop calls once per iteration after evaluating and
+    It wraps ``Checkpointer.end_iteration``, which every loop calls once per iteration after evaluating and
     logging; the check draws no random numbers, so a stopped run is the same run as the full one
     up to the stop. Each process that trains must enter the block itself.
     """
     if solved is None:
         yield
         return
-    original = Run.end_iteration
+    original = Checkpointer.end_iteration
 
-    def end_iteration(self: Run, **loop: object) -> None:
+    def end_iteration(self: Checkpointer, **loop: object) -> None:
         original(self, **loop)
-        if solved(self):
-            raise _Solved(self.result())
+        if solved(self.run):
+            raise _Solved(self.run.result())
 
-    Run.end_iteration = end_iteration  # type: ignore[method-assign]
+    Checkpointer.end_iteration = end_iteration  # type: ignore[method-assign]
     try:
         yield
     finally:
-        Run.end_iteration = original  # type: ignore[method-assign]
+        Checkpointer.end_iteration = original  # type: ignore[method-assign]
 
 
-def train_until(cfg: Config, out_dir: Path, solved: Callable[[Run], bool] | None) -> RunResult:
+def train_until(
+    cfg: Config, out_dir: Path, solved: Callable[[RunContext], bool] | None
+) -> RunResult:
     """``mbrl_ai.train.run``, ended early once ``solved`` holds (see :func:`stop_when`). The
     result of a stopped run has its real steps, training seconds and evaluations up to the stop."""
     with stop_when(solved):

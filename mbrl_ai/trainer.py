@@ -11,11 +11,12 @@ One call per section, in the pseudocode's order; every section lives in its own 
     2.5 PPO update on real + imagined data      ppo_update.ppo_update
     2.6 curiosity update                        curiosity.update_curiosity
     2.7 adapt β                                 beta.adapt_beta
-    2.8 logging                                 agent.Run.log_iteration
+    2.8 logging                                 runtime.RunContext.log_iteration
 
 ``imagination.rounds`` > 1 repeats 2.3–2.5 on the same real batch (Dyna-style). Each iteration
-ends in ``run.end_iteration``, which writes a checkpoint every ``checkpoint_every`` real steps and
-stops the run cleanly on SIGINT / SIGTERM (``agent.py``).
+ends in ``ckpt.end_iteration``, which writes a checkpoint every ``checkpoint_every`` real steps and
+stops the run cleanly on SIGINT / SIGTERM (``runtime/``). PPO's networks, optimiser and
+normalisers are the ``PPOAgent`` of ``agent.py``.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from mbrl_ai.agent import Run, RunResult, start_run
+from mbrl_ai.agent import PPOAgent, build_ppo_agent
 from mbrl_ai.beta import BetaState, adapt_beta
 from mbrl_ai.buffers import ReplayBuffer
 from mbrl_ai.collect import collect_rollout
@@ -48,6 +50,7 @@ from mbrl_ai.imagine import imagine_rollouts, plan_imagination, sample_start_sta
 from mbrl_ai.modules import Critic
 from mbrl_ai.modules.world_model import EnsembleWorldModel
 from mbrl_ai.ppo_update import ppo_update
+from mbrl_ai.runtime import Checkpointer, RunContext, RunResult, start_run
 from mbrl_ai.termination import termination_fn
 
 
@@ -63,9 +66,22 @@ class MBPPOParts:
     int_scaler: IntrinsicScaler
     int_critic: Critic | None  # a second value head for A_int (curiosity.intrinsic_head)
 
+    def objects(self, cfg: Config) -> dict[str, Any]:
+        """What a checkpoint keeps of them (``None``: not in this configuration)."""
+        return {
+            "world_model": self.model,
+            "model_optimizer": self.model_optimizer,
+            "replay": self.replay,
+            # disagreement's module is the world model itself: nothing of its own to keep
+            "curiosity": self.curiosity if self.curiosity.trainable_parameters() else None,
+            "curiosity_optimizer": self.curiosity_optimizer,
+            "int_scaler": self.int_scaler if cfg.curiosity.name != "none" else None,
+            "int_critic": self.int_critic,
+        }
 
-def build_parts(cfg: Config, run: Run) -> MBPPOParts:
-    """Build MB-PPO's own modules for ``run`` and register them with its checkpoints."""
+
+def build_parts(cfg: Config, run: RunContext, agent: PPOAgent) -> MBPPOParts:
+    """Build MB-PPO's own modules for ``run``; an intrinsic head joins ``agent``'s optimiser."""
     info, device, wm = run.info, run.device, cfg.world_model
     model = build_world_model(wm, info, device)
     model_optimizer = torch.optim.AdamW(
@@ -88,8 +104,8 @@ def build_parts(cfg: Config, run: Run) -> MBPPOParts:
         n = cfg.network
         int_critic = Critic(info.obs_dim, list(n.critic_hidden), n.activation, n.ortho_init)
         int_critic = int_critic.to(device)
-        run.optimizer.add_param_group({"params": list(int_critic.parameters())})
-    parts = MBPPOParts(
+        agent.optimizer.add_param_group({"params": list(int_critic.parameters())})
+    return MBPPOParts(
         model,
         model_optimizer,
         replay,
@@ -98,40 +114,34 @@ def build_parts(cfg: Config, run: Run) -> MBPPOParts:
         IntrinsicScaler(cfg.n_envs, cfg.curiosity.int_gamma),
         int_critic,
     )
-    run.track(
-        world_model=model,
-        model_optimizer=model_optimizer,
-        replay=replay,
-        curiosity=curiosity if params else None,  # disagreement is the world model
-        curiosity_optimizer=curiosity_optimizer,
-        int_scaler=parts.int_scaler if cfg.curiosity.name != "none" else None,
-        int_critic=int_critic,
-    )
-    return parts
 
 
 def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
     """Train MB-PPO as configured (resuming from ``out_dir``'s newest checkpoint if it has one);
     write metrics, evaluations and checkpoints to ``out_dir``."""
     run = start_run(cfg, out_dir)
-    p = build_parts(cfg, run)
-    actor, critic, device, im_cfg = run.actor, run.critic, run.device, cfg.imagination
+    agent = build_ppo_agent(cfg, run.info, run.device)
+    p = build_parts(cfg, run, agent)
+    ckpt = Checkpointer(run)
+    ckpt.track(**agent.objects(), **p.objects(cfg))
+    run.evaluate_with(agent.actor, agent.obs_rms)
+    actor, critic, device, im_cfg = agent.actor, agent.critic, run.device, cfg.imagination
     done_fn = termination_fn(cfg.env, cfg.world_model.termination)
     two_heads = p.int_critic is not None
     diagnostic_horizon = (
         im_cfg.max_horizon if im_cfg.mode in ("depth", "both") else cfg.planning_horizon
     )
 
-    with run:
-        saved = run.begin()
+    with run, ckpt:
+        saved = ckpt.begin()
         beta = BetaState(**saved["beta"]) if saved else BetaState(cfg.beta_init)
         while run.env_steps < cfg.total_timesteps:
-            run.set_lr()
+            agent.anneal_lr(run.env_steps, cfg.total_timesteps)
             t0 = time.perf_counter()
             # 2.1 collect real experience; every real transition also goes to the replay
             rollout, run.collect = collect_rollout(
                 run.envs, actor, critic, run.collect, cfg.n_real_steps // cfg.n_envs, cfg.gamma,
-                run.obs_rms, run.reward_rms, device,
+                agent.obs_rms, agent.reward_rms, device,
             )  # fmt: skip
             p.replay.add(rollout.transitions())
             run.env_steps += cfg.n_real_steps
@@ -171,7 +181,7 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                 )
                 imagined = imagine_rollouts(
                     actor, critic, p.model, torch.as_tensor(starts, device=device), horizon,
-                    im_cfg, run.obs_rms, run.reward_rms, done_fn=done_fn,
+                    im_cfg, agent.obs_rms, agent.reward_rms, done_fn=done_fn,
                     done_threshold=cfg.world_model.done_threshold,
                 )  # fmt: skip
                 # ... plus β·r_int on the predicted next states
@@ -183,11 +193,11 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                 # 2.4 advantages per segment: the real rollout's episodes, each imagined rollout
                 batch = advantages_batch(
                     rollout, imagined, weight, cfg.gamma, cfg.gae_lambda, beta.beta,
-                    p.int_critic, cfg.curiosity.int_gamma, run.obs_rms, device,
+                    p.int_critic, cfg.curiosity.int_gamma, agent.obs_rms, device,
                 )  # fmt: skip
                 # 2.5 PPO-style policy / value update on real + imagined data
                 update = ppo_update(
-                    actor, critic, run.optimizer, batch.to(device), cfg, p.int_critic
+                    actor, critic, agent.optimizer, batch.to(device), cfg, p.int_critic
                 )
                 run.check_update(update)
             t3 = time.perf_counter()
@@ -241,8 +251,9 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                     "update_s": t3 - t2 - imagine_s,
                     "real_steps_per_s": cfg.n_real_steps / (t1 - t0),
                     "imagined_steps_per_s": n_imagined / imagine_s if imagine_s > 0 else 0.0,
+                    "lr": agent.current_lr,
                 }
             )
-            run.end_iteration(beta=beta)
-        run.finish(beta=beta)
+            ckpt.end_iteration(beta=beta)
+        ckpt.finish(beta=beta)
     return run.result()

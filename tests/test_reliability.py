@@ -392,16 +392,16 @@ def test_a_non_finite_policy_or_value_loss_names_the_iteration(tmp_path: Path) -
 def test_debug_turns_on_anomaly_detection_for_the_run_only(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import mbrl_ai.agent as agent
+    from mbrl_ai.runtime import Checkpointer
 
     seen = {}
-    begin = agent.Run.begin
+    begin = Checkpointer.begin
 
-    def spy(self: agent.Run) -> dict:
+    def spy(self: Checkpointer) -> dict:
         seen["anomaly"] = torch.is_anomaly_enabled()
         return begin(self)
 
-    monkeypatch.setattr(agent.Run, "begin", spy)
+    monkeypatch.setattr(Checkpointer, "begin", spy)
     run(compose(*SHORT, "algo=ppo", "total_timesteps=256", "debug=true"), tmp_path)
     assert seen["anomaly"] and not torch.is_anomaly_enabled()
 

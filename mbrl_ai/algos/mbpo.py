@@ -9,7 +9,7 @@ for each iteration of ``sac.steps_per_iteration`` real steps until total_timeste
     per real step:
         act (uniform random before learning_starts, then a ~ π(·|s)); store in the real replay
         ``sac.updates_per_step`` SAC steps on minibatches of real_ratio real + the rest imagined
-    evaluate every eval_every real steps, log, checkpoint                      (agent.Run)
+    evaluate every eval_every real steps, log, checkpoint     (runtime.RunContext, Checkpointer)
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from mbrl_ai.agent import RunResult, start_run
 from mbrl_ai.algos import AlgorithmSpec, register
 from mbrl_ai.algos.sac import (
     build_sac_agent,
     check_sac,
     load_sac_policy,
     real_step,
+    sac_objects,
     update_stats,
 )
 from mbrl_ai.branched_rollouts import (
@@ -38,7 +38,8 @@ from mbrl_ai.branched_rollouts import (
 from mbrl_ai.buffers import ModelBuffer, ReplayBuffer
 from mbrl_ai.config import Config, MBPOConfig, SACConfig
 from mbrl_ai.fit_model import build_world_model, fit_with_early_stopping
-from mbrl_ai.sac_update import SACAgent, SACBatch, sac_update
+from mbrl_ai.runtime import Checkpointer, RunResult, start_run
+from mbrl_ai.sac_update import SACBatch, sac_update
 from mbrl_ai.termination import termination_fn
 
 # the branched rollouts draw from their own generator, seeded with the run's seed plus this
@@ -79,12 +80,10 @@ def mixed_batch(
 
 def train_mbpo(cfg: Config, out_dir: Path) -> RunResult:
     """Train MBPO as configured (resuming from ``out_dir``'s newest checkpoint if it has one)."""
-    run = start_run(cfg, out_dir, build_sac_agent)
+    run = start_run(cfg, out_dir)
     s, m, wm = cfg.node(SACConfig), cfg.node(MBPOConfig), cfg.world_model
     info, device = run.info, run.device
-    agent: SACAgent = run.tracked["sac"]
-    opts = run.tracked["actor_optimizer"], run.tracked["critic_optimizer"]
-    alpha_opt = run.tracked.get("alpha_optimizer")
+    agent, opts = build_sac_agent(cfg, info, device)
     model = build_world_model(wm, info, device)
     model_optimizer = torch.optim.AdamW(
         model.parameters(), lr=cfg.lr_world_model, weight_decay=wm.weight_decay
@@ -102,7 +101,9 @@ def train_mbpo(cfg: Config, out_dir: Path) -> RunResult:
         info.obs_dim,
         info.action_dim,
     )
-    run.track(
+    ckpt = Checkpointer(run)
+    ckpt.track(
+        **sac_objects(agent, opts),
         world_model=model,
         model_optimizer=model_optimizer,
         replay=replay,
@@ -111,8 +112,9 @@ def train_mbpo(cfg: Config, out_dir: Path) -> RunResult:
     done_fn = termination_fn(cfg.env, wm.termination)
     generator = torch.Generator(device=device).manual_seed(cfg.seed + ROLLOUT_SEED_OFFSET)
 
-    with run:
-        saved = run.begin()
+    run.evaluate_with(agent.actor)
+    with run, ckpt:
+        saved = ckpt.begin()
         elites: list[int] = saved.get("elites", list(range(m.elites)))
         if saved:
             generator.set_state(saved["generator"].to(torch.uint8))
@@ -161,7 +163,11 @@ def train_mbpo(cfg: Config, out_dir: Path) -> RunResult:
                             run.rng,
                             device,
                         )
-                        stats.append(sac_update(agent, *opts, alpha_opt, *batch, cfg.gamma, s.tau))
+                        stats.append(
+                            sac_update(
+                                agent, opts.actor, opts.critic, opts.alpha, *batch, cfg.gamma, s.tau
+                            )
+                        )
                 if run.env_steps >= cfg.total_timesteps:
                     break
             update = update_stats(stats)
@@ -183,10 +189,11 @@ def train_mbpo(cfg: Config, out_dir: Path) -> RunResult:
                     "model_buffer_capacity": model_buffer.capacity,
                     "real_transitions": s.steps_per_iteration,
                     **model_metrics,
+                    "lr": opts.lr,
                 }
             )
-            run.end_iteration(elites=elites, generator=generator.get_state())
-        run.finish(elites=elites, generator=generator.get_state())
+            ckpt.end_iteration(elites=elites, generator=generator.get_state())
+        ckpt.finish(elites=elites, generator=generator.get_state())
     return run.result()
 
 

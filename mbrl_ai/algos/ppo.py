@@ -4,9 +4,9 @@ for each iteration until total_timesteps:
     2.1 collect n_real_steps real transitions           (collect.collect_rollout)
     2.4 per-segment GAE on them                         (gae.compute_gae)
     2.5 clipped PPO update                              (ppo_update.ppo_update)
-    evaluate every eval_every real steps                (agent.Run.maybe_evaluate)
-    2.8 log                                             (agent.Run.log_iteration)
-    checkpoint every checkpoint_every real steps        (agent.Run.end_iteration)
+    evaluate every eval_every real steps                (runtime.RunContext.maybe_evaluate)
+    2.8 log                                             (runtime.RunContext.log_iteration)
+    checkpoint every checkpoint_every real steps        (runtime.Checkpointer.end_iteration)
 """
 
 from __future__ import annotations
@@ -16,33 +16,38 @@ from pathlib import Path
 
 import gymnasium as gym
 
-from mbrl_ai.agent import RunResult, load_ppo_policy, start_run
+from mbrl_ai.agent import build_ppo_agent, load_ppo_policy
 from mbrl_ai.algos import AlgorithmSpec, register
 from mbrl_ai.collect import collect_rollout
 from mbrl_ai.config import Config
 from mbrl_ai.gae import compute_gae
 from mbrl_ai.ppo_update import ppo_update, rollout_to_batch
+from mbrl_ai.runtime import Checkpointer, RunResult, start_run
 
 
 def train_ppo(cfg: Config, out_dir: Path) -> RunResult:
     """Train PPO as configured (resuming from ``out_dir``'s newest checkpoint if it has one);
     write metrics, evaluations and checkpoints to ``out_dir``."""
     run = start_run(cfg, out_dir)
-    with run:
-        run.begin()
+    agent = build_ppo_agent(cfg, run.info, run.device)
+    ckpt = Checkpointer(run)
+    ckpt.track(**agent.objects())
+    run.evaluate_with(agent.actor, agent.obs_rms)
+    with run, ckpt:
+        ckpt.begin()
         while run.env_steps < cfg.total_timesteps:
-            run.set_lr()
+            agent.anneal_lr(run.env_steps, cfg.total_timesteps)
             t0 = time.perf_counter()
             # 2.1 collect real experience
             rollout, run.collect = collect_rollout(
                 run.envs,
-                run.actor,
-                run.critic,
+                agent.actor,
+                agent.critic,
                 run.collect,
                 cfg.n_real_steps // cfg.n_envs,
                 cfg.gamma,
-                run.obs_rms,
-                run.reward_rms,
+                agent.obs_rms,
+                agent.reward_rms,
                 run.device,
             )
             run.env_steps += cfg.n_real_steps
@@ -59,7 +64,7 @@ def train_ppo(cfg: Config, out_dir: Path) -> RunResult:
             )
             # 2.5 PPO update
             batch = rollout_to_batch(rollout, advantages, returns).to(run.device)
-            update = ppo_update(run.actor, run.critic, run.optimizer, batch, cfg)
+            update = ppo_update(agent.actor, agent.critic, agent.optimizer, batch, cfg)
             run.check_update(update)
             t2 = time.perf_counter()
             run.iteration += 1
@@ -73,10 +78,11 @@ def train_ppo(cfg: Config, out_dir: Path) -> RunResult:
                     "collect_s": t1 - t0,
                     "update_s": t2 - t1,
                     "steps_per_s": cfg.n_real_steps / (t2 - t0),
+                    "lr": agent.current_lr,
                 }
             )
-            run.end_iteration()
-        run.finish()
+            ckpt.end_iteration()
+        ckpt.finish()
     return run.result()
 
 

@@ -5,14 +5,14 @@ for each iteration of ``sac.steps_per_iteration`` real steps until total_timeste
         act: uniform random for the first ``sac.learning_starts`` steps, then a ~ π(·|s)
         store (s, a, r, s', terminated) in the replay                  (buffers.ReplayBuffer)
         ``sac.updates_per_step`` SAC steps on replay minibatches       (sac_update.sac_update)
-    evaluate every eval_every real steps                               (agent.Run.maybe_evaluate)
-    log, checkpoint every checkpoint_every real steps                  (agent.Run)
+    evaluate every eval_every real steps                  (runtime.RunContext.maybe_evaluate)
+    log, checkpoint every checkpoint_every real steps     (runtime.RunContext, Checkpointer)
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,6 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from mbrl_ai.agent import Run, RunResult, start_run
 from mbrl_ai.algos import AlgorithmSpec, register
 from mbrl_ai.buffers import ReplayBuffer, Transitions
 from mbrl_ai.collect import check_env_output
@@ -28,13 +27,37 @@ from mbrl_ai.config import Config, SACConfig, need
 from mbrl_ai.envs import EnvInfo, final_observations
 from mbrl_ai.modules import RunningMeanStd
 from mbrl_ai.modules.sac_nets import SquashedGaussianActor
+from mbrl_ai.runtime import Checkpointer, RunContext, RunResult, start_run
 from mbrl_ai.sac_update import SACAgent, SACBatch, sac_update
+
+
+@dataclass
+class SACOptimizers:
+    """SAC's three Adams; ``alpha`` is ``None`` when α is fixed (``sac.auto_alpha=false``)."""
+
+    actor: torch.optim.Optimizer
+    critic: torch.optim.Optimizer
+    alpha: torch.optim.Optimizer | None
+
+    @property
+    def lr(self) -> float:
+        return float(self.actor.param_groups[0]["lr"])
+
+
+def sac_objects(agent: SACAgent, opts: SACOptimizers) -> dict[str, Any]:
+    """What a checkpoint keeps of a SAC learner."""
+    return {
+        "sac": agent,
+        "actor_optimizer": opts.actor,
+        "critic_optimizer": opts.critic,
+        "alpha_optimizer": opts.alpha,
+    }
 
 
 def build_sac_agent(
     cfg: Config, info: EnvInfo, device: torch.device
-) -> tuple[Any, Any, torch.optim.Optimizer, dict[str, Any]]:
-    """The SAC agent and its three Adams: (actor, critic, actor optimiser, objects to checkpoint)."""
+) -> tuple[SACAgent, SACOptimizers]:
+    """The SAC agent (actor, twin critics and their target, log α) and its three Adams."""
     s = cfg.node(SACConfig)
     assert isinstance(info.action_space, gym.spaces.Box)  # SAC registers Box actions only
     agent = SACAgent(
@@ -49,13 +72,7 @@ def build_sac_agent(
     actor_opt = torch.optim.Adam(agent.actor.parameters(), lr=lr, fused=True)
     critic_opt = torch.optim.Adam(agent.critic.parameters(), lr=lr, fused=True)
     alpha_opt = torch.optim.Adam([agent.log_alpha], lr=lr, fused=True) if s.auto_alpha else None
-    tracked = {
-        "sac": agent,
-        "actor_optimizer": actor_opt,
-        "critic_optimizer": critic_opt,
-        "alpha_optimizer": alpha_opt,
-    }
-    return agent.actor, agent.critic, actor_opt, tracked
+    return agent, SACOptimizers(actor_opt, critic_opt, alpha_opt)
 
 
 def check_sac(cfg: Config) -> None:
@@ -73,12 +90,12 @@ def load_sac_policy(
     cfg: Config, info: EnvInfo, objects: Mapping[str, Any]
 ) -> tuple[SquashedGaussianActor, RunningMeanStd | None]:
     """SAC's (and MBPO's) squashed Gaussian actor from a checkpoint's objects."""
-    actor, _, _, tracked = build_sac_agent(cfg, info, torch.device("cpu"))
-    tracked["sac"].load_state_dict(objects["sac"])
-    return actor, None
+    agent, _ = build_sac_agent(cfg, info, torch.device("cpu"))
+    agent.load_state_dict(objects["sac"])
+    return agent.actor, None
 
 
-def real_step(run: Run, agent: SACAgent, random_actions: bool) -> Transitions:
+def real_step(run: RunContext, agent: SACAgent, random_actions: bool) -> Transitions:
     """One step of every training env with normalised actions in [-1, 1] (uniform at random, or
     sampled from the policy); updates the collection state and returns the real transitions."""
     obs = run.collect.obs
@@ -139,15 +156,15 @@ def update_stats(stats: list[torch.Tensor]) -> dict[str, float]:
 
 def train_sac(cfg: Config, out_dir: Path) -> RunResult:
     """Train SAC as configured (resuming from ``out_dir``'s newest checkpoint if it has one)."""
-    run = start_run(cfg, out_dir, build_sac_agent)
+    run = start_run(cfg, out_dir)
     s, info = cfg.node(SACConfig), run.info
-    agent: SACAgent = run.tracked["sac"]
-    opts = run.tracked["actor_optimizer"], run.tracked["critic_optimizer"]
-    alpha_opt = run.tracked.get("alpha_optimizer")
+    agent, opts = build_sac_agent(cfg, info, run.device)
     replay = ReplayBuffer(s.buffer_size, info.obs_dim, (info.action_dim,), False, 0.0, cfg.seed)
-    run.track(replay=replay)
-    with run:
-        run.begin()
+    ckpt = Checkpointer(run)
+    ckpt.track(**sac_objects(agent, opts), replay=replay)
+    run.evaluate_with(agent.actor)
+    with run, ckpt:
+        ckpt.begin()
         while run.env_steps < cfg.total_timesteps:
             run.collect = replace(run.collect, finished_returns=[], finished_lengths=[])
             stats: list[torch.Tensor] = []
@@ -158,7 +175,11 @@ def train_sac(cfg: Config, out_dir: Path) -> RunResult:
                     continue
                 for _ in range(s.updates_per_step):
                     batch = sample_batch(replay, s.batch_size, run.rng, run.device)
-                    stats.append(sac_update(agent, *opts, alpha_opt, *batch, cfg.gamma, s.tau))
+                    stats.append(
+                        sac_update(
+                            agent, opts.actor, opts.critic, opts.alpha, *batch, cfg.gamma, s.tau
+                        )
+                    )
                 if run.env_steps >= cfg.total_timesteps:
                     break
             update = update_stats(stats)
@@ -171,9 +192,9 @@ def train_sac(cfg: Config, out_dir: Path) -> RunResult:
                 )
             run.iteration += 1
             run.maybe_evaluate()
-            run.log_iteration({**update, "updates": len(stats)})
-            run.end_iteration()
-        run.finish()
+            run.log_iteration({**update, "updates": len(stats), "lr": opts.lr})
+            ckpt.end_iteration()
+        ckpt.finish()
     return run.result()
 
 

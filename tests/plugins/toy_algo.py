@@ -15,7 +15,7 @@ from typing import ClassVar
 import gymnasium as gym
 import torch
 
-from mbrl_ai.agent import RunResult, load_ppo_policy, start_run
+from mbrl_ai.agent import build_ppo_agent, load_ppo_policy
 from mbrl_ai.algos import AlgorithmSpec, register
 from mbrl_ai.buffers import ReplayBuffer
 from mbrl_ai.collect import collect_rollout
@@ -23,6 +23,7 @@ from mbrl_ai.config import Config, need_int
 from mbrl_ai.fit_model import build_world_model, fit_world_model
 from mbrl_ai.gae import compute_gae
 from mbrl_ai.ppo_update import ppo_update, rollout_to_batch
+from mbrl_ai.runtime import Checkpointer, RunResult, start_run
 
 
 @dataclass
@@ -40,6 +41,7 @@ class ToyConfig:
 def train_toy(cfg: Config, out_dir: Path) -> RunResult:
     toy = cfg.node(ToyConfig)
     run = start_run(cfg, out_dir)
+    agent = build_ppo_agent(cfg, run.info, run.device)
     info, wm = run.info, cfg.world_model
     model = build_world_model(wm, info, run.device)
     model_optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr_world_model)
@@ -52,14 +54,16 @@ def train_toy(cfg: Config, out_dir: Path) -> RunResult:
         wm.holdout_fraction,
         cfg.seed,
     )
-    run.track(world_model=model, model_optimizer=model_optimizer, replay=replay)
-    with run:
-        run.begin()
+    ckpt = Checkpointer(run)
+    ckpt.track(**agent.objects(), world_model=model, model_optimizer=model_optimizer, replay=replay)
+    run.evaluate_with(agent.actor, agent.obs_rms)
+    with run, ckpt:
+        ckpt.begin()
         while run.env_steps < cfg.total_timesteps:
             t0 = time.perf_counter()
             rollout, run.collect = collect_rollout(
-                run.envs, run.actor, run.critic, run.collect, cfg.n_real_steps // cfg.n_envs,
-                cfg.gamma, run.obs_rms, run.reward_rms, run.device,
+                run.envs, agent.actor, agent.critic, run.collect, cfg.n_real_steps // cfg.n_envs,
+                cfg.gamma, agent.obs_rms, agent.reward_rms, run.device,
             )  # fmt: skip
             replay.add(rollout.transitions())
             run.env_steps += cfg.n_real_steps
@@ -72,13 +76,13 @@ def train_toy(cfg: Config, out_dir: Path) -> RunResult:
                 rollout.truncated, cfg.gamma, cfg.gae_lambda,
             )  # fmt: skip
             batch = rollout_to_batch(rollout, advantages, returns).to(run.device)
-            update = ppo_update(run.actor, run.critic, run.optimizer, batch, cfg)
+            update = ppo_update(agent.actor, agent.critic, agent.optimizer, batch, cfg)
             run.check_update(update)
             run.iteration += 1
             run.maybe_evaluate()
             run.log_iteration({**update, "model_loss": model_loss, "s": time.perf_counter() - t0})
-            run.end_iteration()
-        run.finish()
+            ckpt.end_iteration()
+        ckpt.finish()
     return run.result()
 
 

@@ -1,0 +1,180 @@
+"""Checkpoints of a run and of the objects its loop tracks; exact resumption; stop signals.
+
+A checkpoint holds everything the next iteration depends on, so a resumed run continues exactly
+as the uninterrupted one would have: every tracked module, optimiser, normaliser and buffer (large
+numpy state as arrays), the run context (counters, evaluations, collection state, the
+environments' own state and generators, the loop's generator, the logger's clocks and W&B run
+id), the global RNG states of python, numpy and torch, the loop's own values (β ...), the
+resolved config and the package version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import numpy as np
+
+import mbrl_ai
+from mbrl_ai.checkpoint import latest_checkpoint, read_checkpoint, write_checkpoint
+from mbrl_ai.config import config_dict
+from mbrl_ai.errors import RunInterrupted
+from mbrl_ai.runtime.context import RunContext
+from mbrl_ai.utils import decode_plain, encode_plain, rng_state, set_rng_state
+
+log = logging.getLogger(__name__)
+CHECKPOINT_FORMAT = 1
+# signals after which a run finishes its iteration, writes a checkpoint and stops
+STOP_SIGNALS = tuple(
+    getattr(signal, name)
+    for name in ("SIGINT", "SIGTERM", "SIGUSR1", "SIGUSR2")
+    if hasattr(signal, name)
+)
+
+
+class Checkpointer:
+    """Writes and restores checkpoints of ``run`` and of the tracked objects; turns SIGINT and
+    SIGTERM into a checkpoint and a clean stop at the end of the iteration."""
+
+    def __init__(self, run: RunContext) -> None:
+        self.run = run
+        self.cfg = run.cfg
+        self.tracked: dict[str, Any] = {}
+        self.last_checkpoint: Path | None = None
+        self.stop_signal: int | None = None
+        self._next_checkpoint = 0
+        self._previous_handlers: dict[int, Any] = {}
+
+    def track(self, **objects: Any) -> None:
+        """Checkpoint these objects too (anything with ``state_dict`` / ``load_state_dict``;
+        ``arrays`` / ``load_arrays`` for large numpy state). ``None`` values are skipped."""
+        self.tracked.update({k: v for k, v in objects.items() if v is not None})
+
+    def begin(self) -> dict[str, Any]:
+        """Resume from the newest checkpoint in the run directory if there is one; open the logs;
+        take over the stop signals. Returns the loop values saved by :meth:`end_iteration`
+        (``{}`` for a fresh run)."""
+        loop: dict[str, Any] = {}
+        logger_state = None
+        self._set_last(latest_checkpoint(self.run.out_dir))
+        if self.last_checkpoint is not None:
+            state, arrays = read_checkpoint(self.last_checkpoint)
+            loop, logger_state = self._restore(state, arrays), state["logger"]
+        self.run.open_logs(logger_state)
+        self._next_checkpoint = self._following_checkpoint()
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
+        return loop
+
+    def __enter__(self) -> Checkpointer:
+        return self
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: Any) -> None:
+        """Give the stop signals back to whoever had them before."""
+        for signum, handler in self._previous_handlers.items():
+            signal.signal(signum, handler)
+        self._previous_handlers.clear()
+
+    def end_iteration(self, **loop: Any) -> None:
+        """Write a checkpoint when one is due; after SIGINT / SIGTERM, write one and stop.
+
+        ``loop`` holds the loop's own values that the next iteration needs (plain values or
+        dataclasses of them); :meth:`begin` hands them back on resumption.
+        """
+        due = self.cfg.checkpoint_every > 0 and self.run.env_steps >= self._next_checkpoint
+        if due or self.stop_signal is not None:
+            self.checkpoint(**loop)
+        if self.stop_signal is None:
+            return
+        signum, self.stop_signal = self.stop_signal, None
+        handler = self._previous_handlers.get(signum)
+        if callable(handler) and handler is not signal.default_int_handler:
+            # A job manager handled this signal before the run began (submitit requeues a
+            # preempted SLURM job on SIGUSR2 and ignores SIGTERM): now that the checkpoint is
+            # safe, hand the signal on. If the manager returns, the run goes on.
+            self.run.handed_on = signum
+            handler(signum, None)
+            self.run.handed_on = None
+            return
+        raise RunInterrupted(signum, self.last_checkpoint, self.run.env_steps)
+
+    def finish(self, **loop: Any) -> None:
+        """The final checkpoint (unless the last iteration just wrote it)."""
+        if self.last_checkpoint is None or not self.last_checkpoint.name.endswith(
+            f"{self.run.env_steps:012d}"
+        ):
+            self.checkpoint(**loop)
+
+    def checkpoint(self, **loop: Any) -> Path:
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "version": mbrl_ai.__version__,
+            "config": config_dict(self.cfg),
+            **self.run.state_dict(),
+            "rng": rng_state(),
+            "loop": encode_plain(
+                {
+                    k: (
+                        dataclasses.asdict(v)
+                        if dataclasses.is_dataclass(v) and not isinstance(v, type)
+                        else v
+                    )
+                    for k, v in loop.items()
+                }
+            ),
+            "objects": {name: obj.state_dict() for name, obj in self.tracked.items()},
+        }
+        arrays = {
+            f"{name}/{key}": value
+            for name, obj in self.tracked.items()
+            if hasattr(obj, "arrays")
+            for key, value in obj.arrays().items()
+        }
+        self._set_last(
+            write_checkpoint(
+                self.run.out_dir, self.run.env_steps, state, arrays, self.cfg.keep_checkpoints
+            )
+        )
+        self._next_checkpoint = self._following_checkpoint()
+        assert self.last_checkpoint is not None
+        return self.last_checkpoint
+
+    def _set_last(self, path: Path | None) -> None:
+        self.last_checkpoint = self.run.last_checkpoint = path
+
+    def _following_checkpoint(self) -> int:
+        every = self.cfg.checkpoint_every
+        return (self.run.env_steps // every + 1) * every if every > 0 else 0
+
+    def _restore(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+        if set(state["objects"]) != set(self.tracked):
+            raise ValueError(
+                f"the checkpoint holds {sorted(state['objects'])}, this run has "
+                f"{sorted(self.tracked)}: it was written by another configuration"
+            )
+        for name, obj in self.tracked.items():
+            obj.load_state_dict(state["objects"][name])
+            if hasattr(obj, "load_arrays"):
+                prefix = f"{name}/"
+                obj.load_arrays(
+                    {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+                )
+        self.run.load_state_dict(state)
+        set_rng_state(state["rng"])  # last: nothing above may draw from them
+        log.info("resumed from %s at real step %d", self.last_checkpoint, self.run.env_steps)
+        return decode_plain(state["loop"])
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self.stop_signal is not None:  # the second one: stop now, without a checkpoint
+            raise KeyboardInterrupt
+        self.stop_signal = signum
+        log.warning(
+            "%s: finishing this iteration, then writing a checkpoint (send again to abort)",
+            signal.Signals(signum).name,
+        )
