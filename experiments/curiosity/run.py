@@ -11,6 +11,7 @@ the real states have visited, over training (plotted).
     python experiments/curiosity/run.py --jobs 2 --steps 100000
     python experiments/curiosity/run.py --from-json           # table and figure again
     python experiments/curiosity/run.py --first-seed 5 --stop-when-solved --out /tmp/held_out
+    python experiments/curiosity/run.py --merge DIR1 DIR2 --out DIR  # join runs made separately
 
 ``--first-seed N`` runs seeds N..N+k-1 (k = ``--seeds``). ``--stop-when-solved`` ends each run at
 the end of the iteration in which a training episode first reaches the goal (the study's measure):
@@ -57,7 +58,9 @@ def train_one(job: tuple[str, int, int, list[str], bool]) -> dict:
     coverage: list[tuple[int, float]] = []
     first_goal: list[int] = []
     seen_steps = [0]
+    betas: list[tuple[int, float]] = []  # β after each iteration's adaptation, by real steps
     collect = trainer.collect_rollout
+    adapt = trainer.adapt_beta
 
     def observed_collect(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         rollout, state = collect(*args, **kwargs)
@@ -73,7 +76,13 @@ def train_one(job: tuple[str, int, int, list[str], bool]) -> dict:
             first_goal.append(steps_before + (t + 1) * goal.shape[1])
         return rollout, state
 
+    def observed_adapt(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        state = adapt(*args, **kwargs)
+        betas.append((seen_steps[0], state.beta))
+        return state
+
     trainer.collect_rollout = observed_collect
+    trainer.adapt_beta = observed_adapt
     cfg = compose_config(
         [
             f"env={ENV}",
@@ -87,11 +96,13 @@ def train_one(job: tuple[str, int, int, list[str], bool]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         result = train_until(cfg, Path(tmp), (lambda _: bool(first_goal)) if stop else None)
     trainer.collect_rollout = collect
+    trainer.adapt_beta = adapt
     return {
         "arm": arm,
         "seed": seed,
         "first_goal": first_goal[0] if first_goal else None,
         "coverage": coverage,
+        "beta": betas,
         "eval_steps": [e["env_steps"] for e in result.evals],
         "eval_means": [e["mean_return"] for e in result.evals],
         "train_seconds": result.train_seconds,
@@ -173,10 +184,21 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs at once (2 cores: at most 2)")
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("--from-json", action="store_true", help="redo table and figure only")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        metavar="DIR",
+        help="join the results.json of these folders into --out, then table and figure",
+    )
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for both arms")
     args = parser.parse_args()
 
-    if args.from_json:
+    if args.merge:
+        records = [r for d in args.merge for r in json.loads((d / "results.json").read_text())]
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "results.json").write_text(json.dumps(records))
+    elif args.from_json:
         records = json.loads((args.out / "results.json").read_text())
     else:
         jobs = [
