@@ -13,8 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import gymnasium
 import numpy as np
 import torch
+
+import mbrl_ai
 
 
 def seed_everything(seed: int) -> None:
@@ -102,10 +105,6 @@ def resolve_device(name: str) -> torch.device:
 
 def versions() -> dict[str, str]:
     """Versions that matter for reproducing a run."""
-    import gymnasium
-
-    import mbrl_ai
-
     return {
         "mbrl_ai": mbrl_ai.__version__,
         "python": platform.python_version(),
