@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The tabular-observation runs behind experiments/tabular/README.md, one at a time.
+# Usage: bash experiments/tabular/run.sh [out dir]   (default: experiments/tabular/raw, git-ignored)
+set -euo pipefail
+OUT=${1:-experiments/tabular/raw}
+train() { python -m mbrl_ai.train logger.progress=off "$@"; }
+
+# FrozenLake-v1 8x8, no slipping: the preset (chosen on seed 0), seeds 0-7, 40k real steps
+for s in 0 1 2 3 4 5 6 7; do
+  train experiment=ppo_frozenlake8x8 seed=$s hydra.run.dir=$OUT/frozenlake_preset_seed$s
+done
+# ... and with per-minibatch advantage normalisation (PPO's default), seed 0, 80k steps
+train experiment=ppo_frozenlake8x8 ppo.normalize_advantage=true ppo.ent_coef=0.05 n_epochs=10 \
+  total_timesteps=80000 seed=0 hydra.run.dir=$OUT/frozenlake_normadv_seed0
+
+# Taxi-v4, seed 0: PPO with and without advantage normalisation, then MB-PPO with RND
+COMMON="env=Taxi-v4 n_envs=8 lr_actor_critic=1e-3 eval_episodes=5 seed=0 curiosity=none"
+train algo=ppo $COMMON n_real_steps=2048 batch_size=256 n_epochs=10 ppo.ent_coef=0.02 \
+  total_timesteps=250000 eval_every=8192 hydra.run.dir=$OUT/taxi_ppo_normadv
+train algo=ppo $COMMON n_real_steps=2048 batch_size=512 n_epochs=4 ppo.ent_coef=0.05 \
+  ppo.normalize_advantage=false total_timesteps=400000 eval_every=16384 hydra.run.dir=$OUT/taxi_ppo
+train algo=mbppo env=Taxi-v4 curiosity=rnd curiosity.intrinsic_head=true n_envs=8 \
+  n_real_steps=2048 batch_size=512 n_epochs=4 lr_actor_critic=1e-3 ppo.normalize_advantage=false \
+  ppo.ent_coef=0.01 total_timesteps=200000 eval_every=16384 eval_episodes=5 seed=0 \
+  hydra.run.dir=$OUT/taxi_mbppo_rnd
