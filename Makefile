@@ -33,10 +33,10 @@ train: $(STAMP)
 
 # the notebooks run too (nbmake), each on a budget of a few thousand steps
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(JOBS) --durations=15 --nbmake tests notebooks $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(JOBS) --dist worksteal --durations=15 --nbmake tests notebooks $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(JOBS) --durations=15 -m "not slow" --nbmake tests notebooks $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(JOBS) --dist worksteal --durations=15 -m "not slow" --nbmake tests notebooks $(PYTEST_ARGS)
 
 # ruff settings live here: pyproject.toml holds the build-system table only. The layering
 # contract (setup.cfg [importlinter]) keeps imports pointing one way.

@@ -195,7 +195,7 @@ def ppo_update(
         policy_loss, value_loss, entropy = torch.stack(losses).mean(0).tolist()
         all_log_ratios = torch.cat(log_ratios)
         clip_fraction = ((all_log_ratios.exp() - 1).abs() > cfg.clip_range).float().mean().item()
-        var_returns = batch.returns.var()
+        var_returns = batch.returns.var() if size > 1 else torch.tensor(0.0)
         explained = (
             1 - (batch.returns - batch.values).var() / var_returns
             if var_returns > 0
