@@ -34,3 +34,8 @@ train algo=mbppo env=Taxi-v4 curiosity=rnd curiosity.intrinsic_head=true n_envs=
   n_real_steps=2048 batch_size=512 n_epochs=4 lr_actor_critic=1e-3 ppo.normalize_advantage=false \
   ppo.ent_coef=0.01 total_timesteps=200000 eval_every=16384 eval_episodes=5 seed=0 \
   hydra.run.dir=$OUT/taxi_mbppo_rnd
+# ... and two 2M-step PPO runs with 16 envs
+T2M="env=Taxi-v4 n_envs=16 n_real_steps=4096 batch_size=1024 n_epochs=4 lr_actor_critic=5e-4 \
+  total_timesteps=2000000 eval_every=65536 eval_episodes=5 curiosity=none seed=0"
+train algo=ppo $T2M ppo.normalize_advantage=false ppo.ent_coef=0.05 hydra.run.dir=$OUT/taxi_ppo_2m
+train algo=ppo $T2M ppo.ent_coef=0.1 hydra.run.dir=$OUT/taxi_ppo_2m_normadv
