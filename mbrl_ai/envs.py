@@ -29,6 +29,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 
+from mbrl_ai import conditions  # noqa: F401  (registers the mbrl_ai/... condition ids)
 from mbrl_ai.config import ConfigError
 from mbrl_ai.utils import decode_plain, encode_plain
 
@@ -74,6 +75,7 @@ class EnvInfo:
     observation_space: gym.Space  # the environment's own
     reward_threshold: float | None
     max_episode_steps: int | None
+    step_aware: bool = False  # it changes with the run's progress (``set_run_step``, conditions.py)
 
     @property
     def obs_dim(self) -> int:
@@ -137,6 +139,7 @@ def inspect_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> EnvInf
         inner = env.env if isinstance(env, FlatObservation) else env
         obs_space, action_space = inner.observation_space, env.action_space
         flat_shape = env.observation_space.shape
+        step_aware = env.has_wrapper_attr("set_run_step")
     finally:
         env.close()
     return EnvInfo(
@@ -146,6 +149,7 @@ def inspect_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> EnvInf
         observation_space=obs_space,
         reward_threshold=spec.reward_threshold,
         max_episode_steps=spec.max_episode_steps,
+        step_aware=step_aware,
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from gymnasium.vector import VectorEnv
+from gymnasium.vector import AsyncVectorEnv, SyncVectorEnv, VectorEnv
 
 from mbrl_ai.collect import CollectState, start_collection
 from mbrl_ai.config import Config
@@ -68,6 +68,7 @@ class RunContext:
     policy: Policy | None = None  # what maybe_evaluate runs, with its observation normaliser
     policy_obs_rms: RunningMeanStd | None = None
     handed_on: int | None = None  # a signal the Checkpointer passed to a job manager's handler
+    step_aware: bool = False  # the envs want the run's real-step count (``set_run_step``)
     _previous_torch_modes: tuple[bool, bool] = (False, False)
 
     # -- set-up and tear-down -------------------------------------------------------------------
@@ -119,6 +120,7 @@ class RunContext:
         if self.env_steps < self.next_eval and self.env_steps < self.cfg.total_timesteps:
             return
         assert self.policy is not None, "call evaluate_with(policy) before the loop"
+        self.tell_envs_the_step(self.eval_envs)
         t = time.perf_counter()
         returns = evaluate_policy(
             self.policy,
@@ -135,6 +137,7 @@ class RunContext:
         """2.8: one line of metrics; every loop adds the iteration, the mean return of the last
         ``EPISODE_RETURN_WINDOW`` finished episodes, the episodes finished now and resident
         memory (the loop's record carries its own learning rate, ``lr``)."""
+        self.tell_envs_the_step(self.envs)  # before the next iteration's collection
         finished = self.collect.finished_returns
         self.recent_returns = (self.recent_returns + finished)[-EPISODE_RETURN_WINDOW:]
         self.logger.log_iteration(
@@ -149,6 +152,13 @@ class RunContext:
                 "rss_mb": resident_memory_mb(),
             },
         )
+
+    def tell_envs_the_step(self, envs: VectorEnv) -> None:
+        """Environments that change with the run's progress (``mbrl_ai.conditions``) learn its
+        real-step count; others are left alone."""
+        if self.step_aware:
+            assert isinstance(envs, (SyncVectorEnv, AsyncVectorEnv))  # make_vec_env's kinds
+            envs.call("set_run_step", self.env_steps)
 
     # -- checkpointed state ---------------------------------------------------------------------
 
@@ -204,7 +214,7 @@ def start_run(cfg: Config, out_dir: Path) -> RunContext:
         cfg.env_kwargs,
         default_time_limit=cfg.eval_max_steps,
     )
-    return RunContext(
+    run = RunContext(
         cfg,
         info,
         device,
@@ -217,3 +227,7 @@ def start_run(cfg: Config, out_dir: Path) -> RunContext:
         next_eval=cfg.eval_every,
         _previous_torch_modes=previous_modes,
     )
+    run.step_aware = info.step_aware
+    run.tell_envs_the_step(envs)
+    run.tell_envs_the_step(eval_envs)
+    return run
