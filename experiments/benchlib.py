@@ -6,6 +6,7 @@ package.
 
 from __future__ import annotations
 
+import argparse
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -204,3 +205,11 @@ def plot_curves(
 
 def fmt_steps(x: float) -> str:
     return "inf" if not np.isfinite(x) else f"{x:,.0f}"
+
+
+def add_seed_arguments(parser: argparse.ArgumentParser, seeds: int, solved: str) -> None:
+    """``--seeds``, ``--first-seed`` and ``--stop-when-solved`` (its help ends in ``solved``), the
+    same in every study script: a held-out seed range is one flag."""
+    parser.add_argument("--seeds", type=int, default=seeds, help="how many seeds")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first..first+seeds-1")
+    parser.add_argument("--stop-when-solved", action="store_true", help=f"end each run {solved}")

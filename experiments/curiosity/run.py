@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchlib import fmt_steps, median_with_ci, train_until  # noqa: E402
+from benchlib import add_seed_arguments, fmt_steps, median_with_ci, train_until  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ENV = "MountainCar-v0"
@@ -172,13 +172,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seeds", type=int, default=5, help="how many seeds")
-    parser.add_argument("--first-seed", type=int, default=0, help="seeds first..first+seeds-1")
-    parser.add_argument(
-        "--stop-when-solved",
-        action="store_true",
-        help="end each run once a training episode has reached the goal",
-    )
+    add_seed_arguments(parser, 5, "once a training episode has reached the goal")
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     parser.add_argument("--steps", type=int, default=300_000)
     parser.add_argument("--jobs", type=int, default=1, help="runs at once (2 cores: at most 2)")

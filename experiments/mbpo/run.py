@@ -34,7 +34,13 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from benchlib import RunRecord, fmt_steps, median_with_ci, plot_curves  # noqa: E402
+from benchlib import (  # noqa: E402
+    RunRecord,
+    add_seed_arguments,
+    fmt_steps,
+    median_with_ci,
+    plot_curves,
+)
 
 from mbrl_ai.stats import steps_to_threshold  # noqa: E402
 
@@ -205,13 +211,7 @@ def summarize(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=5, help="how many seeds")
-    parser.add_argument("--first-seed", type=int, default=0, help="seeds first..first+seeds-1")
-    parser.add_argument(
-        "--stop-when-solved",
-        action="store_true",
-        help="Pendulum: end each run once solved (3 evaluations in a row >= -200)",
-    )
+    add_seed_arguments(parser, 5, "(Pendulum) once solved (3 evaluations in a row >= -200)")
     parser.add_argument(
         "--arms", nargs="+", default=[a for a in ARMS if a != "mbpo_fixed9"], choices=list(ARMS)
     )

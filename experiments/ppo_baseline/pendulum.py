@@ -25,6 +25,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+from benchlib import add_seed_arguments  # noqa: E402
+
 TARGET = -400.0
 
 
@@ -82,13 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seeds", type=int, default=3, help="how many seeds")
-    parser.add_argument("--first-seed", type=int, default=0, help="seeds first..first+seeds-1")
-    parser.add_argument(
-        "--stop-when-solved",
-        action="store_true",
-        help=f"end each run at its first evaluation better than {TARGET:.0f}",
-    )
+    add_seed_arguments(parser, 3, f"at its first evaluation better than {TARGET:.0f}")
     parser.add_argument(
         "--jobs", type=int, default=2, help="seeds trained at once (2 cores: at most 2)"
     )

@@ -37,7 +37,13 @@ from mbrl_ai.stats import median_iqr
 from mbrl_ai.train import compose_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchlib import RunRecord, fmt_steps, plot_curves, run_mbrl_ai  # noqa: E402
+from benchlib import (  # noqa: E402
+    RunRecord,
+    add_seed_arguments,
+    fmt_steps,
+    plot_curves,
+    run_mbrl_ai,
+)
 
 HERE = Path(__file__).resolve().parent
 THRESHOLD = 475.0
@@ -180,13 +186,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seeds", type=int, default=5, help="how many seeds")
-    parser.add_argument("--first-seed", type=int, default=0, help="seeds first..first+seeds-1")
-    parser.add_argument(
-        "--stop-when-solved",
-        action="store_true",
-        help="end each run once solved (3 evaluations in a row >= 475)",
-    )
+    add_seed_arguments(parser, 5, "once solved (3 evaluations in a row >= 475)")
     parser.add_argument("--steps", type=int, default=50_000, help="real steps per run")
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--methods", nargs="+", default=["ours", "sb3"], choices=["ours", "sb3"])

@@ -35,6 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchlib import (  # noqa: E402
     RunRecord,
+    add_seed_arguments,
     fmt_steps,
     median_with_ci,
     plot_curves,
@@ -184,13 +185,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seeds", type=int, default=10, help="how many seeds")
-    parser.add_argument("--first-seed", type=int, default=0, help="seeds first..first+seeds-1")
-    parser.add_argument(
-        "--stop-when-solved",
-        action="store_true",
-        help="end each run once solved (3 evaluations in a row >= 475)",
-    )
+    add_seed_arguments(parser, 10, "once solved (3 evaluations in a row >= 475)")
     parser.add_argument("--merge", action="store_true", help="add the runs to --out's results.json")
     parser.add_argument(
         "--steps", type=int, default=None, help="real steps per run (default: each preset's own)"
