@@ -54,6 +54,22 @@ def build_world_model(
     return model.to(device) if device is not None else model
 
 
+def build_model_optimizer(
+    model: EnsembleWorldModel, lr: float, cfg: WorldModelConfig
+) -> torch.optim.AdamW:
+    """The world model's AdamW (learning rate: the root ``lr_world_model``)."""
+    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+
+
+def build_real_replay(
+    info: EnvInfo, capacity: int, holdout_fraction: float, seed: int
+) -> ReplayBuffer:
+    """The replay of every real transition that the world model is fitted to (a fixed share
+    held out to score it)."""
+    action_shape = () if info.discrete else (info.action_dim,)
+    return ReplayBuffer(capacity, info.obs_dim, action_shape, info.discrete, holdout_fraction, seed)
+
+
 def _tensors(batch: Transitions, device: torch.device) -> tuple[torch.Tensor, ...]:
     return tuple(
         torch.as_tensor(x, device=device)

@@ -44,7 +44,13 @@ from mbrl_ai.curiosity import (
     real_intrinsic_rewards,
     update_curiosity,
 )
-from mbrl_ai.fit_model import build_world_model, fit_world_model, open_loop_error
+from mbrl_ai.fit_model import (
+    build_model_optimizer,
+    build_real_replay,
+    build_world_model,
+    fit_world_model,
+    open_loop_error,
+)
 from mbrl_ai.gae import advantages_batch
 from mbrl_ai.imagine import imagine_rollouts, plan_imagination, sample_start_states
 from mbrl_ai.modules import Critic
@@ -84,18 +90,8 @@ def build_parts(cfg: Config, run: RunContext, agent: PPOAgent) -> MBPPOParts:
     """Build MB-PPO's own modules for ``run``; an intrinsic head joins ``agent``'s optimiser."""
     info, device, wm = run.info, run.device, cfg.world_model
     model = build_world_model(wm, info, device)
-    model_optimizer = torch.optim.AdamW(
-        model.parameters(), lr=cfg.lr_world_model, weight_decay=wm.weight_decay
-    )
-    action_shape = () if info.discrete else (info.action_dim,)
-    replay = ReplayBuffer(
-        wm.replay_capacity,
-        info.obs_dim,
-        action_shape,
-        info.discrete,
-        wm.holdout_fraction,
-        cfg.seed,
-    )
+    model_optimizer = build_model_optimizer(model, cfg.lr_world_model, wm)
+    replay = build_real_replay(info, wm.replay_capacity, wm.holdout_fraction, cfg.seed)
     curiosity = build_curiosity(cfg.curiosity, info.obs_dim, info.action_space, model, cfg.seed)
     params = curiosity.trainable_parameters()
     curiosity_optimizer = torch.optim.Adam(params, lr=cfg.lr_curiosity) if params else None

@@ -37,7 +37,12 @@ from mbrl_ai.branched_rollouts import (
 )
 from mbrl_ai.buffers import ModelBuffer, ReplayBuffer
 from mbrl_ai.config import Config, MBPOConfig, SACConfig
-from mbrl_ai.fit_model import build_world_model, fit_with_early_stopping
+from mbrl_ai.fit_model import (
+    build_model_optimizer,
+    build_real_replay,
+    build_world_model,
+    fit_with_early_stopping,
+)
 from mbrl_ai.runtime import Checkpointer, RunResult, start_run
 from mbrl_ai.sac_update import SACBatch, sac_update
 from mbrl_ai.termination import termination_fn
@@ -85,17 +90,8 @@ def train_mbpo(cfg: Config, out_dir: Path) -> RunResult:
     info, device = run.info, run.device
     agent, opts = build_sac_agent(cfg, info, device)
     model = build_world_model(wm, info, device)
-    model_optimizer = torch.optim.AdamW(
-        model.parameters(), lr=cfg.lr_world_model, weight_decay=wm.weight_decay
-    )
-    replay = ReplayBuffer(
-        s.buffer_size,
-        info.obs_dim,
-        (info.action_dim,),
-        False,
-        wm.holdout_fraction,
-        cfg.seed,
-    )
+    model_optimizer = build_model_optimizer(model, cfg.lr_world_model, wm)
+    replay = build_real_replay(info, s.buffer_size, wm.holdout_fraction, cfg.seed)
     model_buffer = ModelBuffer(
         m.rollout_batch_size * max_rollout_horizon(m) * m.retain_iterations,
         info.obs_dim,

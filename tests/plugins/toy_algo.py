@@ -13,14 +13,17 @@ from pathlib import Path
 from typing import ClassVar
 
 import gymnasium as gym
-import torch
 
 from mbrl_ai.agent import build_ppo_agent, load_ppo_policy
 from mbrl_ai.algos import AlgorithmSpec, register
-from mbrl_ai.buffers import ReplayBuffer
 from mbrl_ai.collect import collect_rollout
 from mbrl_ai.config import Config, need_int
-from mbrl_ai.fit_model import build_world_model, fit_world_model
+from mbrl_ai.fit_model import (
+    build_model_optimizer,
+    build_real_replay,
+    build_world_model,
+    fit_world_model,
+)
 from mbrl_ai.gae import compute_gae
 from mbrl_ai.ppo_update import ppo_update, rollout_to_batch
 from mbrl_ai.runtime import Checkpointer, RunResult, start_run
@@ -44,16 +47,8 @@ def train_toy(cfg: Config, out_dir: Path) -> RunResult:
     agent = build_ppo_agent(cfg, run.info, run.device)
     info, wm = run.info, cfg.world_model
     model = build_world_model(wm, info, run.device)
-    model_optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr_world_model)
-    action_shape = () if info.discrete else (info.action_dim,)
-    replay = ReplayBuffer(
-        wm.replay_capacity,
-        info.obs_dim,
-        action_shape,
-        info.discrete,
-        wm.holdout_fraction,
-        cfg.seed,
-    )
+    model_optimizer = build_model_optimizer(model, cfg.lr_world_model, wm)
+    replay = build_real_replay(info, wm.replay_capacity, wm.holdout_fraction, cfg.seed)
     ckpt = Checkpointer(run)
     ckpt.track(**agent.objects(), world_model=model, model_optimizer=model_optimizer, replay=replay)
     run.evaluate_with(agent.actor, agent.obs_rms)
