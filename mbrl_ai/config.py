@@ -7,7 +7,9 @@ a reader of the pseudocode expects. Everything else lives in nested nodes filled
 ``DictConfig``.
 
 ``validate`` turns a composed config into a checked :class:`Config` or raises :class:`ConfigError`
-naming the key, the value and what is allowed.
+naming the key, the value and what is allowed: the root's ranges, then each node's own ``check``.
+Nodes that belong to one algorithm (``SACConfig``, ``MBPOConfig``) are defined here but join the
+schema through the registry (``mbrl_ai.algos.config_schema``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ class ConfigError(ValueError):
 @dataclass
 class AlgoConfig:
     name: str = "mbppo"
-    """Which training loop runs: ``mbppo`` (model-based PPO, sections 2.1–2.8) or ``ppo``."""
+    """Which training loop runs: a name in the registry (``mbrl_ai.algos``): ``mbppo``
+    (model-based PPO, sections 2.1–2.8), ``ppo``, ``sac``, ``mbpo`` or a plugin's."""
 
 
 @dataclass
