@@ -34,6 +34,10 @@ class ConfigError(ValueError):
         self.key, self.value, self.allowed = key, value, allowed
         super().__init__(f"invalid config: {key}={value!r}: {allowed}")
 
+    def __reduce__(self) -> tuple[type, tuple[str, Any, str]]:
+        # rebuilt from its three fields: it crosses process pools (joblib sweeps, study scripts)
+        return (ConfigError, (self.key, self.value, self.allowed))
+
 
 @dataclass
 class AlgoConfig:
@@ -84,7 +88,12 @@ class PPOConfig:
             value = getattr(self, key)
             need(value is None or value > 0.0, f"ppo.{key}", value, "must be > 0 or null")
         for key in ("kl_stop_factor", "adam_eps", "clip_obs", "clip_reward"):
-            need(getattr(self, key) > 0.0, f"ppo.{key}", getattr(self, key), "must be > 0")
+            need(
+                getattr(self, key) > 0.0,
+                f"ppo.{key}",
+                getattr(self, key),
+                "must be > 0",
+            )
 
 
 @dataclass
@@ -143,8 +152,22 @@ class WorldModelConfig:
     head, or the env's ``known`` rule (``mbrl_ai.termination``), the ablation."""
     done_threshold: float = 0.5
     """With the learned head: a predicted done probability above this ends the rollout."""
+    confidence: str = "heldout"
+    """What the confidence of section 2.2 measures: ``heldout`` = exp(−held-out one-step loss)
+    (the pseudocode); ``open_loop`` = exp(−e_H / confidence_tolerance), with e_H the model's
+    H-step open-loop error on the newest real trajectories before it is fitted on them."""
+    confidence_tolerance: float = 1e-3
+    """With ``confidence=open_loop``: the H-step error (per state dimension, in state variances)
+    at which confidence is e^-1."""
 
     def check(self, c: Config) -> None:
+        need_choice("world_model.confidence", self.confidence, CONFIDENCES)
+        need(
+            self.confidence_tolerance > 0.0,
+            "world_model.confidence_tolerance",
+            self.confidence_tolerance,
+            "must be > 0",
+        )
         for key in ("ensemble_size", "train_steps", "batch_size", "replay_capacity"):
             need_int(self, "world_model", key, 1)
         need_mlp("world_model", {"hidden": self.hidden}, self.activation)
@@ -196,7 +219,10 @@ class ImaginationConfig:
     mode: str = "breadth"
     """``breadth``: rollout count follows confidence, depth = planning_horizon (the pseudocode);
     ``depth``: depth follows ensemble variance, count = max_planning_rollouts; ``both``; ``fixed``:
-    count = max_planning_rollouts and depth = planning_horizon (the ablation)."""
+    count = max_planning_rollouts and depth = planning_horizon (the ablation); ``steve``: each
+    rollout's depth, up to max_horizon, is the one whose target has the least variance (STEVE's
+    criterion, ``imagine.py``; count = max_planning_rollouts); ``steve_breadth``: steve depth and
+    the breadth count."""
     min_horizon: int = 1
     """H_min of the adaptive depth."""
     max_horizon: int = 10
@@ -212,6 +238,8 @@ class ImaginationConfig:
     """Sample next states from the member's Gaussian (else use its mean)."""
     start_window: int = 10_000
     """Start states are drawn from this many most recent real states."""
+    recent_share: float = 0.0
+    """Share of the start states drawn from the newest real batch only (the rest: start_window)."""
     rounds: int = 1
     """Imagine-and-update rounds per real batch (Dyna-style); the pseudocode does 1."""
     imagined_weight: str = "confidence"
@@ -246,6 +274,12 @@ class ImaginationConfig:
             "must be > 0 or null",
         )
         need_choice("imagination.imagined_weight", self.imagined_weight, IMAGINED_WEIGHTS)
+        need(
+            0.0 <= self.recent_share <= 1.0,
+            "imagination.recent_share",
+            self.recent_share,
+            "must be in [0, 1]",
+        )
 
 
 @dataclass
@@ -677,7 +711,8 @@ RUN_MANAGEMENT_KEYS = ("checkpoint_every", "keep_checkpoints", "resume", "debug"
 RESUME_MAY_CHANGE = ("total_timesteps", *RUN_MANAGEMENT_KEYS, "logger")
 
 ROLLOUT_LENGTHS = ("fixed", "linear", "adaptive")
-IMAGINATION_MODES = ("breadth", "depth", "both", "fixed")
+IMAGINATION_MODES = ("breadth", "depth", "both", "fixed", "steve", "steve_breadth")
+CONFIDENCES = ("heldout", "open_loop")
 IMAGINED_WEIGHTS = ("one", "confidence")
 TERMINATIONS = ("learned", "known")
 CURIOSITY = ("none", "rnd", "icm", "disagreement")

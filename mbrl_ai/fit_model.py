@@ -304,6 +304,16 @@ def score_world_model(
     }
 
 
+def open_loop_confidence(errors: dict[str, float], tolerance: float) -> float:
+    """Confidence from the k-step open-loop errors of :func:`open_loop_error`: exp(−e_k / tolerance)
+    for the largest k measured; 0 when nothing was measured (a model with no track record)."""
+    steps = [int(k.rsplit("_", 1)[1]) for k in errors if k.startswith("open_loop_mse_")]
+    if not steps:
+        return 0.0
+    error = errors[f"open_loop_mse_{max(steps)}"]
+    return math.exp(-error / tolerance) if math.isfinite(error) else 0.0
+
+
 @torch.no_grad()
 def open_loop_error(
     model: EnsembleWorldModel,

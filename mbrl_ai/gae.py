@@ -60,6 +60,16 @@ def compute_gae(
     return advantages, advantages + values.detach()
 
 
+def critic_error(rollout: Rollout, gamma: float, gae_lambda: float) -> float:
+    """The critic's mean squared error against the real batch's GAE returns: σ²_V, the variance
+    STEVE's weighting gives the bootstrap value (``imagine.steve_depths``)."""
+    _, ret = compute_gae(
+        rollout.rewards, rollout.values, rollout.next_values, rollout.terminated,
+        rollout.truncated, gamma, gae_lambda,
+    )  # fmt: skip
+    return float((ret - rollout.values).pow(2).mean())
+
+
 @torch.no_grad()
 def add_intrinsic_advantage(
     advantages: torch.Tensor,

@@ -49,10 +49,16 @@ from mbrl_ai.fit_model import (
     build_real_replay,
     build_world_model,
     fit_world_model,
+    open_loop_confidence,
     open_loop_error,
 )
-from mbrl_ai.gae import advantages_batch
-from mbrl_ai.imagine import imagine_rollouts, plan_imagination, sample_start_states
+from mbrl_ai.gae import advantages_batch, critic_error
+from mbrl_ai.imagine import (
+    STEVE_MODES,
+    imagine_rollouts,
+    plan_imagination,
+    sample_start_states,
+)
 from mbrl_ai.modules import Critic
 from mbrl_ai.modules.world_model import EnsembleWorldModel
 from mbrl_ai.ppo_update import ppo_update
@@ -121,11 +127,16 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
     ckpt = Checkpointer(run)
     ckpt.track(**agent.objects(), **p.objects(cfg))
     run.evaluate_with(agent.actor, agent.obs_rms)
-    actor, critic, device, im_cfg = agent.actor, agent.critic, run.device, cfg.imagination
+    actor, critic, device, im_cfg = (
+        agent.actor,
+        agent.critic,
+        run.device,
+        cfg.imagination,
+    )
     done_fn = termination_fn(cfg.env, cfg.world_model.termination)
     two_heads = p.int_critic is not None
     diagnostic_horizon = (
-        im_cfg.max_horizon if im_cfg.mode in ("depth", "both") else cfg.planning_horizon
+        cfg.planning_horizon if im_cfg.mode in ("breadth", "fixed") else im_cfg.max_horizon
     )
 
     with run, ckpt:
@@ -159,9 +170,16 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                 p.model, p.model_optimizer, p.replay, cfg.world_model, run.rng, device
             )
             confidence = fit["confidence"]  # 0 after a non-finite loss: the update was undone
+            if cfg.world_model.confidence == "open_loop" and not fit["update_skipped"]:
+                confidence = open_loop_confidence(open_loop, cfg.world_model.confidence_tolerance)
             t2 = time.perf_counter()
 
             weight = confidence if im_cfg.imagined_weight == "confidence" else 1.0
+            value_var = (
+                critic_error(rollout, cfg.gamma, cfg.gae_lambda)
+                if im_cfg.mode in STEVE_MODES
+                else None
+            )
             imagine_s, n_imagined = 0.0, 0
             for _ in range(im_cfg.rounds):
                 # 2.3 adaptive imagination: how many rollouts (and how deep) from confidence
@@ -173,12 +191,14 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                 if fit["update_skipped"]:  # no model to trust this iteration: real data only
                     n_rollouts = 0
                 starts = sample_start_states(
-                    p.replay.recent_obs(im_cfg.start_window), n_rollouts, run.rng
-                )
+                    p.replay.recent_obs(im_cfg.start_window), n_rollouts, run.rng,
+                    rollout.raw_obs.reshape(-1, run.info.obs_dim), im_cfg.recent_share,
+                )  # fmt: skip
                 imagined = imagine_rollouts(
                     actor, critic, p.model, torch.as_tensor(starts, device=device), horizon,
                     im_cfg, agent.obs_rms, agent.reward_rms, done_fn=done_fn,
                     done_threshold=cfg.world_model.done_threshold,
+                    value_var=value_var or 0.0, gamma=cfg.gamma,
                 )  # fmt: skip
                 # ... plus β·r_int on the predicted next states
                 if curious:
@@ -234,6 +254,11 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                     "reward_slope": beta.slope,
                     **{k: v for k, v in update.items() if k not in ("policy_loss", "value_loss")},
                     "imagined_depth": imagined.obs.shape[0],
+                    "imagined_mean_depth": float(imagined.valid.sum(0).float().mean())
+                    if imagined.valid.shape[1]
+                    else 0.0,
+                    **({"value_var": value_var} if value_var is not None else {}),
+                    "model/heldout_confidence": fit["confidence"],
                     **{
                         f"model/{k}": v
                         for k, v in fit.items()

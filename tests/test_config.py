@@ -136,3 +136,27 @@ def test_experiment_presets_exist_for_cartpole_and_pendulum() -> None:
         assert (cheetah.algo.name, cheetah.env) == (algo, "HalfCheetah-v5")
     assert compose("experiment=mbpo_halfcheetah").world_model.termination == "known"
     assert Path(ROOT / "conf" / "config.yaml").is_file()
+
+
+def test_config_errors_survive_pickling() -> None:
+    import pickle
+
+    err = pickle.loads(pickle.dumps(ConfigError("batch_size", 512, "must be <= 256")))
+    assert (
+        isinstance(err, ConfigError)
+        and str(err) == "invalid config: batch_size=512: must be <= 256"
+    )
+
+
+def test_new_imagination_and_confidence_keys_are_checked() -> None:
+    from mbrl_ai.train import compose_config
+
+    for override, key in (
+        ("world_model.confidence=oracle", "world_model.confidence"),
+        ("world_model.confidence_tolerance=0", "world_model.confidence_tolerance"),
+        ("imagination.recent_share=1.5", "imagination.recent_share"),
+        ("imagination.mode=stevee", "imagination.mode"),
+    ):
+        with pytest.raises(ConfigError) as info:
+            compose_config([override])
+        assert info.value.key == key

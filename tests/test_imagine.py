@@ -18,6 +18,7 @@ from mbrl_ai.imagine import (
     imagine_rollouts,
     rollout_count,
     sample_start_states,
+    steve_depths,
 )
 from mbrl_ai.modules import Actor, Critic
 from mbrl_ai.modules.world_model import EnsembleWorldModel
@@ -154,3 +155,71 @@ def test_start_states_never_come_from_a_reset_boundary() -> None:
     }  # never the terminal state 4
     stored = {tuple(o) for o in replay.obs[: replay.size].tolist()}
     assert all(tuple(s) in stored for s in starts.tolist())
+
+
+class _LinearEnsemble(EnsembleWorldModel):
+    """Members predict Δs = 0 and r = 0, except member 1, whose Δs on the first dimension is
+    ``spread`` times the state's first coordinate: disagreement grows with |s_0|."""
+
+    def __init__(self, spread: float) -> None:
+        super().__init__(1, gym.spaces.Discrete(2), 2, [4], "silu", -10.0, 0.5)
+        self.spread = spread
+
+    def forward(self, obs, actions):  # noqa: ANN001, ANN201
+        mean = torch.zeros(2, obs.shape[0], 2)
+        mean[1, :, 0] = self.spread * obs[:, 0]
+        return mean, torch.zeros_like(mean), torch.zeros(2, obs.shape[0])
+
+
+def _steve(spread: float, value_var: float, states: torch.Tensor) -> torch.Tensor:
+    steps, n = states.shape[0] - 1, states.shape[1]
+    valid = torch.ones(steps, n, dtype=torch.bool)
+    return steve_depths(
+        _LinearEnsemble(spread), lambda s: s[..., 0], lambda r: r, states,
+        torch.zeros(steps, n, dtype=torch.long), valid, torch.zeros_like(valid), value_var, 0.9, 1,
+    )  # fmt: skip
+
+
+def test_steve_depth_is_the_least_variance_horizon() -> None:
+    # u = Var_members(γ·V(s')) = (γ·spread·s_0 / 2)² per step; σ²_h = γ^2h·σ²_V + Σ γ^2i·u_i
+    # rollout 0 drifts away (its disagreement grows with h); rollout 1 stays where members agree
+    states = torch.zeros(7, 3, 1)
+    states[:, 0, 0] = 0.3 * torch.arange(7.0)
+    depth = _steve(spread=1.0, value_var=1.0, states=states)
+    u = [(0.9 * 1.0 * 0.3 * h / 2) ** 2 for h in range(6)]  # member 1 moves s_h by spread·s_h
+    var = [0.81**h + sum(0.81**i * u[i] for i in range(h)) for h in range(7)]
+    assert depth[0] == int(np.argmin(var)) and 0 < depth[0] < 6
+    assert depth[1] == 6
+    # a poorer critic (larger σ²_V) makes deeper model targets worth their variance
+    assert _steve(1.0, 100.0, states)[0] == 6
+    # a model that disagrees a lot is cut to min_horizon
+    assert _steve(20.0, 1.0, states)[0] == 1
+
+
+def test_steve_mode_cuts_rollouts_and_bootstraps_at_the_cut() -> None:
+    torch.manual_seed(0)
+    space = gym.spaces.Discrete(2)
+    actor = Actor(4, space, [16], "tanh", ortho_init=True)
+    critic = Critic(4, [16], "tanh", ortho_init=True)
+    model = EnsembleWorldModel(4, space, 5, [32], "silu", -10.0, 0.5)
+    with torch.no_grad():
+        model.head.bias[..., -1] = -20.0  # no predicted dones
+    cfg = ImaginationConfig(mode="steve", sample=False, max_horizon=8)
+    starts = torch.randn(64, 4)
+    deep = imagine_rollouts(actor, critic, model, starts, 3, cfg, value_var=1e6, gamma=0.99)
+    assert bool((deep.valid.sum(0) == 8).all())  # a hopeless critic: the whole max_horizon
+    cut = imagine_rollouts(actor, critic, model, starts, 3, cfg, value_var=1e-8, gamma=0.99)
+    lengths = cut.valid.sum(0)
+    assert bool((lengths == 1).all())  # a perfect critic: no model step is worth its variance
+    assert bool(cut.truncated[0].all()) and not bool(cut.truncated[1:].any())
+
+
+def test_a_share_of_start_states_comes_from_the_newest_batch() -> None:
+    old, new = np.zeros((100, 2)), np.ones((10, 2))
+    rng = np.random.default_rng(0)
+    starts = sample_start_states(old, 40, rng, new, 0.25)
+    assert starts.shape == (40, 2) and starts[:, 0].sum() == 10
+    # share 0 draws exactly as without a newest batch
+    a = sample_start_states(old + np.arange(100)[:, None], 7, np.random.default_rng(3), new, 0.0)
+    b = sample_start_states(old + np.arange(100)[:, None], 7, np.random.default_rng(3))
+    np.testing.assert_array_equal(a, b)

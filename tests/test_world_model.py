@@ -251,3 +251,15 @@ def test_known_termination_agrees_with_mujoco_locomotion(env_id: str) -> None:
             break
     env.close()
     assert ends == 0 if env_id == "HalfCheetah-v5" else ends >= 10
+
+
+def test_open_loop_confidence_reads_the_deepest_error() -> None:
+    import math
+
+    from mbrl_ai.fit_model import open_loop_confidence
+
+    errors = {"open_loop_mse_1": 1e-5, "open_loop_mse_2": 4e-4, "open_loop_mse_10": 2e-3}
+    assert open_loop_confidence(errors, 1e-3) == math.exp(-2.0)
+    assert open_loop_confidence({}, 1e-3) == 0.0  # no track record yet
+    assert open_loop_confidence({"open_loop_mse_3": float("nan")}, 1e-3) == 0.0
+    assert open_loop_confidence({"open_loop_mse_3": 0.0}, 1e-3) == 1.0
