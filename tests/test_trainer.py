@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,29 @@ def test_adaptive_depth_and_the_disagreement_stop_run_through_the_trainer(
             row["imagined_rollouts"] * row["imagined_depth"],
         )
         assert (0 < n <= bound) if imagined else n == 0
+
+
+def test_open_loop_confidence_and_steve_depth_run_through_the_trainer(
+    tiny: list[str], tmp_path: Path
+) -> None:
+    cfg = compose(
+        *tiny,
+        "world_model.train_steps=20",
+        "world_model.confidence=open_loop",
+        "imagination.mode=steve_breadth",
+        "imagination.max_horizon=4",
+        "imagination.recent_share=0.5",
+    )
+    trainer.train_mbppo(cfg, tmp_path)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 2
+    # no track record in the first iteration: confidence 0, the fewest rollouts
+    assert (
+        rows[0]["confidence"] == 0.0 and rows[0]["imagined_rollouts"] == cfg.min_planning_rollouts
+    )
+    assert "model/open_loop_mse_4" in rows[1]  # measured to the deepest horizon a rollout may go
+    want = math.exp(-rows[1]["model/open_loop_mse_4"] / cfg.world_model.confidence_tolerance)
+    assert rows[1]["confidence"] == pytest.approx(want)
+    for row in rows:
+        assert 0.0 < row["model/heldout_confidence"] <= 1.0  # the pseudocode's, still logged
+        assert row["value_var"] >= 0.0 and 1.0 <= row["imagined_mean_depth"] <= 4.0
