@@ -688,11 +688,15 @@ class Config:
             self.n_real_steps,
             f"must be a multiple of n_envs ({self.n_envs})",
         )
+        # MB-PPO's batch is the real one plus up to max_planning_rollouts imagined rollouts
+        depth = max(self.planning_horizon, self.imagination.max_horizon)
+        imagined = self.max_planning_rollouts * depth if self.algo.name == "mbppo" else 0
         need(
-            self.batch_size <= self.n_real_steps,
+            self.batch_size <= self.n_real_steps + imagined,
             "batch_size",
             self.batch_size,
-            f"must be <= n_real_steps ({self.n_real_steps})",
+            f"must be <= n_real_steps ({self.n_real_steps})"
+            + (f" + max_planning_rollouts x horizon ({imagined})" if imagined else ""),
         )
         need(
             bool(_DEVICE_RE.match(self.device)),

@@ -160,3 +160,14 @@ def test_new_imagination_and_confidence_keys_are_checked() -> None:
         with pytest.raises(ConfigError) as info:
             compose_config([override])
         assert info.value.key == key
+
+
+def test_mbppo_minibatches_may_exceed_the_real_batch_but_not_the_whole_batch() -> None:
+    from mbrl_ai.train import compose_config
+
+    with pytest.raises(ConfigError, match="batch_size=4096: must be <= n_real_steps"):
+        compose_config(["algo=ppo", "n_real_steps=2048", "batch_size=4096"])
+    cfg = compose_config(["algo=mbppo", "n_real_steps=256", "batch_size=1024"])  # + 100 x 10
+    assert cfg.batch_size == 1024
+    with pytest.raises(ConfigError, match=r"max_planning_rollouts x horizon \(1000\)"):
+        compose_config(["algo=mbppo", "n_real_steps=256", "batch_size=2048"])

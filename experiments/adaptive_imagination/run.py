@@ -15,9 +15,10 @@ the shift condition the first of them must come after the change), IQM and media
 95% stratified-bootstrap intervals (``mbrl_ai.stats``, as ``mbrl_ai.report`` computes them), the
 share solved, imagined per real transition, and training seconds per 1k real steps (as a ratio to
 PPO's in the same invocation). For the arms that read the open-loop confidence, the Spearman rank
-correlation over iterations between the confidence and the model's H-step error measured one
-iteration later on real data it had not seen (and the same for the held-out one-step confidence
-of the pseudocode), median over seeds. Every run ends once solved, or at its preset's ``total_timesteps`` (the learning rate anneals
+correlation over iterations between the confidence and minus the model's H-step error measured
+one iteration later on real data it had not seen (and the same for the held-out one-step
+confidence of the pseudocode), median over seeds: +1 means the confidence falls exactly when the
+coming error rises. Every run ends once solved, or at its preset's ``total_timesteps`` (the learning rate anneals
 over it): 50,000 real steps for PPO, 12,000 for MB-PPO.
 
     python experiments/adaptive_imagination/run.py --seeds 10 --jobs 2
@@ -185,13 +186,14 @@ def rank_correlation(x: list[float], y: list[float]) -> float:
 
 
 def confidence_tracking(record: dict[str, Any]) -> dict[str, float]:
-    """ρ(confidence at t, measured H-step error at t + 1) for the open-loop confidence (what the
-    arm used, when it reads it) and the held-out confidence (logged by every MB arm)."""
+    """ρ(confidence at t, −(measured H-step error at t + 1)) for the confidence the arm used and
+    the held-out one-step confidence (logged by every MB arm): +1 = confidence falls exactly when
+    the error the model will make next rises."""
     trace = record["trace"]
     out: dict[str, float] = {}
     for name, key in (("confidence", "confidence"), ("heldout", "model/heldout_confidence")):
         pairs = [
-            (a[key], b["open_loop_error"])
+            (a[key], -b["open_loop_error"])
             for a, b in zip(trace, trace[1:], strict=False)
             if a.get(key) is not None and b.get("open_loop_error") is not None
         ]
@@ -261,8 +263,8 @@ def markdown(table: dict[str, dict[str, dict[str, Any]]]) -> str:
             f"### {condition}",
             "",
             "| arm | solved | real steps to solve: IQM [95% CI] | median [95% CI] | "
-            "imagined / real | s per 1k real steps | × PPO's | ρ(conf., next error) | "
-            "ρ(held-out conf., next error) |",
+            "imagined / real | s per 1k real steps | × PPO's | ρ(conf., −next error) | "
+            "ρ(held-out conf., −next error) |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for arm, s in arms.items():
