@@ -3,13 +3,15 @@ CartPole-v1 and Pendulum-v1 whose dynamics shift mid-run, are noisy in one regio
 space, or are observed through noise.
 
     env=mbrl_ai/CartPoleShift-v1  +env_kwargs.at=20000 +env_kwargs.length=1.0
+    env=mbrl_ai/CartPoleShift-v1  +env_kwargs.at=1536 +env_kwargs.length=0.5 +env_kwargs.force_mag=-10
     env=mbrl_ai/CartPoleNoisy-v1  +env_kwargs.scale=0.05
     env=mbrl_ai/CartPoleObsNoise-v1 +env_kwargs.scale=0.05
     env=mbrl_ai/PendulumShift-v1  +env_kwargs.at=5000 +env_kwargs.m=1.5
     env=mbrl_ai/PendulumNoisy-v1 / mbrl_ai/PendulumObsNoise-v1
 
 - **Shift** (:class:`DynamicsShift`): physical constants change once the *run* has taken ``at``
-  real steps (the pole's half-length, or the pendulum's mass and gravity), in the spirit of
+  real steps (the pole's half-length, and optionally the push force, the pole's mass or gravity;
+  or the pendulum's mass and gravity), in the spirit of
   Sutton & Barto's blocking maze. The run tells every environment its real-step count
   (``set_run_step``) once per iteration and before each evaluation, so training and evaluation
   envs switch together, and a resumed run is in the same phase.
@@ -141,9 +143,22 @@ class ObservationNoise(gym.ObservationWrapper):
         return (obs + noise).astype(np.float32)
 
 
-def cartpole_shift(at: int = 20_000, length: float = 1.0, **kwargs: Any) -> gym.Env:
-    """CartPole whose pole half-length becomes ``length`` (0.5 before) at real step ``at``."""
-    return DynamicsShift(CartPoleEnv(**kwargs), at, {"length": length}, "cartpole")
+def cartpole_shift(
+    at: int = 20_000,
+    length: float = 1.0,
+    force_mag: float | None = None,
+    masspole: float | None = None,
+    gravity: float | None = None,
+    **kwargs: Any,
+) -> gym.Env:
+    """CartPole whose pole half-length becomes ``length`` (0.5 before) at real step ``at``, and,
+    when given, the push force ``force_mag`` (10.0 before; negative: the actuator is reversed),
+    the pole's mass ``masspole`` (0.1) and ``gravity`` (9.8)."""
+    after = {"length": length}
+    for name, value in (("force_mag", force_mag), ("masspole", masspole), ("gravity", gravity)):
+        if value is not None:
+            after[name] = value
+    return DynamicsShift(CartPoleEnv(**kwargs), at, after, "cartpole")
 
 
 def cartpole_noisy(scale: float = 0.05, **kwargs: Any) -> gym.Env:

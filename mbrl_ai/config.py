@@ -155,7 +155,9 @@ class WorldModelConfig:
     confidence: str = "heldout"
     """What the confidence of section 2.2 measures: ``heldout`` = exp(−held-out one-step loss)
     (the pseudocode); ``open_loop`` = exp(−e_H / confidence_tolerance), with e_H the model's
-    H-step open-loop error on the newest real trajectories before it is fitted on them."""
+    H-step open-loop error on the newest real trajectories before it is fitted on them;
+    ``open_loop_skill`` = clip(1 − e_H / e_still, 0, 1), e_still the same error of predicting that
+    the state does not change (no tolerance to set)."""
     confidence_tolerance: float = 1e-3
     """With ``confidence=open_loop``: the H-step error (per state dimension, in state variances)
     at which confidence is e^-1."""
@@ -716,7 +718,7 @@ RESUME_MAY_CHANGE = ("total_timesteps", *RUN_MANAGEMENT_KEYS, "logger")
 
 ROLLOUT_LENGTHS = ("fixed", "linear", "adaptive")
 IMAGINATION_MODES = ("breadth", "depth", "both", "fixed", "steve", "steve_breadth")
-CONFIDENCES = ("heldout", "open_loop")
+CONFIDENCES = ("heldout", "open_loop", "open_loop_skill")
 IMAGINED_WEIGHTS = ("one", "confidence")
 TERMINATIONS = ("learned", "known")
 CURIOSITY = ("none", "rnd", "icm", "disagreement")

@@ -304,14 +304,24 @@ def score_world_model(
     }
 
 
-def open_loop_confidence(errors: dict[str, float], tolerance: float) -> float:
-    """Confidence from the k-step open-loop errors of :func:`open_loop_error`: exp(−e_k / tolerance)
-    for the largest k measured; 0 when nothing was measured (a model with no track record)."""
+def open_loop_confidence(
+    errors: dict[str, float], tolerance: float, relative: bool = False
+) -> float:
+    """Confidence from the k-step open-loop errors of :func:`open_loop_error` for the largest k
+    measured: exp(−e_k / tolerance), or with ``relative`` the skill against predicting no change,
+    clip(1 − e_k / e_still_k, 0, 1); 0 when nothing was measured (a model with no track record)."""
     steps = [int(k.rsplit("_", 1)[1]) for k in errors if k.startswith("open_loop_mse_")]
     if not steps:
         return 0.0
     error = errors[f"open_loop_mse_{max(steps)}"]
-    return math.exp(-error / tolerance) if math.isfinite(error) else 0.0
+    if not math.isfinite(error):
+        return 0.0
+    if relative:
+        reference = errors.get(f"open_loop_still_mse_{max(steps)}", math.nan)
+        if not math.isfinite(reference) or reference <= 0.0:
+            return 0.0
+        return min(1.0, max(0.0, 1.0 - error / reference))
+    return math.exp(-error / tolerance)
 
 
 @torch.no_grad()
@@ -329,7 +339,8 @@ def open_loop_error(
     k steps on. A window stops at the end of its episode (k-step targets never cross a reset) and
     at the end of the rollout. The error is the mean squared difference per state dimension, in
     units of the state's standard deviation in the model's training data. Call it before fitting on
-    ``rollout``: then every target is data the model has not seen.
+    ``rollout``: then every target is data the model has not seen. ``open_loop_still_mse_{k}`` is
+    the same error for the reference prediction that the state stays where it was.
     """
     device = device or torch.device("cpu")
     steps, n_envs = rollout.ends.shape
@@ -339,7 +350,7 @@ def open_loop_error(
     raw_next = torch.as_tensor(rollout.raw_next_obs, device=device)
     actions, ends = rollout.actions.to(device), rollout.ends.to(device)
     state_std = model.in_std[: model.obs_dim]
-    state = raw_obs[t0, env]
+    state = start = raw_obs[t0, env]
     alive = torch.ones(len(flat), dtype=torch.bool, device=device)
     errors: dict[str, float] = {}
     for k in range(1, horizon + 1):
@@ -351,5 +362,8 @@ def open_loop_error(
         state = model.mean_step(state, actions[t, env])
         sq = (((state - raw_next[t, env]) / state_std) ** 2).mean(-1)
         errors[f"open_loop_mse_{k}"] = float(sq[alive].mean())
+        # the reference: predicting that nothing changes for k steps
+        still = (((start - raw_next[t, env]) / state_std) ** 2).mean(-1)
+        errors[f"open_loop_still_mse_{k}"] = float(still[alive].mean())
         alive &= ~ends[t, env]
     return errors

@@ -170,8 +170,12 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                 p.model, p.model_optimizer, p.replay, cfg.world_model, run.rng, device
             )
             confidence = fit["confidence"]  # 0 after a non-finite loss: the update was undone
-            if cfg.world_model.confidence == "open_loop" and not fit["update_skipped"]:
-                confidence = open_loop_confidence(open_loop, cfg.world_model.confidence_tolerance)
+            if cfg.world_model.confidence != "heldout" and not fit["update_skipped"]:
+                confidence = open_loop_confidence(
+                    open_loop,
+                    cfg.world_model.confidence_tolerance,
+                    relative=cfg.world_model.confidence == "open_loop_skill",
+                )
             t2 = time.perf_counter()
 
             weight = confidence if im_cfg.imagined_weight == "confidence" else 1.0

@@ -36,6 +36,20 @@ def test_the_shift_follows_the_run_step_both_ways() -> None:
     assert u.length == 0.5
 
 
+def test_a_reversed_actuator_pushes_the_other_way() -> None:
+    envs = make_vec_env(
+        "mbrl_ai/CartPoleShift-v1", 1, seed=0, env_kwargs={"at": 5, "length": 0.5, "force_mag": -10}
+    )
+    u = envs.envs[0].unwrapped
+    envs.call("set_run_step", 5)
+    assert (u.length, u.force_mag, u.masspole, u.gravity) == (0.5, -10.0, 0.1, 9.8)
+    envs.reset(seed=0)
+    x0 = float(u.state[1])
+    envs.step(np.array([1]))  # "push right" now accelerates the cart to the left
+    assert float(u.state[1]) < x0
+    envs.close()
+
+
 def test_the_shifted_dynamics_really_differ() -> None:
     actions = [0, 1] * 5
     before, after = (make_env("mbrl_ai/PendulumShift-v1", {"at": 10, "m": 2.0}) for _ in range(2))

@@ -201,7 +201,11 @@ def test_open_loop_error_grows_with_k_and_never_crosses_a_reset() -> None:
     rollout = _counting_rollout()
     exact = open_loop_error(_LinearModel(0.0), rollout, horizon=4)  # type: ignore[arg-type]
     # an exact model is exact at every k: no window runs on across the reset after step 2
-    assert exact == {f"open_loop_mse_{k}": 0.0 for k in range(1, 5)}
+    model_errors = {k: v for k, v in exact.items() if k.startswith("open_loop_mse_")}
+    assert model_errors == {f"open_loop_mse_{k}": 0.0 for k in range(1, 5)}
+    # the no-change reference is wrong by the k steps the state moved (actions 1 each step)
+    for k in range(1, 5):
+        assert exact[f"open_loop_still_mse_{k}"] > 0.0
     biased = open_loop_error(_LinearModel(0.1), rollout, horizon=4)  # type: ignore[arg-type]
     for k in range(1, 5):  # the bias compounds: error k·0.1 in units of the state std 2
         assert biased[f"open_loop_mse_{k}"] == pytest.approx((0.1 * k / 2.0) ** 2, rel=1e-4)
@@ -263,3 +267,12 @@ def test_open_loop_confidence_reads_the_deepest_error() -> None:
     assert open_loop_confidence({}, 1e-3) == 0.0  # no track record yet
     assert open_loop_confidence({"open_loop_mse_3": float("nan")}, 1e-3) == 0.0
     assert open_loop_confidence({"open_loop_mse_3": 0.0}, 1e-3) == 1.0
+
+
+def test_open_loop_skill_compares_with_predicting_no_change() -> None:
+    from mbrl_ai.fit_model import open_loop_confidence
+
+    errors = {"open_loop_mse_5": 0.25, "open_loop_still_mse_5": 1.0}
+    assert open_loop_confidence(errors, 1e-3, relative=True) == 0.75
+    worse = {"open_loop_mse_5": 2.0, "open_loop_still_mse_5": 1.0}
+    assert open_loop_confidence(worse, 1e-3, relative=True) == 0.0

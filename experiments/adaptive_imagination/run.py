@@ -1,25 +1,27 @@
 """Adaptive imagination against the best fixed setting, per condition, on the CartPole family.
 
-For each condition (stationary CartPole-v1, a mid-run change of the pole's length, process noise
-on one half of the track, observation noise) one invocation trains, on the same seeds:
+For each condition (stationary CartPole-v1, a mid-run change of the pole's length, a mid-run
+reversal of the push force, process noise on one half of the track, observation noise) one
+invocation trains, on the same seeds:
 
 - ``ppo``: tuned PPO (``experiment=ppo_cartpole``), no imagination;
 - ``fixed_h{1,3,5,10,20}``: the MB-PPO preset ``experiment=mbppo_cartpole_replay`` with a fixed
   rollout count and depth H; ``fixed_h20_small``: a quarter of the rollouts;
 - ``breadth``: the rollout count follows the open-loop confidence (H = 20);
+- ``breadth_skill``: the same with the confidence relative to predicting no change;
 - ``steve``: each rollout's depth (≤ 20) is the least-variance horizon (``imagine.py``);
 - ``steve_breadth``: both.
 
 Reported per arm: real steps to solve (first of three evaluations in a row with mean ≥ 475; in
-the shift condition the first of them must come after the change), IQM and median over seeds with
-95% stratified-bootstrap intervals (``mbrl_ai.stats``, as ``mbrl_ai.report`` computes them), the
-share solved, imagined per real transition, and training seconds per 1k real steps (as a ratio to
-PPO's in the same invocation). For the arms that read the open-loop confidence, the Spearman rank
-correlation over iterations between the confidence and minus the model's H-step error measured
-one iteration later on real data it had not seen (and the same for the held-out one-step
+the shift and reversal conditions the first of them must come after the change), IQM and median
+over seeds with 95% stratified-bootstrap intervals (``mbrl_ai.stats``, as ``mbrl_ai.report``
+computes them), the share solved, imagined per real transition, and training seconds per 1k real
+steps (as a ratio to PPO's in the same invocation). For every MB arm, the Spearman rank
+correlation over iterations between the confidence it used and minus the model's H-step error
+measured one iteration later on real data it had not seen (and the same for the held-out one-step
 confidence of the pseudocode), median over seeds: +1 means the confidence falls exactly when the
-coming error rises. Every run ends once solved, or at its preset's ``total_timesteps`` (the learning rate anneals
-over it): 50,000 real steps for PPO, 12,000 for MB-PPO.
+coming error rises. Every run ends once solved, or at its preset's ``total_timesteps`` (the
+learning rate anneals over it): 50,000 real steps for PPO, 12,000 for MB-PPO.
 
     python experiments/adaptive_imagination/run.py --seeds 10 --jobs 2
     python experiments/adaptive_imagination/run.py --conditions shift --arms ppo fixed_h5 breadth
@@ -55,6 +57,13 @@ CONDITIONS: dict[str, list[str]] = {
         f"+env_kwargs.at={SHIFT_AT}",
         "+env_kwargs.length=0.25",
     ],
+    # the actuator reverses: the old model and the old policy are both wrong (blocking-maze-like)
+    "reversal": [
+        "env=mbrl_ai/CartPoleShift-v1",
+        f"+env_kwargs.at={SHIFT_AT}",
+        "+env_kwargs.length=0.5",
+        "+env_kwargs.force_mag=-10",
+    ],
     "noisy": ["env=mbrl_ai/CartPoleNoisy-v1", "+env_kwargs.scale=0.05"],
     "obs_noise": ["env=mbrl_ai/CartPoleObsNoise-v1", "+env_kwargs.scale=0.05"],
 }
@@ -73,6 +82,12 @@ ARMS: dict[str, list[str]] = {
         "max_planning_rollouts=32",
     ],
     "breadth": [*MB, *OPEN_LOOP, "imagination.mode=breadth", "planning_horizon=20"],
+    "breadth_skill": [
+        *MB,
+        "world_model.confidence=open_loop_skill",
+        "imagination.mode=breadth",
+        "planning_horizon=20",
+    ],
     "steve": [*MB, "imagination.mode=steve", "imagination.max_horizon=20"],
     "steve_breadth": [
         *MB,
@@ -81,7 +96,7 @@ ARMS: dict[str, list[str]] = {
         "imagination.max_horizon=20",
     ],
 }
-ADAPTIVE = ("breadth", "steve", "steve_breadth")
+ADAPTIVE = ("breadth", "breadth_skill", "steve", "steve_breadth")
 TRACE_KEYS = (
     "env_steps",
     "confidence",
@@ -95,7 +110,7 @@ TRACE_KEYS = (
 
 def first_valid_step(condition: str) -> int:
     """Evaluations before this real step do not count towards solving."""
-    return SHIFT_AT if condition == "shift" else 0
+    return SHIFT_AT if condition in ("shift", "reversal") else 0
 
 
 def solved_at(steps: list[int], means: list[float], after: int, threshold: float = 475.0) -> float:
@@ -202,6 +217,20 @@ def confidence_tracking(record: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+def drop_lag(record: dict[str, Any], key: str) -> float:
+    """Iterations after the change until ``key`` falls to half its level just before (the median
+    of the last three iterations on the old dynamics); 0 = in the first iteration whose real data
+    come from the new dynamics; inf = not while the run lasted."""
+    trace = [t for t in record["trace"] if t.get(key) is not None]
+    batch = trace[1]["env_steps"] - trace[0]["env_steps"] if len(trace) > 1 else 0
+    before = [t[key] for t in trace if t["env_steps"] <= SHIFT_AT][-3:]
+    after = [t[key] for t in trace if t["env_steps"] >= SHIFT_AT + batch]
+    if not before or not after:
+        return math.nan
+    level = float(np.median(before))
+    return float(next((i for i, v in enumerate(after) if v <= 0.5 * level), math.inf))
+
+
 def summarise(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
     from mbrl_ai.stats import iqm, median, stratified_bootstrap_ci
 
@@ -221,6 +250,14 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, An
             strata = [condition] * len(runs)
             per_step = [r["train_seconds"] / r["env_steps"] for r in runs]
             rho = [confidence_tracking(r) for r in runs] if arm != "ppo" else []
+            changed = first_valid_step(condition) > 0 and arm != "ppo"
+            lags = {
+                name: _nanmedian([drop_lag(r, key) for r in runs]) if changed else None
+                for name, key in (
+                    ("lag", "confidence"),
+                    ("lag_heldout", "model/heldout_confidence"),
+                )
+            }
             table[condition][arm] = {
                 "seeds": [r["seed"] for r in runs],
                 "steps": steps.tolist(),
@@ -235,6 +272,7 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, An
                 "wall_vs_ppo": float(np.median(per_step) / np.median(ppo_s)) if ppo_s else None,
                 "rho_confidence": _nanmedian([d.get("confidence", math.nan) for d in rho]),
                 "rho_heldout": _nanmedian([d.get("heldout", math.nan) for d in rho]),
+                **lags,
             }
     return table
 
@@ -242,6 +280,10 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, An
 def _nanmedian(values: list[float]) -> float | None:
     finite = [v for v in values if not math.isnan(v)]
     return float(np.median(finite)) if finite else None
+
+
+def _lag(x: float | None) -> str:
+    return "-" if x is None else ("never" if not math.isfinite(x) else f"{x:g}")
 
 
 def _fmt(x: float) -> str:
@@ -279,6 +321,16 @@ def markdown(table: dict[str, dict[str, dict[str, Any]]]) -> str:
                 f"{s['imagined_per_real']:.1f} | {s['s_per_1k']:.2f} | {ratio} | {rho_c} | "
                 f"{rho_h} |"
             )
+        lagged = {a: x for a, x in arms.items() if x.get("lag") is not None}
+        if lagged:
+            lines += [
+                "",
+                "Iterations after the change until the confidence halves (median over seeds; "
+                "open-loop as used / held-out): "
+                + "; ".join(
+                    f"`{a}` {_lag(x['lag'])} / {_lag(x['lag_heldout'])}" for a, x in lagged.items()
+                ),
+            ]
         if best_fixed and best_adaptive:
             a, f = adaptive[best_adaptive], fixed[best_fixed]
             ratio = a["iqm"] / f["iqm"] if math.isfinite(f["iqm"]) else math.nan
@@ -309,7 +361,11 @@ def plot_signals(records: list[dict[str, Any]], path: Path) -> None:
     fig, axes = plt.subplots(3, len(conditions), figsize=(4.2 * len(conditions), 8), squeeze=False)
     grid = np.arange(256, 20_001, 256)
     for col, condition in enumerate(conditions):
-        for arm, color in (("breadth", "tab:blue"), ("steve_breadth", "tab:green")):
+        for arm, color in (
+            ("breadth", "tab:blue"),
+            ("breadth_skill", "tab:orange"),
+            ("steve_breadth", "tab:green"),
+        ):
             runs = [r for r in records if r["condition"] == condition and r["arm"] == arm]
             for row, (key, label) in enumerate(
                 (
@@ -346,7 +402,7 @@ def plot_signals(records: list[dict[str, Any]], path: Path) -> None:
                 if key == "open_loop_error":
                     ax.set_yscale("log")
         for row in range(3):
-            if condition == "shift":
+            if condition in ("shift", "reversal"):
                 axes[row, col].axvline(SHIFT_AT, color="grey", ls="--", lw=0.8)
             axes[row, col].set_xlim(0, 12_000)
         axes[0, col].set_title(condition)
