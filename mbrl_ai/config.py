@@ -88,12 +88,7 @@ class PPOConfig:
             value = getattr(self, key)
             need(value is None or value > 0.0, f"ppo.{key}", value, "must be > 0 or null")
         for key in ("kl_stop_factor", "adam_eps", "clip_obs", "clip_reward"):
-            need(
-                getattr(self, key) > 0.0,
-                f"ppo.{key}",
-                getattr(self, key),
-                "must be > 0",
-            )
+            need(getattr(self, key) > 0.0, f"ppo.{key}", getattr(self, key), "must be > 0")
 
 
 @dataclass

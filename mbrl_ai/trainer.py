@@ -127,12 +127,7 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
     ckpt = Checkpointer(run)
     ckpt.track(**agent.objects(), **p.objects(cfg))
     run.evaluate_with(agent.actor, agent.obs_rms)
-    actor, critic, device, im_cfg = (
-        agent.actor,
-        agent.critic,
-        run.device,
-        cfg.imagination,
-    )
+    actor, critic, device, im_cfg = agent.actor, agent.critic, run.device, cfg.imagination
     done_fn = termination_fn(cfg.env, cfg.world_model.termination)
     two_heads = p.int_critic is not None
     diagnostic_horizon = (
@@ -170,6 +165,7 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                 p.model, p.model_optimizer, p.replay, cfg.world_model, run.rng, device
             )
             confidence = fit["confidence"]  # 0 after a non-finite loss: the update was undone
+            # ... or, as configured, from the open-loop error just measured on unseen real data
             if cfg.world_model.confidence != "heldout" and not fit["update_skipped"]:
                 confidence = open_loop_confidence(
                     open_loop,
