@@ -87,6 +87,16 @@ class ReplayBuffer:
     def all(self) -> Transitions:
         return self.get(np.arange(self.size))
 
+    def keep_newest(self, n: int) -> None:
+        """Forget all but the ``n`` most recently added transitions (kept in order, with their
+        held-out flags)."""
+        n = min(n, self.size)
+        order = (self.next - n + np.arange(n)) % self.capacity
+        for name in self._ARRAYS:
+            array = getattr(self, name)
+            array[:n] = array[order]
+        self.size, self.next = n, n % self.capacity
+
     # -- checkpointing: counters and generator in the state, the stored rows as arrays ---------
 
     _ARRAYS = ("obs", "actions", "rewards", "next_obs", "terminated", "holdout")

@@ -156,9 +156,22 @@ class WorldModelConfig:
     confidence_tolerance: float = 1e-3
     """With ``confidence=open_loop``: the H-step error (per state dimension, in state variances)
     at which confidence is e^-1."""
+    forget_factor: float | None = None
+    """When the H-step open-loop error on the newest real data exceeds this multiple of its median
+    over the previous ``forget_window`` iterations, the dynamics are taken to have changed and the
+    real replay forgets all but the newest batch; ``null`` never forgets."""
+    forget_window: int = 5
+    """Iterations of open-loop error the change test compares with (at least 3 are needed)."""
 
     def check(self, c: Config) -> None:
         need_choice("world_model.confidence", self.confidence, CONFIDENCES)
+        need(
+            self.forget_factor is None or self.forget_factor > 1.0,
+            "world_model.forget_factor",
+            self.forget_factor,
+            "must be > 1 or null",
+        )
+        need_int(self, "world_model", "forget_window", 3)
         need(
             self.confidence_tolerance > 0.0,
             "world_model.confidence_tolerance",

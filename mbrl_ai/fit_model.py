@@ -304,21 +304,32 @@ def score_world_model(
     }
 
 
+def deepest_open_loop_error(errors: dict[str, float], kind: str = "") -> float | None:
+    """The k-step error of :func:`open_loop_error` for the largest k measured (``kind="still_"``:
+    the no-change reference's); ``None`` when nothing was measured."""
+    prefix = f"open_loop_{kind}mse_"
+    steps = [int(k.rsplit("_", 1)[1]) for k in errors if k.startswith(prefix)]
+    return errors[f"{prefix}{max(steps)}"] if steps else None
+
+
+def dynamics_changed(history: list[float], error: float, factor: float) -> bool:
+    """The newest open-loop ``error`` is over ``factor`` × the median of the earlier ones (at
+    least three of them): the model has become much worse at once, as after a change of dynamics."""
+    return len(history) >= 3 and error > factor * float(np.median(history))
+
+
 def open_loop_confidence(
     errors: dict[str, float], tolerance: float, relative: bool = False
 ) -> float:
     """Confidence from the k-step open-loop errors of :func:`open_loop_error` for the largest k
     measured: exp(−e_k / tolerance), or with ``relative`` the skill against predicting no change,
     clip(1 − e_k / e_still_k, 0, 1); 0 when nothing was measured (a model with no track record)."""
-    steps = [int(k.rsplit("_", 1)[1]) for k in errors if k.startswith("open_loop_mse_")]
-    if not steps:
-        return 0.0
-    error = errors[f"open_loop_mse_{max(steps)}"]
-    if not math.isfinite(error):
+    error = deepest_open_loop_error(errors)
+    if error is None or not math.isfinite(error):
         return 0.0
     if relative:
-        reference = errors.get(f"open_loop_still_mse_{max(steps)}", math.nan)
-        if not math.isfinite(reference) or reference <= 0.0:
+        reference = deepest_open_loop_error(errors, "still_")
+        if reference is None or not math.isfinite(reference) or reference <= 0.0:
             return 0.0
         return min(1.0, max(0.0, 1.0 - error / reference))
     return math.exp(-error / tolerance)

@@ -48,6 +48,8 @@ from mbrl_ai.fit_model import (
     build_model_optimizer,
     build_real_replay,
     build_world_model,
+    deepest_open_loop_error,
+    dynamics_changed,
     fit_world_model,
     open_loop_confidence,
     open_loop_error,
@@ -137,6 +139,7 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
     with run, ckpt:
         saved = ckpt.begin()
         beta = BetaState(**saved["beta"]) if saved else BetaState(cfg.beta_init)
+        errors: list[float] = list(saved.get("open_loop_history", [])) if saved else []
         while run.env_steps < cfg.total_timesteps:
             agent.anneal_lr(run.env_steps, cfg.total_timesteps)
             t0 = time.perf_counter()
@@ -161,6 +164,14 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                 if run.iteration
                 else {}
             )
+            # ... and, with world_model.forget_factor, a jump of that error is taken as a change of
+            # dynamics: the replay forgets all but the newest batch before the model is fitted
+            error, forgot = deepest_open_loop_error(open_loop), False
+            if cfg.world_model.forget_factor is not None and error is not None:
+                forgot = dynamics_changed(errors, error, cfg.world_model.forget_factor)
+                if forgot:
+                    p.replay.keep_newest(cfg.n_real_steps)
+                errors = [] if forgot else (errors + [error])[-cfg.world_model.forget_window :]
             fit = fit_world_model(
                 p.model, p.model_optimizer, p.replay, cfg.world_model, run.rng, device
             )
@@ -259,6 +270,7 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                     else 0.0,
                     **({"value_var": value_var} if value_var is not None else {}),
                     "model/heldout_confidence": fit["confidence"],
+                    "model/forgot": float(forgot),
                     **{
                         f"model/{k}": v
                         for k, v in fit.items()
@@ -275,6 +287,6 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                     "lr": agent.current_lr,
                 }
             )
-            ckpt.end_iteration(beta=beta)
-        ckpt.finish(beta=beta)
+            ckpt.end_iteration(beta=beta, open_loop_history=errors)
+        ckpt.finish(beta=beta, open_loop_history=errors)
     return run.result()

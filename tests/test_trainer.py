@@ -126,3 +126,36 @@ def test_open_loop_confidence_and_steve_depth_run_through_the_trainer(
     for row in rows:
         assert 0.0 < row["model/heldout_confidence"] <= 1.0  # the pseudocode's, still logged
         assert row["value_var"] >= 0.0 and 1.0 <= row["imagined_mean_depth"] <= 4.0
+
+
+def test_a_jump_of_the_open_loop_error_makes_the_replay_forget(
+    monkeypatch: pytest.MonkeyPatch, tiny: list[str], tmp_path: Path
+) -> None:
+    scripted = iter([0.01, 0.012, 0.011, 0.5, 0.4, 0.3])  # a change of dynamics at iteration 5
+    monkeypatch.setattr(
+        trainer, "open_loop_error", lambda *a, **k: {"open_loop_mse_5": next(scripted)}
+    )
+    sizes: list[int] = []
+    fit = trainer.fit_world_model
+
+    def spy(model, optimizer, replay, *a, **k):  # noqa: ANN001, ANN202
+        sizes.append(replay.size)
+        return fit(model, optimizer, replay, *a, **k)
+
+    monkeypatch.setattr(trainer, "fit_world_model", spy)
+    cfg = compose(
+        *tiny, "total_timesteps=1792", "world_model.train_steps=2", "world_model.forget_factor=10"
+    )
+    trainer.train_mbppo(cfg, tmp_path)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["model/forgot"] for r in rows] == [0, 0, 0, 0, 1, 0, 0]
+    # the replay grows by 256 real steps an iteration and keeps only the newest batch at the jump
+    assert sizes == [256, 512, 768, 1024, 256, 512, 768]
+
+
+def test_the_change_test_needs_three_earlier_errors() -> None:
+    from mbrl_ai.fit_model import dynamics_changed
+
+    assert not dynamics_changed([0.01, 0.01], 1.0, 10.0)
+    assert dynamics_changed([0.01, 0.02, 0.01], 0.2, 10.0)
+    assert not dynamics_changed([0.01, 0.02, 0.01], 0.05, 10.0)

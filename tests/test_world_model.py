@@ -276,3 +276,21 @@ def test_open_loop_skill_compares_with_predicting_no_change() -> None:
     assert open_loop_confidence(errors, 1e-3, relative=True) == 0.75
     worse = {"open_loop_mse_5": 2.0, "open_loop_still_mse_5": 1.0}
     assert open_loop_confidence(worse, 1e-3, relative=True) == 0.0
+
+
+def test_the_replay_can_forget_all_but_its_newest_transitions() -> None:
+    from mbrl_ai.buffers import ReplayBuffer, Transitions
+
+    replay = ReplayBuffer(5, 1, (), True, 0.2, seed=0)
+    for start in (0, 4):  # 8 transitions into a ring of 5: rows hold 5, 6, 7, 3, 4
+        obs = np.arange(start, start + 4, dtype=np.float32)[:, None]
+        replay.add(Transitions(obs, np.zeros(4, np.int64), obs[:, 0], obs + 1, np.zeros(4, bool)))
+    flags = replay.holdout[[0, 1, 2]].copy()  # the flags of 5, 6, 7
+    replay.keep_newest(3)
+    assert replay.size == 3 and replay.obs[:3, 0].tolist() == [5.0, 6.0, 7.0]
+    np.testing.assert_array_equal(replay.holdout[:3], flags)
+    assert replay.recent_obs(10)[:, 0].tolist() == [5.0, 6.0, 7.0]
+    replay.add(Transitions(np.array([[8.0]], np.float32), np.zeros(1, np.int64),
+                           np.array([8.0], np.float32), np.array([[9.0]], np.float32),
+                           np.zeros(1, bool)))  # fmt: skip
+    assert replay.recent_obs(2)[:, 0].tolist() == [7.0, 8.0]
