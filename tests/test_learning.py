@@ -62,6 +62,17 @@ def test_mbppo_replay_preset_solves_cartpole_in_a_fraction_of_ppos_steps(tmp_pat
 
 
 @pytest.mark.slow
+def test_mbppo_replay_preset_learns_pendulum_in_a_fraction_of_ppos_steps(tmp_path: Path) -> None:
+    # tuned PPO (experiment=ppo_pendulum) needs 49k-70k real steps for three evaluations >= -400
+    cfg = compose("experiment=mbppo_pendulum_replay", "seed=3", "logger.progress=off")
+    result = run(cfg, tmp_path)
+    steps = [e["env_steps"] for e in result.evals]
+    means = [e["mean_return"] for e in result.evals]
+    solved_at = steps_to_threshold(steps, means, -400.0, consecutive=3)
+    assert solved_at is not None and solved_at <= 16384, f"solved at {solved_at}; evals {means}"
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("preset", "steps"),
     [

@@ -311,6 +311,11 @@ def _nanmedian(values: list[float]) -> float | None:
     return float(np.median(finite)) if finite else None
 
 
+def _rank(stats: dict[str, Any]) -> tuple[float, float, int]:
+    """Best arm first: lowest IQM, then lowest median, then most runs solved."""
+    return (stats["iqm"], stats["median"], -stats["solved"])
+
+
 def _lag(x: float | None) -> str:
     return "-" if x is None else ("never" if not math.isfinite(x) else f"{x:g}")
 
@@ -326,10 +331,10 @@ def _ci(lo_hi: tuple[float, float]) -> str:
 def markdown(table: dict[str, dict[str, dict[str, Any]]]) -> str:
     lines = []
     for condition, arms in table.items():
-        fixed = {a: s for a, s in arms.items() if a.startswith("fixed")}
-        best_fixed = min(fixed, key=lambda a: fixed[a]["iqm"]) if fixed else None
-        adaptive = {a: s for a, s in arms.items() if a in ADAPTIVE}
-        best_adaptive = min(adaptive, key=lambda a: adaptive[a]["iqm"]) if adaptive else None
+        fixed = [a for a in arms if a.startswith("fixed")]
+        adaptive = [a for a in arms if a in ADAPTIVE]
+        best_fixed = min(fixed, key=lambda a: _rank(arms[a])) if fixed else None
+        best_adaptive = min(adaptive, key=lambda a: _rank(arms[a])) if adaptive else None
         lines += [
             f"### {condition}",
             "",
@@ -361,13 +366,18 @@ def markdown(table: dict[str, dict[str, dict[str, Any]]]) -> str:
                 ),
             ]
         if best_fixed and best_adaptive:
-            a, f = adaptive[best_adaptive], fixed[best_fixed]
-            ratio = a["iqm"] / f["iqm"] if math.isfinite(f["iqm"]) else math.nan
-            separate = a["iqm_ci"][1] < f["iqm_ci"][0]
+            a, f = arms[best_adaptive], arms[best_fixed]
+            if math.isfinite(a["iqm"]) and math.isfinite(f["iqm"]):
+                separate = a["iqm_ci"][1] < f["iqm_ci"][0] or f["iqm_ci"][1] < a["iqm_ci"][0]
+                verdict = (
+                    f"{a['iqm'] / f['iqm']:.2f}; intervals "
+                    f"{'do not overlap' if separate else 'overlap'}"
+                )
+            else:
+                verdict = "not comparable: an IQM is never (most runs did not solve)"
             lines += [
                 "",
-                f"Best adaptive `{best_adaptive}` / best fixed `{best_fixed}` (IQM): "
-                f"{ratio:.2f}; intervals {'do not overlap' if separate else 'overlap'}.",
+                f"Best adaptive `{best_adaptive}` / best fixed `{best_fixed}` (IQM): {verdict}.",
             ]
         lines.append("")
     return "\n".join(lines)
