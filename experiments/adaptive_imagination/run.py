@@ -126,14 +126,22 @@ TRACE_KEYS = (
 )
 
 
-def _compact(value: Any) -> Any:
-    """Floats to 4 significant digits (the traces are most of ``results.json``)."""
+def _compact(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The traces' floats to 3 significant digits, their empty entries left out (they are most of
+    ``results.json``); every other field as it is."""
+    return [
+        {**r, "trace": [{k: _round(v) for k, v in t.items() if v is not None} for t in r["trace"]]}
+        for r in records
+    ]
+
+
+def _round(value: Any) -> Any:
     if isinstance(value, float):
-        return float(f"{value:.4g}") if math.isfinite(value) else value
+        return float(f"{value:.3g}") if math.isfinite(value) else value
     if isinstance(value, list):
-        return [_compact(v) for v in value]
+        return [_round(v) for v in value]
     if isinstance(value, dict):
-        return {k: _compact(v) for k, v in value.items()}
+        return {k: _round(v) for k, v in value.items()}
     return value
 
 
@@ -328,8 +336,30 @@ def _ci(lo_hi: tuple[float, float]) -> str:
     return f"[{_fmt(lo_hi[0])}, {_fmt(lo_hi[1])}]"
 
 
+def overview(table: dict[str, dict[str, dict[str, Any]]]) -> str:
+    """Arms × conditions: real steps to solve, IQM [95% CI] (and runs solved when not all)."""
+    conditions = list(table)
+    lines = [
+        "| arm | " + " | ".join(f"`{c}`" for c in conditions) + " |",
+        "|---|" + "---|" * len(conditions),
+    ]
+    for arm in ARMS:
+        cells = []
+        for c in conditions:
+            x = table[c].get(arm)
+            if x is None:
+                cells.append("-")
+                continue
+            n = len(x["steps"])
+            solved = "" if x["solved"] == n else f" ({x['solved']}/{n})"
+            cells.append(f"{_fmt(x['iqm'])} {_ci(x['iqm_ci'])}{solved}")
+        if any(cell != "-" for cell in cells):
+            lines.append(f"| `{arm}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(table: dict[str, dict[str, dict[str, Any]]]) -> str:
-    lines = []
+    lines = [overview(table)]
     for condition, arms in table.items():
         fixed = [a for a in arms if a.startswith("fixed")]
         adaptive = [a for a in arms if a in ADAPTIVE]
@@ -355,12 +385,14 @@ def markdown(table: dict[str, dict[str, dict[str, Any]]]) -> str:
                 f"{s['imagined_per_real']:.1f} | {s['s_per_1k']:.2f} | {ratio} | {rho_c} | "
                 f"{rho_h} |"
             )
-        lagged = {a: x for a, x in arms.items() if x.get("lag") is not None}
+        shown = ("fixed_h20", "breadth", "breadth_skill", "steve_breadth")  # the rest: as fixed_h20
+        lagged = {a: x for a, x in arms.items() if x.get("lag") is not None and a in shown}
         if lagged:
             lines += [
                 "",
                 "Iterations after the change until the confidence halves (median over seeds; "
-                "open-loop as used / held-out): "
+                "the confidence the arm used / the held-out one; `fixed_h20` uses the held-out "
+                "one): "
                 + "; ".join(
                     f"`{a}` {_lag(x['lag'])} / {_lag(x['lag_heldout'])}" for a, x in lagged.items()
                 ),
@@ -449,7 +481,7 @@ def plot_signals(records: list[dict[str, Any]], path: Path) -> None:
     axes[0, 0].legend(fontsize=7)
     fig.suptitle("adaptive signals (median over seeds; runs end once solved)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=80)
 
 
 def main() -> None:
