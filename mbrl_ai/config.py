@@ -658,6 +658,8 @@ class Config:
             need_int(self, "", key, 1)
         need_int(self, "", "checkpoint_every", 0)
         need_int(self, "", "keep_checkpoints", 1)
+        need_int(self, "", "seed", 0)
+        need(self.seed < SEED_LIMIT, "seed", self.seed, f"must be in [0, {SEED_LIMIT - 1}]")
         need_int(self, "", "min_planning_rollouts", 0)
         need(
             self.max_planning_rollouts >= self.min_planning_rollouts,
@@ -727,6 +729,9 @@ RESUME_MAY_CHANGE = ("total_timesteps", *RUN_MANAGEMENT_KEYS, "logger")
 ROLLOUT_LENGTHS = ("fixed", "linear", "adaptive")
 IMAGINATION_MODES = ("breadth", "depth", "both", "fixed", "steve", "steve_breadth")
 CONFIDENCES = ("heldout", "open_loop", "open_loop_skill")
+# seeds stay below 2**31 so that every derived seed (per env, evaluation offset) fits numpy's and
+# Gymnasium's 32-bit range
+SEED_LIMIT = 2**31
 IMAGINED_WEIGHTS = ("one", "confidence")
 TERMINATIONS = ("learned", "known")
 CURIOSITY = ("none", "rnd", "icm", "disagreement")

@@ -28,6 +28,11 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
+    for key, low in (("episodes", 1), ("seed", 0)):
+        value = args.get(key)
+        if value is not None and not (value.isdigit() and int(value) >= low):
+            print(f"error: {key}={value!r}: must be an integer >= {low}", file=sys.stderr)
+            return 2
     try:
         load_plugins()
         actor, obs_rms, cfg = load_policy(Path(args["run"]))

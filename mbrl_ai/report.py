@@ -411,6 +411,12 @@ def _finite_or_null(x: Any) -> Any:
     return x
 
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be an integer >= 1")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m mbrl_ai.report", description=__doc__.split("\n")[0]
@@ -419,7 +425,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: first dir)")
     parser.add_argument("--title", default="Comparison report")
     parser.add_argument("--threshold", type=float, default=None, help="default: the env's")
-    parser.add_argument("--consecutive", type=int, default=3)
+    parser.add_argument(
+        "--consecutive", type=_positive_int, default=3, help="evaluations in a row (>= 1)"
+    )
     args = parser.parse_args(argv)
     try:
         path = write_report(

@@ -19,10 +19,14 @@ or environment output stops the run with one line and exit code 1.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import importlib.util
 import os
+import socket
 import sys
 import typing
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +51,7 @@ from mbrl_ai.config import (
 )
 from mbrl_ai.envs import inspect_env
 from mbrl_ai.errors import NonFiniteError, RunInterrupted
+from mbrl_ai.utils import device_unavailable
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 # ``${or_default:a,b}``: a unless it is empty (sweep folders of runs without overrides)
@@ -86,9 +91,50 @@ def prepare() -> None:
     ConfigStore.instance().store(name="base_config", node=config_schema())
 
 
+# held by the process that trains into a run directory (``run_lock``)
+LOCK_FILE = ".lock"
+
+
 def check_run(cfg: Config) -> None:
-    """Checks that need the environment: the id exists and the algorithm handles its actions."""
+    """Checks that need the machine or the environment: the device exists here, the id exists and
+    the algorithm handles its spaces."""
+    check_device(cfg.device)
     check_spaces(inspect_env(cfg.env, cfg.env_kwargs), cfg.algo.name)
+
+
+def check_device(name: str) -> None:
+    """``device`` names hardware this machine has (``auto`` always does)."""
+    missing = device_unavailable(name)
+    if missing is not None:
+        raise ConfigError("device", name, f"{missing}; allowed here: auto, cpu")
+
+
+@contextmanager
+def run_lock(out_dir: Path, record: bool = True) -> Iterator[None]:
+    """Hold ``out_dir/.lock`` for the run's life, so that no second process trains into the same
+    directory (``record``: write this process into the file, for the next one's error line). The
+    operating system drops the lock when its process dies, however it dies."""
+    path = out_dir / LOCK_FILE
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise ConfigError(
+            "hydra.run.dir", str(out_dir), f"in use by {holder}: wait for it or choose another"
+        ) from None
+    if record:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} on {socket.gethostname()}\n")
+        handle.flush()
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -180,6 +226,11 @@ def precheck(argv: list[str]) -> None:
     resume = next((o.value() for o in parsed if o.key_or_group == "resume"), None)
     if resume is not None:
         _check_resume_dir(str(resume))
+    if not multirun:  # refused before Hydra writes its own files into a directory in use
+        named = resume if resume is not None else hydra_values.get(out_key)
+        if named is not None and (Path(str(named)) / LOCK_FILE).is_file():
+            with run_lock(Path(str(named)), record=False):
+                pass
     base: list[str] = []
     sweeps: list[tuple[str, list[str]]] = []  # (prefix 'key=' with +/~ markers, values)
     for o in parsed:
@@ -224,9 +275,25 @@ def precheck(argv: list[str]) -> None:
         except Exception as exc:
             raise _composition_error(exc, ovr) from None
         cfg = to_config(composed)
+        _check_explicit_curiosity(ovr, cfg)
         if (cfg.env, cfg.algo.name) not in checked:
             check_run(cfg)
             checked.add((cfg.env, cfg.algo.name))
+
+
+def _check_explicit_curiosity(overrides: list[str], cfg: Config) -> None:
+    """A curiosity module named on the command line for an algorithm that has none is refused
+    (the defaults' curiosity is simply unused by such an algorithm)."""
+    named = [o.partition("=")[2] for o in overrides if o.lstrip("+").partition("=")[0] in (
+        "curiosity", "curiosity.name")]  # fmt: skip
+    if named and named[-1] != "none" and not algos.get(cfg.algo.name).curiosity:
+        able = [n for n in algos.names() if algos.get(n).curiosity]
+        raise ConfigError(
+            "curiosity",
+            named[-1],
+            f"algo={cfg.algo.name} has no curiosity bonus; use curiosity=none, or an algorithm "
+            f"with one: {', '.join(able)}",
+        )
 
 
 def _check_writable(key: str, path: str) -> None:
@@ -334,8 +401,10 @@ def run(cfg: Config, out_dir: Path) -> Any:
     out_dir = Path(out_dir)
     check_resumable(cfg, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(config_dict(cfg))))
-    return algos.get(cfg.algo.name).train(cfg, out_dir)
+    with run_lock(out_dir):
+        check_resumable(cfg, out_dir)  # again: the lock's holder may have just checkpointed
+        (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(config_dict(cfg))))
+        return algos.get(cfg.algo.name).train(cfg, out_dir)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
@@ -357,6 +426,8 @@ def _task(dcfg: DictConfig) -> float | None:
         _fail(exc)
     try:
         result = run(cfg, out_dir)
+    except ConfigError as exc:  # the run directory is in use
+        _fail(exc)
     except RunInterrupted as exc:
         print(
             f"interrupted by {exc}; the same command (or resume={out_dir}) continues the run",

@@ -103,6 +103,17 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def device_unavailable(name: str) -> str | None:
+    """Why this machine cannot run on ``name`` (``cuda``, ``cuda:N``, ``mps``); ``None`` if it can."""
+    if name.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if int(name.partition(":")[2] or 0) >= count:
+            return f"this machine has {count} CUDA device(s)" if count else "no CUDA device here"
+    if name == "mps" and not torch.backends.mps.is_available():
+        return "MPS is not available here"
+    return None
+
+
 def versions() -> dict[str, str]:
     """Versions that matter for reproducing a run."""
     return {

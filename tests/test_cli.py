@@ -41,7 +41,18 @@ BAD_INPUT = [
         ["env=tests.fake_envs:Counter-v0", "world_model.termination=known"],
         "no known termination function",
     ),
+    (["seed=-1"], "seed=-1"),
+    (["seed=99999999999"], "must be in [0, 2147483647]"),
+    (["algo=ppo", "curiosity=icm"], "algo=ppo has no curiosity bonus"),
+    (["algo=sac", "env=Pendulum-v1", "curiosity.name=rnd"], "algo=sac has no curiosity bonus"),
+    (["world_model.confidence=oracle"], "world_model.confidence='oracle'"),
+    (["world_model.forget_factor=0.5"], "must be > 1 or null"),
+    (["imagination.mode=steve", "imagination.recent_share=2"], "imagination.recent_share=2"),
 ]
+if not torch.cuda.is_available():
+    BAD_INPUT.append((["device=cuda"], "no CUDA device"))
+if not torch.backends.mps.is_available():
+    BAD_INPUT.append((["device=mps"], "MPS is not available"))
 
 
 @pytest.mark.parametrize(("args", "expected"), BAD_INPUT, ids=[" ".join(a) for a, _ in BAD_INPUT])
@@ -154,3 +165,44 @@ def test_progress_bar_is_quiet_off_a_terminal(tiny: list[str], tmp_path: Path) -
     assert result.returncode == 0
     assert "step/s" not in result.stderr and "it/s" not in result.stderr
     assert json.loads((tmp_path / "eval.jsonl").read_text().splitlines()[0])["meta"]
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "expected"),
+    [
+        ("mbrl_ai.evaluate", ["episodes=0"], "episodes='0': must be an integer >= 1"),
+        ("mbrl_ai.evaluate", ["episodes=-3"], "episodes='-3'"),
+        ("mbrl_ai.evaluate", ["episodes=abc"], "episodes='abc'"),
+        ("mbrl_ai.evaluate", ["seed=x"], "seed='x'"),
+    ],
+)
+def test_evaluate_refuses_bad_counts_before_loading(
+    module: str, args: list[str], expected: str, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    result = subprocess.run(
+        [sys.executable, "-m", module, f"run={tmp_path}", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+
+
+def test_report_refuses_zero_consecutive_evaluations(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    result = subprocess.run(
+        [sys.executable, "-m", "mbrl_ai.report", str(tmp_path), "--consecutive", "0"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--consecutive: '0': must be an integer >= 1" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -497,3 +497,41 @@ def test_a_checkpoint_older_than_a_config_key_resumes_if_the_key_kept_its_defaul
     changed = compose(*tiny, "algo=ppo", "total_timesteps=256", "ppo.kl_stop_factor=2.0")
     with pytest.raises(ConfigError, match="written with ppo.kl_stop_factor=1.5"):
         check_resumable(changed, tmp_path)
+
+
+def test_a_second_process_on_a_run_directory_in_use_is_refused_and_the_first_is_unaffected(
+    tmp_path: Path,
+) -> None:
+    def args(out: Path) -> list[str]:
+        return [
+            sys.executable, "-m", "mbrl_ai.train", "algo=ppo", "curiosity=none",
+            "total_timesteps=16384", "n_real_steps=512", "batch_size=128", "n_epochs=2",
+            "eval_every=4096", "eval_episodes=2", "logger.progress=off", f"hydra.run.dir={out}",
+        ]  # fmt: skip
+
+    shared, lone = tmp_path / "shared", tmp_path / "lone"
+    first = subprocess.Popen(args(shared), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    metrics = shared / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (metrics.exists() and metrics.read_text()):
+        time.sleep(0.05)
+    second = subprocess.run(args(shared), cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert first.poll() is None, "the first run ended before the second could be refused"
+    assert second.returncode == 2
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"in use by process {first.pid} on" in lines[0], second.stderr
+    _, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr.decode()
+    alone = subprocess.run(args(lone), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert alone.returncode == 0, alone.stderr
+
+    def curve(out: Path) -> list[tuple[int, float, float]]:
+        return [
+            (m["env_steps"], m["policy_loss"], m["value_loss"])
+            for m in read_jsonl(out / "metrics.jsonl")
+        ]
+
+    assert curve(shared) == curve(lone)  # identical to a run that was never disturbed
+    # a dead holder leaves no lock behind: the same command resumes (here: finds it finished)
+    again = subprocess.run(args(shared), cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
