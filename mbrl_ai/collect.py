@@ -68,6 +68,9 @@ class CollectState:
     finished_lengths: list[int] = field(default_factory=list)
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def check_env_output(
     envs: VectorEnv,
     reward: np.ndarray,
@@ -83,11 +86,14 @@ def check_env_output(
         if x is None:
             continue
         finite = np.isfinite(x)
-        if not finite.all():
-            slot = int(np.flatnonzero(~finite.reshape(len(x), -1).all(-1))[0])
+        # the networks and buffers are float32: a value beyond its range would become inf there
+        fits = finite & (np.abs(np.where(finite, x, 0.0)) <= FLOAT32_MAX)
+        if not fits.all():
+            slot = int(np.flatnonzero(~fits.reshape(len(x), -1).all(-1))[0])
             env_id = getattr(envs.spec, "id", None) or "the environment"
+            kind = "non-finite" if not finite.all() else "float32-overflowing (|x| > 3.4e38)"
             raise NonFiniteError(
-                f"{env_id} returned a non-finite {what} in vector slot {slot}: {x[slot]}"
+                f"{env_id} returned a {kind} {what} in vector slot {slot}: {x[slot]}"
             )
 
 

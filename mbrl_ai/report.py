@@ -110,7 +110,9 @@ def find_runs(paths: Sequence[Path | str]) -> list[RunData]:
         evals = [r for r in rows if not r.get("meta")]
         if not evals:
             continue
-        config = OmegaConf.to_container(OmegaConf.load(d / "config.yaml"), resolve=True)
+        # unresolved: a saved config holds plain values, and an interpolation someone wrote into
+        # it (``${oc.env:SECRET}``) must not pull anything from this machine into the report
+        config = OmegaConf.to_container(OmegaConf.load(d / "config.yaml"), resolve=False)
         assert isinstance(config, dict)  # a run's config.yaml is a mapping
         metrics = read_jsonl(d / "metrics.jsonl") if (d / "metrics.jsonl").is_file() else []
         runs.append(RunData(d, _flatten(config), meta, evals, metrics))
@@ -437,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
             args.threshold,
             args.consecutive,
         )
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:  # a missing folder, a damaged log line
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(path)

@@ -141,8 +141,18 @@ class JsonlWriter:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The objects of a JSON-lines file; a line that is not JSON is a ``ValueError`` naming the
+    file and the line."""
+    rows = []
     with Path(path).open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}, line {number}: not JSON ({exc.msg})") from None
+    return rows
 
 
 def filter_jsonl(path: Path, keep: Callable[[dict[str, Any]], bool]) -> None:

@@ -108,6 +108,8 @@ class FaultyEnv(gym.Env):
         if self.t >= self.fail_at:
             if self.fault == "nan_obs":
                 obs[0] = np.nan
+            elif self.fault == "overflow_reward":
+                reward = 1e300  # finite in float64, inf in float32
             else:
                 reward = 1e30
         return obs, reward, False, False, {}
@@ -144,5 +146,11 @@ gym.register(
     entry_point=FaultyEnv,
     max_episode_steps=50,
     kwargs={"fault": "huge_reward"},
+)
+gym.register(
+    "OverflowReward-v0",
+    entry_point=FaultyEnv,
+    max_episode_steps=50,
+    kwargs={"fault": "overflow_reward"},
 )
 gym.register("DictObs-v0", entry_point=DictObsEnv, max_episode_steps=5)

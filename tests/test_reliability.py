@@ -535,3 +535,52 @@ def test_a_second_process_on_a_run_directory_in_use_is_refused_and_the_first_is_
     # a dead holder leaves no lock behind: the same command resumes (here: finds it finished)
     again = subprocess.run(args(shared), cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
+
+
+def test_a_reward_that_overflows_float32_is_named_as_such(tmp_path: Path) -> None:
+    cfg = compose(
+        "env=tests.fake_envs:OverflowReward-v0", "algo=ppo", "total_timesteps=512",
+        "n_real_steps=64", "batch_size=32", "logger.progress=off",
+    )  # fmt: skip
+    with pytest.raises(NonFiniteError, match=r"float32-overflowing \(\|x\| > 3.4e38\) reward"):
+        run(cfg, tmp_path)
+
+
+def test_non_finite_evaluation_returns_stop_the_run_instead_of_being_logged(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import mbrl_ai.runtime.context as context
+
+    monkeypatch.setattr(context, "evaluate_policy", lambda *a, **k: np.array([1.0, np.nan]))
+    cfg = compose(
+        "algo=ppo", "curiosity=none", "total_timesteps=512", "n_real_steps=256", "batch_size=64",
+        "eval_every=256", "logger.progress=off",
+    )  # fmt: skip
+    with pytest.raises(NonFiniteError, match="evaluation at real step 256: non-finite"):
+        run(cfg, tmp_path)
+    assert read_jsonl(tmp_path / "eval.jsonl")[1:] == []  # nothing invalid was written
+
+
+def test_a_second_sigterm_stops_at_once_with_143_and_no_traceback(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = [
+        sys.executable, "-m", "mbrl_ai.train", "algo=mbppo", "total_timesteps=200000",
+        "n_real_steps=256", "batch_size=64", "world_model.train_steps=3000", "checkpoint_every=256",
+        "logger.progress=off", f"hydra.run.dir={out}",
+    ]  # fmt: skip
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    metrics = out / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (metrics.exists() and metrics.read_text()):
+        time.sleep(0.05)
+    time.sleep(1.0)  # well inside the second iteration (its model fit alone takes seconds)
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert time.monotonic() - sent < 5
+    assert proc.returncode == 143, stderr.decode()
+    text = stderr.decode()
+    assert "Traceback" not in text and "SIGTERM again: stopped at once" in text
+    read_checkpoint(out)  # the checkpoint on disk still loads

@@ -136,3 +136,49 @@ def test_report_cli_refuses_an_empty_directory(tmp_path: Path) -> None:
     from mbrl_ai.report import main
 
     assert main([str(tmp_path)]) == 2
+
+
+def _one_run(tmp_path: Path) -> Path:
+    from mbrl_ai.train import run
+    from tests.conftest import compose
+
+    out = tmp_path / "run"
+    run(compose("algo=ppo", "curiosity=none", "total_timesteps=512", "n_real_steps=256",
+                "batch_size=64", "eval_every=256", "eval_episodes=2", "logger.progress=off"), out)  # fmt: skip
+    return out
+
+
+def test_a_damaged_log_line_is_one_error_line_naming_the_file(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    out = _one_run(tmp_path)
+    with (out / "eval.jsonl").open("a") as f:
+        f.write('{"env_steps": 7, "mean_ret\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "mbrl_ai.report", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "eval.jsonl, line 4: not JSON" in lines[0], result.stderr
+
+
+def test_an_interpolation_in_a_saved_config_does_not_reach_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mbrl_ai.report import main
+
+    out = _one_run(tmp_path)
+    monkeypatch.setenv("MBRL_AI_TEST_SECRET", "s3cr3t-value")
+    text = (
+        (out / "config.yaml")
+        .read_text()
+        .replace("env: CartPole-v1", "env: ${oc.env:MBRL_AI_TEST_SECRET}")
+    )
+    (out / "config.yaml").write_text(text)
+    assert main([str(out), "--out", str(tmp_path / "report")]) == 0
+    written = "".join(p.read_text() for p in (tmp_path / "report").glob("*.md"))
+    assert "s3cr3t-value" not in written

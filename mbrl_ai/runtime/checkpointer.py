@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from types import FrameType
@@ -172,7 +174,12 @@ class Checkpointer:
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.stop_signal is not None:  # the second one: stop now, without a checkpoint
-            raise KeyboardInterrupt
+            kept = self.last_checkpoint or "none yet"
+            sys.stderr.write(
+                f"{signal.Signals(signum).name} again: stopped at once; last checkpoint: {kept}\n"
+            )
+            sys.stderr.flush()
+            os._exit(128 + signum)  # the checkpoints on disk are complete (written atomically)
         self.stop_signal = signum
         log.warning(
             "%s: finishing this iteration, then writing a checkpoint (send again to abort)",

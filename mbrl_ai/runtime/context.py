@@ -130,6 +130,11 @@ class RunContext:
             self.policy_obs_rms,
             self.device,
         )
+        if not np.isfinite(returns).all():
+            raise NonFiniteError(
+                f"evaluation at real step {self.env_steps}: non-finite episode returns "
+                f"{returns.tolist()} from {self.cfg.env}; the run stops, its checkpoints are kept"
+            )
         self.evals.append(self.logger.log_eval(self.env_steps, returns, time.perf_counter() - t))
         self.next_eval = (self.env_steps // self.cfg.eval_every + 1) * self.cfg.eval_every
 
