@@ -104,8 +104,9 @@ def find_spec(env_id: str) -> gym.envs.registration.EnvSpec:
         module, name = env_id.split(":", 1)
         try:
             importlib.import_module(module)
-        except ImportError as exc:
-            raise ConfigError("env", env_id, f"cannot import module '{module}': {exc}") from None
+        except Exception as exc:  # missing, or raising while it is imported
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError("env", env_id, f"cannot import module '{module}': {first}") from None
     try:
         return gym.spec(name)
     except gym.error.Error as exc:
@@ -134,7 +135,13 @@ def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
 def inspect_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> EnvInfo:
     """Build one env to read its spaces (``mbrl_ai.algos.check_spaces`` checks them)."""
     spec = find_spec(env_id)
-    env = make_env(env_id, env_kwargs)
+    try:
+        env = make_env(env_id, env_kwargs)
+    except ConfigError:
+        raise
+    except Exception as exc:  # a missing dependency (Box2D, MuJoCo, jax), a failing constructor
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError("env", env_id, f"cannot be built: {first}") from None
     try:
         inner = env.env if isinstance(env, FlatObservation) else env
         obs_space, action_space = inner.observation_space, env.action_space

@@ -154,3 +154,10 @@ gym.register(
     kwargs={"fault": "overflow_reward"},
 )
 gym.register("DictObs-v0", entry_point=DictObsEnv, max_episode_steps=5)
+
+
+def _refuse_to_build() -> gym.Env:
+    raise RuntimeError("simulator licence not found")
+
+
+gym.register("NeedsLicence-v0", entry_point=_refuse_to_build)

@@ -42,6 +42,8 @@ BAD_INPUT = [
         "no known termination function",
     ),
     (["seed=-1"], "seed=-1"),
+    (["env=tests.fake_envs:NeedsLicence-v0"], "cannot be built: simulator licence not found"),
+    (["env=tests.fake_broken_module:Any-v0"], "needs a licence server"),
     (["seed=99999999999"], "must be in [0, 2147483647]"),
     (["algo=ppo", "curiosity=icm"], "algo=ppo has no curiosity bonus"),
     (["algo=sac", "env=Pendulum-v1", "curiosity.name=rnd"], "algo=sac has no curiosity bonus"),
