@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -155,6 +156,13 @@ class RunLogger:
         }
         self.evals.write(row)
         self.last_eval = row["mean_return"]
+        if self.cfg.logger.progress == "auto" and self.bar.disable:  # output is not a terminal
+            print(
+                f"[{env_steps}/{self.cfg.total_timesteps} real steps] eval return "
+                f"{row['mean_return']:.1f} ± {row['std_return']:.1f}",
+                file=sys.stderr,
+                flush=True,
+            )
         if self.wandb_run is not None:
             self.wandb_run.log(
                 {

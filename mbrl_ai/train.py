@@ -51,6 +51,7 @@ from mbrl_ai.config import (
 )
 from mbrl_ai.envs import inspect_env
 from mbrl_ai.errors import NonFiniteError, RunInterrupted
+from mbrl_ai.stats import steps_to_threshold
 from mbrl_ai.utils import device_unavailable
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -424,6 +425,9 @@ def _task(dcfg: DictConfig) -> float | None:
         check_resumable(cfg, out_dir)
     except ConfigError as exc:
         _fail(exc)
+    saved = latest_checkpoint(out_dir) if out_dir.is_dir() else None
+    start = f"resuming {saved}" if saved is not None else "a new run"
+    print(f"{cfg.algo.name} on {cfg.env}, seed {cfg.seed}: {start} in {out_dir}", flush=True)
     try:
         result = run(cfg, out_dir)
     except ConfigError as exc:  # the run directory is in use
@@ -438,7 +442,34 @@ def _task(dcfg: DictConfig) -> float | None:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
     evals = getattr(result, "evals", None)
+    print(summary_line(result, out_dir), flush=True)
     return float(evals[-1]["mean_return"]) if evals else None
+
+
+def summary_line(result: Any, out_dir: Path) -> str:
+    """The line a finished run ends with: steps, final return, solved or not, time, where."""
+    evals = getattr(result, "evals", None) or []
+    parts = [f"done: {getattr(result, 'env_steps', '?')} real steps"]
+    if evals:
+        parts.append(f"final eval return {evals[-1]['mean_return']:.1f}")
+        threshold = getattr(result, "threshold", None)
+        if threshold is not None:
+            steps = [e["env_steps"] for e in evals]
+            means = [e["mean_return"] for e in evals]
+            hit = steps_to_threshold(steps, means, threshold, consecutive=3)
+            parts.append(
+                f"solved (3 evaluations >= {threshold:g}) at {hit} real steps"
+                if hit is not None
+                else f"not solved (3 evaluations >= {threshold:g})"
+            )
+    seconds = getattr(result, "train_seconds", None)
+    if seconds is not None:
+        parts.append(f"{seconds:.0f} s of training")
+    parts.append(f"run directory {out_dir}")
+    checkpoint = latest_checkpoint(out_dir)
+    if checkpoint is not None:
+        parts.append(f"checkpoint {checkpoint.name}")
+    return "; ".join(parts)
 
 
 def _fail(exc: ConfigError) -> typing.NoReturn:

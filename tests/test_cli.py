@@ -167,6 +167,13 @@ def test_progress_bar_is_quiet_off_a_terminal(tiny: list[str], tmp_path: Path) -
     assert result.returncode == 0
     assert "step/s" not in result.stderr and "it/s" not in result.stderr
     assert json.loads((tmp_path / "eval.jsonl").read_text().splitlines()[0])["meta"]
+    # ... but the run still says what happens: a line per evaluation, a start and an end line
+    assert "[256/512 real steps] eval return" in result.stderr
+    out = result.stdout.strip().splitlines()
+    assert out[0] == f"mbppo on CartPole-v1, seed 0: a new run in {tmp_path}"
+    assert out[-1].startswith("done: 512 real steps; final eval return ")
+    assert "not solved (3 evaluations >= 475)" in out[-1]
+    assert out[-1].endswith(f"run directory {tmp_path}; checkpoint step_000000000512")
 
 
 @pytest.mark.parametrize(

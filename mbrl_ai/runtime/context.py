@@ -44,6 +44,7 @@ class RunResult:
     env_steps: int
     train_seconds: float
     evals: list[dict]
+    threshold: float | None = None  # the evaluation threshold of "solved" (config or env spec)
 
 
 @dataclass
@@ -101,7 +102,13 @@ class RunContext:
         self.logger.close(code)
 
     def result(self) -> RunResult:
-        return RunResult(self.out_dir, self.env_steps, self.logger.train_seconds, self.evals)
+        return RunResult(
+            self.out_dir,
+            self.env_steps,
+            self.logger.train_seconds,
+            self.evals,
+            self.logger.threshold,
+        )
 
     # -- during the loop ------------------------------------------------------------------------
 
