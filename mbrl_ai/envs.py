@@ -22,6 +22,7 @@ is. ``env_kwargs`` go to ``gym.make`` everywhere an environment is built.
 from __future__ import annotations
 
 import importlib
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,6 +93,19 @@ class EnvInfo:
             return int(self.action_space.n)
         assert self.action_space.shape is not None  # Box: the only other action space supported
         return int(np.prod(self.action_space.shape))
+
+
+def refuse_untrusted_module(env_id: str, trust: bool) -> None:
+    """A saved run's ``module:Env-v0`` would import (run) ``module`` from wherever the command
+    runs: unless ``trust``, refuse it when the module is not imported already."""
+    module = env_id.split(":", 1)[0] if ":" in env_id else None
+    if module is not None and not trust and module not in sys.modules:
+        raise ConfigError(
+            "env",
+            env_id,
+            f"the saved run names module '{module}', which would be imported and run; "
+            "pass trust=true if you trust it",
+        )
 
 
 def find_spec(env_id: str) -> gym.envs.registration.EnvSpec:

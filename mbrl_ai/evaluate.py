@@ -1,8 +1,10 @@
 """Deterministic evaluation on separate envs, and the ``python -m mbrl_ai.evaluate`` entry point.
 
-    python -m mbrl_ai.evaluate run=<run dir> [episodes=20] [seed=123]
+    python -m mbrl_ai.evaluate run=<run dir> [episodes=20] [seed=123] [trust=true]
 
-reloads the run's newest checkpoint and prints the mean and std of the evaluation return.
+reloads the run's newest checkpoint and prints the mean and std of the evaluation return. A run
+whose env id names a module (``module:Env-v0``) is refused unless ``trust=true``: importing it
+would run code found where the command runs.
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ __all__ = ["evaluate_policy", "main"]
 
 def main(argv: list[str]) -> int:
     args = dict(a.split("=", 1) for a in argv if "=" in a)
-    unknown = set(args) - {"run", "episodes", "seed"}
+    unknown = set(args) - {"run", "episodes", "seed", "trust"}
     if "run" not in args or unknown or len(args) != len(argv):
         print(
-            "usage: python -m mbrl_ai.evaluate run=<run dir> [episodes=N] [seed=S]",
+            "usage: python -m mbrl_ai.evaluate run=<run dir> [episodes=N] [seed=S] [trust=true]",
             file=sys.stderr,
         )
+        return 2
+    if args.get("trust", "false") not in ("true", "false"):
+        print(f"error: trust={args['trust']!r}: allowed: true, false", file=sys.stderr)
         return 2
     for key, low in (("episodes", 1), ("seed", 0)):
         value = args.get(key)
@@ -35,7 +40,7 @@ def main(argv: list[str]) -> int:
             return 2
     try:
         load_plugins()
-        actor, obs_rms, cfg = load_policy(Path(args["run"]))
+        actor, obs_rms, cfg = load_policy(Path(args["run"]), trust=args.get("trust") == "true")
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

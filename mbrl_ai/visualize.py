@@ -28,16 +28,18 @@ from omegaconf import OmegaConf
 from mbrl_ai.algos import load_plugins, load_policy, to_config
 from mbrl_ai.checkpoint import CheckpointError, read_checkpoint
 from mbrl_ai.config import Config, ConfigError
-from mbrl_ai.envs import inspect_env, make_env
+from mbrl_ai.envs import inspect_env, make_env, refuse_untrusted_module
 from mbrl_ai.fit_model import build_world_model
 from mbrl_ai.modules.world_model import EnsembleWorldModel
 from mbrl_ai.utils import read_jsonl
 
 
-def load_world_model(run_dir: Path) -> tuple[EnsembleWorldModel, Config]:
-    """The world model of a run's newest checkpoint, with the run's config."""
+def load_world_model(run_dir: Path, trust: bool = True) -> tuple[EnsembleWorldModel, Config]:
+    """The world model of a run's newest checkpoint, with the run's config (``trust``: as in
+    ``mbrl_ai.algos.load_policy``)."""
     state, _ = read_checkpoint(run_dir, with_arrays=False)
     cfg = to_config(OmegaConf.create(state["config"]))
+    refuse_untrusted_module(cfg.env, trust)
     if "world_model" not in state["objects"]:
         raise CheckpointError(f"{run_dir}: algo={cfg.algo.name} has no world model to visualise")
     model = build_world_model(cfg.world_model, inspect_env(cfg.env, cfg.env_kwargs))
@@ -196,12 +198,13 @@ def visualize(
     horizon: int = 20,
     starts: int = 4,
     seed: int = 0,
+    trust: bool = True,
 ) -> tuple[Path, Path]:
     """Write ``trajectories.png`` and ``model_error.png`` for a run (see the module docstring)."""
     run_dir = Path(run_dir)
     out = Path(out_dir) if out_dir is not None else run_dir
     out.mkdir(parents=True, exist_ok=True)
-    model, cfg = load_world_model(run_dir)
+    model, cfg = load_world_model(run_dir, trust)
     states, actions = real_episode(run_dir, seed)
     picks = np.linspace(0, max(len(actions) - horizon, 0), starts).astype(int)
     rollouts = {int(s): member_rollouts(model, states, actions, int(s), horizon) for s in picks}
@@ -225,13 +228,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--horizon", type=int, default=20)
     parser.add_argument("--starts", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--trust", action="store_true", help="import a module the run's env id names"
+    )
     args = parser.parse_args(argv)
     if args.horizon < 1 or args.starts < 1:
         print("error: --horizon and --starts must be >= 1", file=sys.stderr)
         return 2
     try:
         load_plugins()
-        paths = visualize(args.run, args.out, args.horizon, args.starts, args.seed)
+        paths = visualize(args.run, args.out, args.horizon, args.starts, args.seed, args.trust)
     except (CheckpointError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

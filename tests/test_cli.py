@@ -215,3 +215,52 @@ def test_report_refuses_zero_consecutive_evaluations(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "--consecutive: '0': must be an integer >= 1" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_module_named_in_a_saved_run_is_not_imported_without_trust(tmp_path: Path) -> None:
+    """`evaluate` and `visualize` on a run whose env id is ``module:Env-v0`` refuse to import the
+    module (a marker file proves it never ran) unless told to trust it."""
+    import os
+    import subprocess
+    import sys
+
+    from mbrl_ai.train import run
+    from tests.conftest import ROOT, compose
+
+    out = tmp_path / "run"
+    run(compose("env=tests.fake_envs:Counter-v0", "algo=mbppo", "total_timesteps=256",
+                "n_real_steps=128", "batch_size=64", "eval_every=128", "eval_episodes=1",
+                "world_model.train_steps=2", "logger.progress=off"), out)  # fmt: skip
+    workdir, marker = tmp_path / "elsewhere", tmp_path / "imported.txt"
+    workdir.mkdir()
+    (workdir / "evil_envs.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    (out / "checkpoints").rename(out / "checkpoints_real")  # swap in a config naming that module
+    state_file = next((out / "checkpoints_real").glob("step_*/state.pt"))
+    state = torch.load(state_file, weights_only=True)
+    state["config"]["env"] = "evil_envs:Counter-v0"
+    target = out / "checkpoints" / state_file.parent.name
+    target.mkdir(parents=True)
+    torch.save(state, target / "state.pt")
+    for other in state_file.parent.iterdir():
+        if other.name != "state.pt":
+            (target / other.name).write_bytes(other.read_bytes())
+
+    env = {"PYTHONPATH": f"{workdir}:{ROOT}"}
+    for cmd in (
+        [sys.executable, "-m", "mbrl_ai.evaluate", f"run={out}", "episodes=1"],
+        [sys.executable, "-m", "mbrl_ai.visualize", str(out)],
+    ):
+        result = subprocess.run(
+            cmd, cwd=workdir, capture_output=True, text=True, timeout=120,
+            env={**os.environ, **env},
+        )  # fmt: skip
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "would be imported and run; pass trust=true" in lines[0]
+        assert not marker.exists()
+    trusted = subprocess.run(
+        [sys.executable, "-m", "mbrl_ai.evaluate", f"run={out}", "episodes=1", "trust=true"],
+        cwd=workdir, capture_output=True, text=True, timeout=120, env={**os.environ, **env},
+    )  # fmt: skip
+    assert marker.exists()  # with trust it is imported (then fails: it registers no env)
+    assert trusted.returncode == 2 and "Traceback" not in trusted.stderr

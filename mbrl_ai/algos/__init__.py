@@ -32,7 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 from mbrl_ai.checkpoint import read_checkpoint
 from mbrl_ai.config import Config, ConfigError
 from mbrl_ai.config import to_config as _to_config
-from mbrl_ai.envs import FLATTENABLE, EnvInfo, inspect_env
+from mbrl_ai.envs import FLATTENABLE, EnvInfo, inspect_env, refuse_untrusted_module
 from mbrl_ai.modules import RunningMeanStd
 from mbrl_ai.modules.actor import Policy
 
@@ -147,11 +147,13 @@ def check_spaces(info: EnvInfo, algo: str) -> None:
             )
 
 
-def load_policy(path: Path) -> tuple[Policy, RunningMeanStd | None, Config]:
+def load_policy(path: Path, trust: bool = True) -> tuple[Policy, RunningMeanStd | None, Config]:
     """The policy (and observation normaliser) of a run directory's newest checkpoint, or of one
-    checkpoint directory, with the run's config."""
+    checkpoint directory, with the run's config. Without ``trust``, a module named in the saved
+    env id is not imported (``envs.refuse_untrusted_module``)."""
     state, _ = read_checkpoint(path, with_arrays=False)
     cfg = to_config(OmegaConf.create(state["config"]))
+    refuse_untrusted_module(cfg.env, trust)
     policy, obs_rms = get(cfg.algo.name).load_policy(
         cfg, inspect_env(cfg.env, cfg.env_kwargs), state["objects"]
     )
