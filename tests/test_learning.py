@@ -6,18 +6,24 @@ from pathlib import Path
 
 import pytest
 
+from mbrl_ai.config import Config
 from mbrl_ai.stats import steps_to_threshold
 from mbrl_ai.train import run
 from tests.conftest import compose
 
 
+def _solved_at(cfg: Config, out: Path, threshold: float) -> tuple[int | None, list[float]]:
+    """Train ``cfg``; the first of three evaluations in a row >= ``threshold``, and the curve."""
+    result = run(cfg, out)
+    steps = [e["env_steps"] for e in result.evals]
+    means = [e["mean_return"] for e in result.evals]
+    return steps_to_threshold(steps, means, threshold, consecutive=3), means
+
+
 @pytest.mark.slow
 def test_ppo_solves_cartpole(tmp_path: Path) -> None:
     cfg = compose("experiment=ppo_cartpole", "seed=1", "logger.progress=off")
-    result = run(cfg, tmp_path)
-    steps = [e["env_steps"] for e in result.evals]
-    means = [e["mean_return"] for e in result.evals]
-    solved_at = steps_to_threshold(steps, means, 475.0, consecutive=3)
+    solved_at, means = _solved_at(cfg, tmp_path, 475.0)
     assert solved_at is not None, f"never solved; eval means {means}"
     assert solved_at <= 40_000, f"solved only at {solved_at} steps"
 
@@ -43,10 +49,7 @@ def test_mbppo_solves_cartpole_with_the_pseudocode_defaults(tmp_path: Path) -> N
         "eval_every=2048",
         "logger.progress=off",
     )
-    result = run(cfg, tmp_path)
-    steps = [e["env_steps"] for e in result.evals]
-    means = [e["mean_return"] for e in result.evals]
-    solved_at = steps_to_threshold(steps, means, 475.0, consecutive=3)
+    solved_at, means = _solved_at(cfg, tmp_path, 475.0)
     assert solved_at is not None, f"never solved; eval means {means}"
 
 
@@ -54,10 +57,7 @@ def test_mbppo_solves_cartpole_with_the_pseudocode_defaults(tmp_path: Path) -> N
 def test_mbppo_replay_preset_solves_cartpole_in_a_fraction_of_ppos_steps(tmp_path: Path) -> None:
     # seed 0: tuned PPO (experiment=ppo_cartpole) needs 8,192 real steps; this preset 2,048
     cfg = compose("experiment=mbppo_cartpole_replay", "seed=0", "logger.progress=off")
-    result = run(cfg, tmp_path)
-    steps = [e["env_steps"] for e in result.evals]
-    means = [e["mean_return"] for e in result.evals]
-    solved_at = steps_to_threshold(steps, means, 475.0, consecutive=3)
+    solved_at, means = _solved_at(cfg, tmp_path, 475.0)
     assert solved_at is not None and solved_at <= 4096, f"solved at {solved_at}; evals {means}"
 
 
@@ -65,10 +65,7 @@ def test_mbppo_replay_preset_solves_cartpole_in_a_fraction_of_ppos_steps(tmp_pat
 def test_mbppo_replay_preset_learns_pendulum_in_a_fraction_of_ppos_steps(tmp_path: Path) -> None:
     # tuned PPO (experiment=ppo_pendulum) needs 49k-70k real steps for three evaluations >= -400
     cfg = compose("experiment=mbppo_pendulum_replay", "seed=3", "logger.progress=off")
-    result = run(cfg, tmp_path)
-    steps = [e["env_steps"] for e in result.evals]
-    means = [e["mean_return"] for e in result.evals]
-    solved_at = steps_to_threshold(steps, means, -400.0, consecutive=3)
+    solved_at, means = _solved_at(cfg, tmp_path, -400.0)
     assert solved_at is not None and solved_at <= 16384, f"solved at {solved_at}; evals {means}"
 
 
