@@ -348,11 +348,11 @@ def _check_resume_dir(path: str) -> None:
 
 def check_resumable(cfg: Config, out_dir: Path) -> None:
     """A run directory with a checkpoint resumes only the config that wrote it (the keys in
-    ``RESUME_MAY_CHANGE`` aside); its checkpoint must be readable."""
+    ``RESUME_MAY_CHANGE`` aside); its checkpoint, both parts, must be readable."""
     if latest_checkpoint(out_dir) is None:
         return
     try:
-        state, _ = read_checkpoint(out_dir, with_arrays=False)
+        state, _ = read_checkpoint(out_dir)
     except CheckpointError as exc:
         raise ConfigError("hydra.run.dir", str(out_dir), str(exc)) from None
     saved, now = _flatten(state["config"]), _flatten(config_dict(cfg))

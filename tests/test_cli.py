@@ -264,3 +264,23 @@ def test_a_module_named_in_a_saved_run_is_not_imported_without_trust(tmp_path: P
     )  # fmt: skip
     assert marker.exists()  # with trust it is imported (then fails: it registers no env)
     assert trusted.returncode == 2 and "Traceback" not in trusted.stderr
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [("garbage", "not plain arrays"), ("missing", "has no arrays.npz")],
+)
+def test_a_damaged_replay_file_is_refused_before_resuming_in_place(
+    damage: str, expected: str, tiny: list[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    assert run_cli(*tiny, "algo=ppo", "curiosity=none", f"hydra.run.dir={out}").returncode == 0
+    arrays = next((out / "checkpoints").glob("step_*/arrays.npz"))
+    if damage == "garbage":
+        arrays.write_bytes(b"PK\x03\x04 not a zip at all")
+    else:
+        arrays.unlink()
+    again = run_cli(*tiny, "algo=ppo", "curiosity=none", f"hydra.run.dir={out}")
+    assert again.returncode == 2
+    lines = again.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], again.stderr
