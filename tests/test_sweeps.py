@@ -111,11 +111,22 @@ def test_submitit_local_sweep_requeues_a_preempted_job_which_resumes(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    # preempt one job (SIGUSR2, what SLURM sends before the time limit) once it has checkpointed
+    # preempt the jobs (SIGUSR2, what SLURM sends before the time limit) once one has
+    # checkpointed and every job is past its start-up (a signal while a job still imports torch
+    # lands in the middle of a module's definition)
     target = tmp_path / _config_dir(1, 2560) / "seed=0"
+    runs = [tmp_path / _config_dir(h, 2560) / f"seed={seed}" for h in (1, 3) for seed in (0, 1)]
+
+    def started(run: Path) -> bool:
+        metrics = run / "metrics.jsonl"
+        return metrics.exists() and bool(metrics.read_text().strip())
+
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
-        if (target / "checkpoints").is_dir() and any((target / "checkpoints").glob("step_*")):
+        checkpointed = (target / "checkpoints").is_dir() and any(
+            (target / "checkpoints").glob("step_*")
+        )
+        if checkpointed and all(map(started, runs)):
             break
         time.sleep(0.2)
     pids = _job_processes(tmp_path)
