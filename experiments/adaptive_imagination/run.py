@@ -126,13 +126,22 @@ TRACE_KEYS = (
 )
 
 
+# what results.json keeps of each iteration: the confidences and the measured error (for ρ and
+# the drop lag), and the rollout count of the arms the figure draws
+KEPT_TRACE = ("env_steps", "confidence", "model/heldout_confidence", "open_loop_error")
+FIGURE_ARMS = ("breadth", "breadth_skill", "steve_breadth")
+
+
 def _compact(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The traces' floats to 3 significant digits, their empty entries left out (they are most of
-    ``results.json``); every other field as it is."""
-    return [
-        {**r, "trace": [{k: _round(v) for k, v in t.items() if v is not None} for t in r["trace"]]}
-        for r in records
-    ]
+    """Each run's trace cut to what the tables and the figure read (none for PPO), its floats
+    to 3 significant digits; every other field as it is."""
+
+    def slim(r: dict[str, Any]) -> list[dict[str, Any]]:
+        keys = KEPT_TRACE + (("imagined_rollouts",) if r["arm"] in FIGURE_ARMS else ())
+        trace = [] if r["arm"] == "ppo" else r["trace"]
+        return [{k: _round(t[k]) for k in keys if t.get(k) is not None} for t in trace]
+
+    return [{**r, "trace": slim(r)} for r in records]
 
 
 def _round(value: Any) -> Any:
@@ -534,7 +543,7 @@ def main() -> None:
             new = {(r["condition"], r["arm"], r["seed"]) for r in records}
             old = json.loads(results.read_text())
             records = [r for r in old if (r["condition"], r["arm"], r["seed"]) not in new] + records
-        results.write_text(json.dumps(_compact(records)))
+        results.write_text(json.dumps(_compact(records), separators=(",", ":")))
     table = summarise(records)
     text = markdown(table)
     (args.out / "results.md").write_text(text)
