@@ -6,7 +6,9 @@
 Every directory below the given ones that holds ``config.yaml`` and ``eval.jsonl`` is a run. Runs
 are grouped by their config without the seed (and without keys that do not change what a run
 computes); a group is named by the keys whose values differ between groups
-(``planning_horizon=5``). For each group ``report.md`` gives, over seeds:
+(``planning_horizon=5``). A config holds only the keys its algorithm reads, so a key one group
+lacks is no difference by itself: a PPO group is ``algo.name=ppo`` beside
+``algo.name=mbppo,planning_horizon=5``. For each group ``report.md`` gives, over seeds:
 
 - final return (the last evaluation's mean): median and IQM, each with a 95% stratified-bootstrap
   interval (runs resampled within each environment);
@@ -17,7 +19,7 @@ computes); a group is named by the keys whose values differ between groups
 and ``report.json`` holds the same numbers. Figures (PNG): ``learning_curves.png`` (evaluation
 return, median and interquartile band per group), ``adaptive.png`` (confidence, imagined rollouts,
 imagined depth and β over real steps) and ``samples.png`` (cumulative real and imagined
-transitions).
+transitions). :func:`plot_run` draws one run's ``learning_curve.png`` in its own directory.
 """
 
 from __future__ import annotations
@@ -25,11 +27,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import re
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from omegaconf import OmegaConf
@@ -37,6 +42,10 @@ from omegaconf import OmegaConf
 from mbrl_ai.config import RUN_MANAGEMENT_KEYS
 from mbrl_ai.stats import iqm, median, steps_to_threshold, stratified_bootstrap_ci
 from mbrl_ai.utils import read_jsonl
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 # keys that never tell two configurations apart
 _NOT_CONFIG = (
@@ -53,6 +62,8 @@ ADAPTIVE_KEYS = (
     ("imagined_depth", "imagined depth (steps)"),
     ("beta", "curiosity weight β"),
 )
+LEGEND_WIDTH = 60  # characters per legend line; a longer group name is broken after its commas
+MARKED_POINTS = 30  # a curve of at most this many points marks each one
 
 
 @dataclass
@@ -110,35 +121,88 @@ def find_runs(paths: Sequence[Path | str]) -> list[RunData]:
         evals = [r for r in rows if not r.get("meta")]
         if not evals:
             continue
-        # unresolved: a saved config holds plain values, and an interpolation someone wrote into
-        # it (``${oc.env:SECRET}``) must not pull anything from this machine into the report
-        config = OmegaConf.to_container(OmegaConf.load(d / "config.yaml"), resolve=False)
-        assert isinstance(config, dict)  # a run's config.yaml is a mapping
         metrics = read_jsonl(d / "metrics.jsonl") if (d / "metrics.jsonl").is_file() else []
-        runs.append(RunData(d, _flatten(config), meta, evals, metrics))
+        runs.append(RunData(d, _read_config(d), meta, evals, metrics))
     return runs
 
 
+def _read_config(run_dir: Path) -> dict[str, Any]:
+    """A run's ``config.yaml``, flattened and unresolved: a saved config holds plain values, and an
+    interpolation someone wrote into it (``${oc.env:SECRET}``) must not pull anything from this
+    machine into a report or a figure."""
+    config = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"), resolve=False)
+    assert isinstance(config, dict)  # a run's config.yaml is a mapping
+    return _flatten(config)
+
+
 def group_runs(runs: list[RunData]) -> dict[str, list[RunData]]:
-    """Runs grouped by config without the seed, each group named by the keys that differ."""
+    """Runs grouped by config without the seed, each group named by the keys that tell it apart.
+
+    A key *varies* when the configs that have it disagree on its value; a key that only some
+    configs have (PPO's has no ``planning_horizon``) is no difference by itself. A group is named
+    by the varying keys its config has (``algo.name=ppo``, ``algo.name=mbppo,planning_horizon=5``),
+    by all of them, ``key=-`` where it lacks one, when it has none. Groups that would be named
+    alike are told apart by the keys only some of them have, and then by exact values (``0.001``
+    and ``0.0010000001`` both print as ``0.001``): two groups under one name would lose runs.
+    Groups come in the order of their varying values, then of their names.
+    """
     by_key: dict[str, list[RunData]] = {}
     for r in runs:
         by_key.setdefault(r.config_key, []).append(r)
     configs = {k: json.loads(k) for k in by_key}
-    keys = sorted({k for c in configs.values() for k in c})
-    varying = [
-        k for k in keys if len({json.dumps(c.get(k), default=str) for c in configs.values()}) > 1
-    ]
-
-    def label(config: dict[str, Any]) -> str:
-        if not varying:
-            return f"{config.get('algo.name', '?')} {config.get('env', '')}".strip()
-        return ",".join(f"{k}={_short(config.get(k))}" for k in varying)
+    varying = _varying_keys(list(configs.values()))
+    names = _group_names(configs, varying)
 
     def order(key: str) -> tuple:
-        return tuple(_sortable(configs[key].get(k)) for k in varying)
+        return tuple(_sortable(configs[key].get(k)) for k in varying), names[key]
 
-    return {label(configs[k]): by_key[k] for k in sorted(by_key, key=order)}
+    return {names[k]: by_key[k] for k in sorted(by_key, key=order)}
+
+
+def _varying_keys(configs: list[dict[str, Any]]) -> list[str]:
+    """The keys that configs having them disagree on, sorted."""
+    keys = sorted({k for c in configs for k in c})
+    return [k for k in keys if len({_exact(c[k]) for c in configs if k in c}) > 1]
+
+
+def _group_names(configs: dict[str, dict[str, Any]], varying: list[str]) -> dict[str, str]:
+    """A distinct name for each config (by its ``config_key``); see :func:`group_runs`."""
+    shown = {k: [key for key in varying if key in c] or varying for k, c in configs.items()}
+    names = {k: _name(c, shown[k]) for k, c in configs.items()}
+    for exact in (False, True):
+        for alike in _alike(names):
+            some = _keys_some_lack([configs[k] for k in alike])
+            for k in alike:
+                names[k] = _name(configs[k], sorted({*shown[k], *some}), exact)
+    assert len(set(names.values())) == len(names), names  # distinct configs differ in some key
+    return names
+
+
+def _name(config: dict[str, Any], keys: list[str], exact: bool = False) -> str:
+    """``key=value,...`` over ``keys`` (``key=-`` where ``config`` lacks one); without keys, the
+    algorithm and the environment."""
+    if not keys:
+        return f"{config.get('algo.name', '?')} {config.get('env', '')}".strip()
+    show = _exact if exact else _short
+    return ",".join(f"{k}={show(config[k]) if k in config else '-'}" for k in keys)
+
+
+def _alike(names: dict[str, str]) -> list[list[str]]:
+    """The sets of configs (two or more) that share a name, in name order."""
+    by_name: dict[str, list[str]] = {}
+    for key, name in sorted(names.items(), key=lambda kv: (kv[1], kv[0])):
+        by_name.setdefault(name, []).append(key)
+    return [keys for keys in by_name.values() if len(keys) > 1]
+
+
+def _keys_some_lack(configs: list[dict[str, Any]]) -> set[str]:
+    """The keys some of ``configs`` have and some do not."""
+    every = set.intersection(*(set(c) for c in configs))
+    return {k for c in configs for k in c} - every
+
+
+def _exact(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def _short(value: Any) -> str:
@@ -248,12 +312,37 @@ def _on_grid(xs: list[np.ndarray], ys: list[np.ndarray]) -> tuple[np.ndarray, np
     return grid, out
 
 
-def _band(ax: Any, grid: np.ndarray, values: np.ndarray, label: str, color: Any) -> None:
+def _band(ax: Axes, grid: np.ndarray, values: np.ndarray, label: str, color: Any) -> None:
+    """The median of ``values`` (``[runs, points]``) over ``grid`` with the interquartile band; each
+    point is marked on a short curve, and a one-point curve (one evaluation) is a dot with an
+    interquartile bar, which a line or a band would not show."""
     with np.errstate(all="ignore"):
         valid = np.isfinite(values).any(0)
+        if not valid.any():
+            return
         q25, med, q75 = np.nanpercentile(values[:, valid], [25, 50, 75], axis=0)
-    ax.plot(grid[valid], med, label=label, color=color, lw=1.6)
-    ax.fill_between(grid[valid], q25, q75, color=color, alpha=0.2, lw=0)
+    _curve(ax, grid[valid], med, (q25, q75), label, color)
+
+
+def _curve(
+    ax: Axes,
+    x: np.ndarray,
+    y: np.ndarray,
+    band: tuple[np.ndarray, np.ndarray] | None,
+    label: str,
+    color: Any,
+) -> None:
+    """A line through ``(x, y)`` with a shaded ``band`` (low, high): markers when the points are
+    few, an error bar for the band when there is a single point."""
+    marker = "o" if len(x) <= MARKED_POINTS else None
+    ax.plot(x, y, label=label, color=color, lw=1.6, marker=marker, ms=5 if len(x) == 1 else 3)
+    if band is None:
+        return
+    low, high = band
+    if len(x) == 1:
+        ax.errorbar(x, y, yerr=[y - low, high - y], color=color, lw=1.2, capsize=4)
+    else:
+        ax.fill_between(x, low, high, color=color, alpha=0.2, lw=0)
 
 
 def _metric_curves(runs: list[RunData], key: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -268,72 +357,126 @@ def _metric_curves(runs: list[RunData], key: str) -> tuple[list[np.ndarray], lis
     return xs, ys
 
 
-def plot_learning_curves(groups: dict[str, list[RunData]], path: Path, title: str = "") -> Path:
+def _figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, list[Axes]]:
+    """A figure drawn by the non-interactive Agg backend outside pyplot: no global backend is
+    switched in the process that draws it (a training run), and nothing has to be closed."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, ncols, squeeze=False)
+    return fig, list(axes[0])
+
+
+def _colors() -> list[Any]:
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    return list(matplotlib.color_sequences["tab10"])
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    colors = matplotlib.color_sequences["tab10"]
+
+def _wrap(label: str, width: int = LEGEND_WIDTH) -> str:
+    """A long group name over lines of at most ``width`` characters, broken after the commas
+    between its ``key=value`` parts (not those inside a list value); a longer part keeps a line of
+    its own."""
+    lines: list[str] = []
+    for part in re.split(r",(?![^\[]*\])", label):
+        if lines and len(lines[-1]) + 1 + len(part) <= width:
+            lines[-1] += "," + part
+        else:
+            lines.append(part)
+    return ",\n".join(lines)
+
+
+def _legend_below(fig: Figure, axes: list[Axes]) -> None:
+    """One legend for the figure's curves, hanging below it: however many and however long the
+    group names, it covers no curve, and :func:`_save` keeps all of it in the image."""
+    entries: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    if not entries:
+        return
+    labels = [_wrap(label) for label in entries]
+    longest = max(len(line) for label in labels for line in label.splitlines())  # ~18 an inch
+    fig.tight_layout()  # first: the legend goes under the laid-out axes, outside the figure
+    fig.legend(
+        list(entries.values()),
+        labels,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncols=max(1, min(len(labels), int(fig.get_figwidth() * 18) // (longest + 8))),
+        fontsize=7,
+        frameon=False,
+    )
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    """Write ``fig`` to ``path`` as a PNG, cut to what is drawn (the legend below the axes
+    included), atomically: a temporary file in the same directory, then a rename, so a reader
+    never sees half an image."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format="png", dpi=120, bbox_inches="tight")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 run``, ``2 runs``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def plot_learning_curves(groups: dict[str, list[RunData]], path: Path, title: str = "") -> Path:
+    fig, (ax,) = _figure(7, 4.2)
+    colors = _colors()
     threshold = None
     for i, (name, runs) in enumerate(groups.items()):
         grid, values = _on_grid(*zip(*(r.curve() for r in runs), strict=True))
-        _band(ax, grid, values, f"{name} ({len(runs)})", colors[i % 10])
-        threshold = threshold or runs[0].meta.get("threshold")
+        _band(ax, grid, values, f"{name} ({_count(len(runs), 'run')})", colors[i % len(colors)])
+        if threshold is None:
+            threshold = runs[0].meta.get("threshold")
     if threshold is not None:
         ax.axhline(threshold, color="grey", ls="--", lw=0.8, label=f"threshold {threshold:g}")
     ax.set_xlabel("real environment steps")
     ax.set_ylabel("evaluation return")
     ax.set_title(title or "evaluation return: median and interquartile range over seeds")
-    ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    _legend_below(fig, [ax])
+    return _save(fig, path)
 
 
 def plot_adaptive(groups: dict[str, list[RunData]], path: Path) -> Path | None:
     """The adaptive mechanisms over real steps; None when no run logged them (PPO)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     keys = [
         (k, t) for k, t in ADAPTIVE_KEYS if any(_metric_curves(g, k)[0] for g in groups.values())
     ]
     if not keys:
         return None
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3.2), squeeze=False)
-    colors = matplotlib.color_sequences["tab10"]
-    for ax, (key, title) in zip(axes[0], keys, strict=True):
+    fig, axes = _figure(3.6 * len(keys), 3.2, ncols=len(keys))
+    colors = _colors()
+    for ax, (key, title) in zip(axes, keys, strict=True):
         for i, (name, runs) in enumerate(groups.items()):
             xs, ys = _metric_curves(runs, key)
             if xs:
-                _band(ax, *_on_grid(xs, ys), name, colors[i % 10])
+                _band(ax, *_on_grid(xs, ys), name, colors[i % len(colors)])
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("real steps", fontsize=8)
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    _legend_below(fig, axes)
+    return _save(fig, path)
 
 
 def plot_samples(groups: dict[str, list[RunData]], path: Path) -> Path | None:
     """Cumulative real and imagined transitions over real steps; None without imagination."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     if not any(_metric_curves(g, "imagined_transitions")[0] for g in groups.values()):
         return None
-    fig, ax = plt.subplots(figsize=(6, 4))
-    colors = matplotlib.color_sequences["tab10"]
+    fig, (ax,) = _figure(6, 4)
+    colors = _colors()
     top = 0.0
     for i, (name, runs) in enumerate(groups.items()):
         xs, ys = _metric_curves(runs, "imagined_transitions")
@@ -342,19 +485,61 @@ def plot_samples(groups: dict[str, list[RunData]], path: Path) -> Path | None:
                 ax,
                 *_on_grid(xs, [np.cumsum(y) for y in ys]),
                 f"{name}: imagined",
-                colors[i % 10],
+                colors[i % len(colors)],
             )
             top = max(top, max(x[-1] for x in xs))
     ax.plot([0, top], [0, top], color="black", lw=1.2, ls="--", label="real")
     ax.set_xlabel("real environment steps")
     ax.set_ylabel("cumulative transitions")
     ax.set_title("real vs imagined samples (median, IQR over seeds)", fontsize=10)
-    ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
+    _legend_below(fig, [ax])
+    return _save(fig, path)
+
+
+def plot_run(run_dir: Path) -> Path | None:
+    """One run's ``learning_curve.png`` in ``run_dir``: the evaluation mean return (± its standard
+    deviation over the evaluation episodes, where ``eval.jsonl`` holds it) over real environment
+    steps, with the solve threshold dashed where the meta row has one; titled with the run's
+    algorithm, environment and seed. None, and nothing written, before the first evaluation.
+    Quick enough to end every training run."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "eval.jsonl").is_file():
+        return None
+    rows = read_jsonl(run_dir / "eval.jsonl")
+    meta = next((r for r in rows if r.get("meta")), {})
+    evals = [r for r in rows if not r.get("meta")]
+    if not evals:
+        return None
+    config = _read_config(run_dir) if (run_dir / "config.yaml").is_file() else {}
+    steps = np.array([e["env_steps"] for e in evals], dtype=float)
+    mean = np.array([e["mean_return"] for e in evals], dtype=float)
+    band = None
+    if all(e.get("std_return") is not None for e in evals):
+        std = np.array([e["std_return"] for e in evals], dtype=float)
+        band = (mean - std, mean + std)
+
+    fig, (ax,) = _figure(6, 3.6)
+    label = "mean return" if band is None else "mean return ± std over episodes"
+    _curve(ax, steps, mean, band, label, _colors()[0])
+    if meta.get("threshold") is not None:
+        threshold = float(meta["threshold"])
+        ax.axhline(threshold, color="grey", ls="--", lw=0.8, label=f"threshold {threshold:g}")
+    ax.set_xlabel("real environment steps")
+    ax.set_ylabel("evaluation return")
+    ax.set_title(_run_title(config, meta), fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, run_dir / "learning_curve.png")
+
+
+def _run_title(config: dict[str, Any], meta: dict[str, Any]) -> str:
+    """``mbppo on CartPole-v1, seed 0``, from the config (the meta row where it lacks a key)."""
+    algo = config.get("algo.name", meta.get("method", "?"))
+    env = config.get("env", meta.get("env_id", "?"))
+    seed = config.get("seed", meta.get("seed", "?"))
+    return f"{algo} on {env}, seed {seed}"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -388,10 +573,7 @@ def write_report(
     lines = [
         f"# {title}",
         "",
-        f"{len(runs)} runs in {len(groups)} groups ({', '.join(sorted({r.env for r in runs}))}); "
-        f"threshold {thr:g} for {consecutive} evaluations in a row. Intervals: 95% percentile "
-        "bootstrap over seeds, stratified by environment (2,000 resamples). IQM: mean of the "
-        "middle 50% of runs. `never`: the run did not reach the threshold within its budget.",
+        _intro(runs, groups, thr, consecutive),
         "",
         markdown_table(summaries),
     ]
@@ -400,6 +582,20 @@ def write_report(
     report = {"title": title, "sources": [str(p) for p in paths], "groups": summaries}
     (out / "report.json").write_text(json.dumps(_finite_or_null(report), indent=1))
     return out / "report.md"
+
+
+def _intro(
+    runs: list[RunData], groups: dict[str, list[RunData]], threshold: float | None, consecutive: int
+) -> str:
+    """The paragraph above the table: what was compared, and how to read the numbers."""
+    envs = ", ".join(sorted({r.env for r in runs}))
+    target = f"threshold {threshold:g}" if threshold is not None else "no threshold"
+    return (
+        f"{_count(len(runs), 'run')} in {_count(len(groups), 'group')} ({envs}); {target} for "
+        f"{_count(consecutive, 'evaluation')} in a row. Intervals: 95% percentile bootstrap over "
+        "seeds, stratified by environment (2,000 resamples). IQM: mean of the middle 50% of runs. "
+        "`never`: the run did not reach the threshold within its budget."
+    )
 
 
 def _finite_or_null(x: Any) -> Any:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import scipy.stats
 
-from mbrl_ai.report import find_runs, group_runs, write_report
+from mbrl_ai.report import RunData, find_runs, group_runs, write_report
 from mbrl_ai.stats import iqm, median, median_iqr, stratified_bootstrap_ci
 
 
@@ -46,7 +47,7 @@ def test_single_stratum_bootstrap_agrees_with_scipy() -> None:
         assert high == pytest.approx(ref.high, abs=0.6)
 
 
-def _reference_stratified(values, strata, statistic, n_resamples, seed):  # noqa: ANN001, ANN202
+def _reference_stratified(values, strata, statistic, n_resamples, seed):
     """Agarwal et al.'s procedure, written out with loops: per resample, per task, draw that
     task's runs with replacement; the statistic of the union; percentile interval."""
     rng = np.random.default_rng(seed)
@@ -132,6 +133,67 @@ def test_report_groups_by_config_without_seed_and_computes_the_table(
         assert f"({png})" in text
 
 
+def _run(config: dict[str, Any], seed: int = 0) -> RunData:
+    """A run read from disk, as :func:`find_runs` gives it: ``config`` flattened."""
+    flat = {"env": "CartPole-v1", "seed": seed, "total_timesteps": 4096, **config}
+    return RunData(Path(f"run{seed}"), flat, {}, [{"env_steps": 1024, "mean_return": 9.0}])
+
+
+def test_a_key_only_some_configs_have_is_no_difference_by_itself() -> None:
+    # a config holds the keys its algorithm reads: PPO's has no planning horizon or world model
+    ppo = {"algo.name": "ppo", "algo.clip_range": 0.2}
+    mbppo = {"algo.name": "mbppo", "world_model.ensemble_size": 5, "imagination.mode": "adaptive"}
+    runs = [
+        _run(ppo, seed=0),
+        _run({**mbppo, "planning_horizon": 10}),
+        _run(ppo, seed=1),
+        _run({**mbppo, "planning_horizon": 5}),
+    ]
+    groups = group_runs(runs)
+    assert list(groups) == [
+        "algo.name=mbppo,planning_horizon=5",
+        "algo.name=mbppo,planning_horizon=10",
+        "algo.name=ppo",
+    ]
+    assert [len(g) for g in groups.values()] == [1, 1, 2]
+    # a config without any of the varying keys is named by them, each missing
+    groups = group_runs([_run({"planning_horizon": 5}), _run({}), _run({"planning_horizon": 1})])
+    assert list(groups) == ["planning_horizon=-", "planning_horizon=1", "planning_horizon=5"]
+
+
+def test_groups_that_would_share_a_name_keep_distinct_names_and_all_their_runs() -> None:
+    full = {"algo.name": "mbppo", "planning_horizon": 5, "world_model.ensemble_size": 5}
+    pruned = {"algo.name": "mbppo", "planning_horizon": 5}  # the same, saved without a key
+    runs = [_run(full), _run(pruned), _run(pruned, seed=1), _run({"algo.name": "ppo"})]
+    groups = group_runs(runs)
+    assert list(groups) == [
+        "algo.name=mbppo,world_model.ensemble_size=-",
+        "algo.name=mbppo,world_model.ensemble_size=5",
+        "algo.name=ppo",
+    ]
+    assert [len(g) for g in groups.values()] == [2, 1, 1]
+    # no key varies at all: the keys only some have name them
+    groups = group_runs([_run({"algo.name": "ppo", "a": 1}), _run({"algo.name": "ppo"})])
+    assert list(groups) == ["a=-", "a=1"]
+    # values that print alike are written out exactly
+    groups = group_runs([_run({"lr": 0.001}), _run({"lr": 0.0010000001}), _run({"lr": "0.001"})])
+    assert list(groups) == ["lr=0.001", "lr=0.0010000001", 'lr="0.001"']
+    # one configuration: the algorithm and the environment
+    assert list(group_runs([_run({"algo.name": "ppo"}), _run({"algo.name": "ppo"}, 1)])) == [
+        "ppo CartPole-v1"
+    ]
+
+
+def test_a_report_of_one_run_with_one_evaluation_says_so_in_the_singular(tmp_path: Path) -> None:
+    _fake_run(tmp_path, "h1", 1, 0, [123.0])
+    out = write_report([tmp_path], tmp_path / "report", consecutive=1)
+    text = out.read_text()
+    assert "1 run in 1 group (CartPole-v1); threshold 475 for 1 evaluation in a row." in text
+    assert "| `mbppo CartPole-v1` | 1 |" in text
+    for png in ("learning_curves.png", "adaptive.png", "samples.png"):
+        assert (out.parent / png).read_bytes()[:4] == b"\x89PNG"
+
+
 def test_report_cli_refuses_an_empty_directory(tmp_path: Path) -> None:
     from mbrl_ai.report import main
 
@@ -159,7 +221,7 @@ def test_a_damaged_log_line_is_one_error_line_naming_the_file(tmp_path: Path) ->
         f.write('{"env_steps": 7, "mean_ret\n')
     result = subprocess.run(
         [sys.executable, "-m", "mbrl_ai.report", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
