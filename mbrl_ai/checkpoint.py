@@ -159,6 +159,20 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def misfit(where: Path | str, exc: BaseException) -> CheckpointError:
+    """A checkpoint whose contents do not fit the run reading it (missing entries, other shapes)
+    as one line."""
+    if isinstance(exc, KeyError):
+        reason = f"missing entry {exc}"
+    else:  # torch's load_state_dict: a header line, then one line per missing key or shape
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = [
+            line for line in lines[1:] if re.match(r"(size mismatch|Missing|Unexpected)", line)
+        ]
+        reason = " ".join(lines[:1] + detail[:1]) if lines else type(exc).__name__
+    return CheckpointError(f"refusing to load {where}: it does not fit this run ({reason})")
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

@@ -695,6 +695,15 @@ class Config:
         ):
             need(getattr(self, key) > 0.0, key, getattr(self, key), "must be > 0")
         need(
+            bool(_DEVICE_RE.match(self.device)),
+            "device",
+            self.device,
+            "allowed: auto, cpu, mps, cuda, cuda:N",
+        )
+        need_choice("vectorization", self.vectorization, VECTORIZATION)
+        if not reads_key(self.algo.name, "n_real_steps"):
+            return  # an off-policy algorithm: neither rollout size nor PPO minibatch applies
+        need(
             self.n_real_steps % self.n_envs == 0,
             "n_real_steps",
             self.n_real_steps,
@@ -710,13 +719,6 @@ class Config:
             f"must be <= n_real_steps ({self.n_real_steps})"
             + (f" + max_planning_rollouts x horizon ({imagined})" if imagined else ""),
         )
-        need(
-            bool(_DEVICE_RE.match(self.device)),
-            "device",
-            self.device,
-            "allowed: auto, cpu, mps, cuda, cuda:N",
-        )
-        need_choice("vectorization", self.vectorization, VECTORIZATION)
 
 
 N = TypeVar("N")
@@ -725,6 +727,41 @@ N = TypeVar("N")
 # keys a resumed run may change; every other key must stay as the checkpoint saved it
 RUN_MANAGEMENT_KEYS = ("checkpoint_every", "keep_checkpoints", "resume", "debug")
 RESUME_MAY_CHANGE = ("total_timesteps", *RUN_MANAGEMENT_KEYS, "logger")
+# root keys of every run, whatever the algorithm: the environment, the budget, evaluation,
+# hardware, checkpoints and logging
+RUN_KEYS = (
+    "env",
+    "env_kwargs",
+    "seed",
+    "total_timesteps",
+    "device",
+    "n_envs",
+    "vectorization",
+    "eval_every",
+    "eval_episodes",
+    "eval_n_envs",
+    "eval_max_steps",
+    "eval_threshold",
+    "torch_threads",
+    "deterministic",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "resume",
+    "debug",
+    "algo",
+    "logger",
+)
+# algorithm name -> the other root keys and nodes it reads (``mbrl_ai.algos.register`` fills it);
+# an algorithm missing here reads every key
+ALGORITHM_KEYS: dict[str, frozenset[str]] = {}
+
+
+def reads_key(algo: str, key: str) -> bool:
+    """Whether ``algo=<algo>`` reads the root key or node ``key`` (the first part of a dotted
+    key)."""
+    root = key.split(".")[0]
+    return root in RUN_KEYS or algo not in ALGORITHM_KEYS or root in ALGORITHM_KEYS[algo]
+
 
 ROLLOUT_LENGTHS = ("fixed", "linear", "adaptive")
 IMAGINATION_MODES = ("breadth", "depth", "both", "fixed", "steve", "steve_breadth")
@@ -864,7 +901,7 @@ def validate(c: Config) -> None:
     c.check()
     for name in nested_nodes(type(c)):
         node = getattr(c, name)
-        if hasattr(node, "check"):
+        if hasattr(node, "check") and reads_key(c.algo.name, name):
             node.check(c)
 
 
@@ -884,3 +921,9 @@ def _check_finite(node: Any, prefix: str) -> None:
 def config_dict(c: Config) -> dict[str, Any]:
     """The resolved config as plain Python (for JSON, W&B and checkpoints)."""
     return dataclasses.asdict(c)
+
+
+def used_config_dict(c: Config) -> dict[str, Any]:
+    """:func:`config_dict` without the keys the run's algorithm does not read: what the run's
+    ``config.yaml`` and W&B config show (the checkpoint keeps every key)."""
+    return {k: v for k, v in config_dict(c).items() if reads_key(c.algo.name, k)}

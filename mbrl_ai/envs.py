@@ -95,16 +95,18 @@ class EnvInfo:
         return int(np.prod(self.action_space.shape))
 
 
-def refuse_untrusted_module(env_id: str, trust: bool) -> None:
+def refuse_untrusted_module(
+    env_id: str, trust: bool, how: str = "pass trust=true if you trust it"
+) -> None:
     """A saved run's ``module:Env-v0`` would import (run) ``module`` from wherever the command
-    runs: unless ``trust``, refuse it when the module is not imported already."""
+    runs: unless ``trust``, refuse it when the module is not imported already (``how``: how the
+    user says they trust it)."""
     module = env_id.split(":", 1)[0] if ":" in env_id else None
     if module is not None and not trust and module not in sys.modules:
         raise ConfigError(
             "env",
             env_id,
-            f"the saved run names module '{module}', which would be imported and run; "
-            "pass trust=true if you trust it",
+            f"the saved run names module '{module}', which would be imported and run; {how}",
         )
 
 

@@ -19,7 +19,7 @@ from typing import Any, Literal, cast
 import numpy as np
 from tqdm import tqdm
 
-from mbrl_ai.config import RUN_MANAGEMENT_KEYS, Config, config_dict
+from mbrl_ai.config import RUN_MANAGEMENT_KEYS, Config, config_dict, used_config_dict
 from mbrl_ai.utils import JsonlWriter, filter_jsonl, versions
 
 WandbMode = Literal["online", "offline", "disabled"]  # config.WANDB_MODES, as wandb.init types it
@@ -112,7 +112,7 @@ class RunLogger:
             entity=lg.entity,
             mode=cast(WandbMode, lg.mode),  # one of WANDB_MODES: LoggerConfig.check
             dir=str(self.out_dir),
-            config=config_dict(self.cfg),
+            config=used_config_dict(self.cfg),
             group=wandb_group(self.cfg),
             job_type=self.cfg.algo.name,
             tags=list(lg.tags),

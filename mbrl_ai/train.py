@@ -40,17 +40,21 @@ from omegaconf import DictConfig, OmegaConf
 from mbrl_ai import algos
 from mbrl_ai.algos import check_spaces, config_schema, to_config
 from mbrl_ai.checkpoint import CheckpointError, latest_checkpoint, read_checkpoint
+from mbrl_ai.cli_help import help_text
 from mbrl_ai.config import (
     RESUME_MAY_CHANGE,
     Config,
     ConfigError,
     config_dict,
+    reads_key,
     schema_node,
     schema_type,
     unknown_key,
+    used_config_dict,
 )
-from mbrl_ai.envs import inspect_env
+from mbrl_ai.envs import inspect_env, refuse_untrusted_module
 from mbrl_ai.errors import NonFiniteError, RunInterrupted
+from mbrl_ai.report import plot_run
 from mbrl_ai.stats import steps_to_threshold
 from mbrl_ai.utils import device_unavailable
 
@@ -206,9 +210,38 @@ def _composition_error(exc: Exception, overrides: list[str]) -> ConfigError:
     return ConfigError(key or "override", value, message)
 
 
+# Flags that print the composed config (with their arguments): what they print is checked first.
+_PRINT_FLAGS = {
+    "--cfg": ("job", "hydra", "all"),
+    "-c": ("job", "hydra", "all"),
+    "--info": ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath"),
+    "-i": ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath"),
+    "--package": None,  # any package name
+    "-p": None,
+}
+
+
+def _without_print_flags(argv: list[str]) -> list[str]:
+    """``argv`` without ``--cfg job``, ``--info`` and ``--package X`` (and their arguments)."""
+    rest: list[str] = []
+    skip = False
+    for i, arg in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if arg in _PRINT_FLAGS:
+            choices = _PRINT_FLAGS[arg]
+            following = argv[i + 1] if i + 1 < len(argv) else None
+            skip = following is not None and (choices is None or following in choices)
+            continue
+        rest.append(arg)
+    return rest
+
+
 def precheck(argv: list[str]) -> None:
     """Compose and validate every configuration the command line asks for; raise ConfigError."""
     prepare()
+    argv = _without_print_flags(argv)
     if any(arg in _HYDRA_ONLY_FLAGS for arg in argv):
         return
     overrides = [arg for arg in argv if arg not in ("-m", "--multirun")]
@@ -225,8 +258,17 @@ def precheck(argv: list[str]) -> None:
     _check_launcher(hydra_values.get("hydra/launcher"))
     _check_writable(out_key, str(hydra_values.get(out_key, ".")))
     resume = next((o.value() for o in parsed if o.key_or_group == "resume"), None)
+    saved_env = None
     if resume is not None:
-        _check_resume_dir(str(resume))
+        saved_env = _check_resume_dir(str(resume))
+        named_env = next((o.value() for o in parsed if o.key_or_group == "env"), None)
+        # resuming imports the module a saved ``module:Env-v0`` names: only when the command
+        # line names it too
+        refuse_untrusted_module(
+            saved_env,
+            trust=named_env == saved_env,
+            how=f"name it on the command line if you trust it: env={saved_env}",
+        )
     if not multirun:  # refused before Hydra writes its own files into a directory in use
         named = resume if resume is not None else hydra_values.get(out_key)
         if named is not None and (Path(str(named)) / LOCK_FILE).is_file():
@@ -239,7 +281,12 @@ def precheck(argv: list[str]) -> None:
         if key.startswith("hydra"):
             continue
         assert o.input_line is not None  # parse_overrides keeps every override's text
-        if resume is not None and key.lstrip("+~").split(".")[0] not in RESUME_MAY_CHANGE:
+        same_env = key == "env" and o.value() == saved_env
+        if (
+            resume is not None
+            and key.lstrip("+~").split(".")[0] not in RESUME_MAY_CHANGE
+            and not same_env
+        ):
             raise ConfigError(
                 key,
                 o.input_line.partition("=")[2],
@@ -277,6 +324,7 @@ def precheck(argv: list[str]) -> None:
             raise _composition_error(exc, ovr) from None
         cfg = to_config(composed)
         _check_explicit_curiosity(ovr, cfg)
+        _check_unread(ovr, cfg)
         if (cfg.env, cfg.algo.name) not in checked:
             check_run(cfg)
             checked.add((cfg.env, cfg.algo.name))
@@ -295,6 +343,22 @@ def _check_explicit_curiosity(overrides: list[str], cfg: Config) -> None:
             f"algo={cfg.algo.name} has no curiosity bonus; use curiosity=none, or an algorithm "
             f"with one: {', '.join(able)}",
         )
+
+
+def _check_unread(overrides: list[str], cfg: Config) -> None:
+    """A key set on the command line that the chosen algorithm does not read is refused: the run
+    would not be what its command line says (``curiosity``: :func:`_check_explicit_curiosity`)."""
+    for o in overrides:
+        key = o.lstrip("+~").partition("=")[0]
+        if key.split(".")[0] in ("curiosity", "hydra") or schema_type(key, config_schema()) is None:
+            continue  # group choices (experiment=...) and hydra keys
+        if not reads_key(cfg.algo.name, key):
+            raise ConfigError(
+                key,
+                o.partition("=")[2],
+                f"algo={cfg.algo.name} does not read this key; drop it, or choose an algorithm "
+                f"that does",
+            )
 
 
 def _check_writable(key: str, path: str) -> None:
@@ -328,17 +392,22 @@ def _check_launcher(name: Any) -> None:
         )
 
 
-def _check_resume_dir(path: str) -> None:
-    """``resume=<dir>``: the directory exists, is writable and holds a readable checkpoint."""
+def _check_resume_dir(path: str) -> str:
+    """``resume=<dir>``: the directory exists, is writable and holds a readable checkpoint;
+    returns the env id it was trained on."""
     if not Path(path).is_dir():
         raise ConfigError("resume", path, "no such directory")
     _check_writable("resume", path)
     if latest_checkpoint(Path(path)) is None:
         raise ConfigError("resume", path, "no checkpoint in that directory (checkpoints/step_*)")
     try:
-        read_checkpoint(Path(path))
+        state, _ = read_checkpoint(Path(path))
     except CheckpointError as exc:
         raise ConfigError("resume", path, str(exc)) from None
+    env = state["config"].get("env") if isinstance(state["config"], dict) else None
+    if not isinstance(env, str):
+        raise ConfigError("resume", path, "its checkpoint's config names no env")
+    return env
 
 
 # ----------------------------------------------------------------------------------------------
@@ -404,7 +473,8 @@ def run(cfg: Config, out_dir: Path) -> Any:
     out_dir.mkdir(parents=True, exist_ok=True)
     with run_lock(out_dir):
         check_resumable(cfg, out_dir)  # again: the lock's holder may have just checkpointed
-        (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(config_dict(cfg))))
+        config_yaml = OmegaConf.to_yaml(OmegaConf.create(used_config_dict(cfg)))
+        (out_dir / "config.yaml").write_text(config_yaml)
         return algos.get(cfg.algo.name).train(cfg, out_dir)
 
 
@@ -432,6 +502,8 @@ def _task(dcfg: DictConfig) -> float | None:
         result = run(cfg, out_dir)
     except ConfigError as exc:  # the run directory is in use
         _fail(exc)
+    except CheckpointError as exc:  # its entries do not fit the config (found on restoring)
+        _fail(exc)
     except RunInterrupted as exc:
         print(
             f"interrupted by {exc}; the same command (or resume={out_dir}) continues the run",
@@ -442,6 +514,7 @@ def _task(dcfg: DictConfig) -> float | None:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
     evals = getattr(result, "evals", None)
+    plot_run(out_dir)
     print(summary_line(result, out_dir), flush=True)
     return float(evals[-1]["mean_return"]) if evals else None
 
@@ -472,7 +545,7 @@ def summary_line(result: Any, out_dir: Path) -> str:
     return "; ".join(parts)
 
 
-def _fail(exc: ConfigError) -> typing.NoReturn:
+def _fail(exc: ConfigError | CheckpointError) -> typing.NoReturn:
     print(f"error: {exc}", file=sys.stderr)
     sys.exit(2)
 
@@ -492,6 +565,9 @@ def _resume_in_place(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
+    if any(arg in ("--help", "-h") for arg in sys.argv[1:]):
+        print(help_text())  # every key with its docstring; Hydra's own flags: --hydra-help
+        return
     try:
         precheck(sys.argv[1:])
     except ConfigError as exc:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mbrl_ai.algos import config_schema
-from mbrl_ai.config import Config, ConfigError
+from mbrl_ai.config import Config, ConfigError, used_config_dict
 from mbrl_ai.train import precheck
 from tests.conftest import ROOT, compose
 
@@ -112,8 +112,28 @@ def test_every_nested_node_refuses_unknown_keys(node: str) -> None:
 )
 def test_the_cli_precheck_accepts_every_nested_key(override: str) -> None:
     key, value = override.split("=")
-    precheck([override])  # raises ConfigError on a key it does not know
-    precheck(["-m", f"{key}={value},{value}"])
+    # with an algorithm that reads the node (the default, mbppo, reads neither sac nor mbpo)
+    algo = ["algo=mbpo", "env=Pendulum-v1"] if key.split(".")[0] in ("sac", "mbpo") else []
+    precheck([*algo, override])  # raises ConfigError on a key it does not know
+    precheck(["-m", *algo, f"{key}={value},{value}"])
+
+
+@pytest.mark.parametrize(
+    ("algo", "read", "unread"),
+    [
+        ("ppo", {"gamma", "ppo", "network", "n_real_steps"}, {"world_model", "beta", "sac"}),
+        ("sac", {"gamma", "sac"}, {"ppo", "network", "n_real_steps", "world_model", "mbpo"}),
+        ("mbpo", {"sac", "mbpo", "world_model"}, {"ppo", "imagination", "curiosity"}),
+        ("mbppo", {"ppo", "world_model", "imagination", "beta"}, {"sac", "mbpo"}),
+    ],
+)
+def test_a_runs_saved_config_holds_only_what_its_algorithm_reads(
+    algo: str, read: set[str], unread: set[str]
+) -> None:
+    env = "Pendulum-v1" if algo in ("sac", "mbpo") else "CartPole-v1"
+    saved = used_config_dict(compose(f"algo={algo}", f"env={env}"))
+    assert read | {"env", "seed", "logger", "algo"} <= set(saved)
+    assert not unread & set(saved)
 
 
 def test_the_nested_node_list_is_complete() -> None:

@@ -29,8 +29,8 @@ import gymnasium as gym
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from mbrl_ai.checkpoint import read_checkpoint
-from mbrl_ai.config import Config, ConfigError
+from mbrl_ai.checkpoint import misfit, read_checkpoint
+from mbrl_ai.config import ALGORITHM_KEYS, RUN_KEYS, Config, ConfigError
 from mbrl_ai.config import to_config as _to_config
 from mbrl_ai.envs import FLATTENABLE, EnvInfo, inspect_env, refuse_untrusted_module
 from mbrl_ai.modules import RunningMeanStd
@@ -67,6 +67,11 @@ class AlgorithmSpec:
     """It runs the curiosity module of ``curiosity.*`` (with a world model: also ``disagreement``)."""
     algo_yaml: Mapping[str, Any] | None = field(default=None)
     """The ``algo=<name>`` option for an algorithm that has no ``conf/algo/<name>.yaml``."""
+    reads: tuple[str, ...] | None = None
+    """The root keys and nodes of :class:`~mbrl_ai.config.Config` it reads besides the run's own
+    (``config.RUN_KEYS``); ``None``: all of them. Its own ``nodes`` always count. The rest are
+    refused when set on the command line and left out of the run's ``config.yaml`` and W&B
+    config."""
 
 
 _REGISTRY: dict[str, AlgorithmSpec] = {}
@@ -84,6 +89,12 @@ def register(spec: AlgorithmSpec) -> AlgorithmSpec:
         if key in {f.name for f in dataclasses.fields(Config)}:
             raise ValueError(f"config node {key!r} would shadow a key of the root config")
         _NODES[key] = node
+    base = {f.name for f in dataclasses.fields(Config)}
+    unknown = set(spec.reads or ()) - base
+    if unknown:
+        raise ValueError(f"algorithm {spec.name!r} reads keys the config lacks: {sorted(unknown)}")
+    reads = set(spec.reads) if spec.reads is not None else base - set(RUN_KEYS)
+    ALGORITHM_KEYS[spec.name] = frozenset(reads | {n.key for n in spec.nodes})  # type: ignore[attr-defined]
     _REGISTRY[spec.name] = spec
     if spec.algo_yaml is not None:
         ConfigStore.instance().store(group="algo", name=spec.name, node=dict(spec.algo_yaml))
@@ -154,9 +165,11 @@ def load_policy(path: Path, trust: bool = True) -> tuple[Policy, RunningMeanStd 
     state, _ = read_checkpoint(path, with_arrays=False)
     cfg = to_config(OmegaConf.create(state["config"]))
     refuse_untrusted_module(cfg.env, trust)
-    policy, obs_rms = get(cfg.algo.name).load_policy(
-        cfg, inspect_env(cfg.env, cfg.env_kwargs), state["objects"]
-    )
+    info, spec = inspect_env(cfg.env, cfg.env_kwargs), get(cfg.algo.name)
+    try:
+        policy, obs_rms = spec.load_policy(cfg, info, state["objects"])
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
+        raise misfit(path, exc) from None
     return policy, obs_rms, cfg
 
 

@@ -199,6 +199,7 @@ register(
         train=train_mbpo,
         load_policy=load_sac_policy,
         action_spaces=(gym.spaces.Box,),
+        reads=("gamma", "lr_actor_critic", "lr_world_model", "world_model"),
         nodes=(SACConfig, MBPOConfig),
         check=check_sac,
         world_model=True,

@@ -92,5 +92,17 @@ register(
         train=train_ppo,
         load_policy=load_ppo_policy,
         action_spaces=(gym.spaces.Discrete, gym.spaces.Box),
+        reads=(
+            "n_real_steps",
+            "gamma",
+            "gae_lambda",
+            "clip_range",
+            "n_epochs",
+            "batch_size",
+            "max_grad_norm",
+            "lr_actor_critic",
+            "ppo",
+            "network",
+        ),
     )
 )

@@ -204,6 +204,7 @@ register(
         train=train_sac,
         load_policy=load_sac_policy,
         action_spaces=(gym.spaces.Box,),
+        reads=("gamma", "lr_actor_critic"),
         nodes=(SACConfig,),
         check=check_sac,
     )

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 import mbrl_ai
-from mbrl_ai.checkpoint import latest_checkpoint, read_checkpoint, write_checkpoint
+from mbrl_ai.checkpoint import latest_checkpoint, misfit, read_checkpoint, write_checkpoint
 from mbrl_ai.config import config_dict
 from mbrl_ai.errors import RunInterrupted
 from mbrl_ai.runtime.context import RunContext
@@ -66,7 +66,13 @@ class Checkpointer:
         self._set_last(latest_checkpoint(self.run.out_dir))
         if self.last_checkpoint is not None:
             state, arrays = read_checkpoint(self.last_checkpoint)
-            loop, logger_state = self._restore(state, arrays), state["logger"]
+            try:
+                logger_state = state["logger"]
+                loop = self._restore(state, arrays)
+            except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
+                # a weights-only file with entries missing or of other shapes: nothing has been
+                # written yet, so the run directory stays as it was
+                raise misfit(self.last_checkpoint, exc) from None
         self.run.open_logs(logger_state)
         self._next_checkpoint = self._following_checkpoint()
         if threading.current_thread() is threading.main_thread():
