@@ -3,6 +3,7 @@ rules, the model buffer, branched rollouts, and both loops end to end (with exac
 
 from __future__ import annotations
 
+import importlib
 import signal
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from mbrl_ai.branched_rollouts import (
     rollout_horizon,
 )
 from mbrl_ai.buffers import ModelBuffer, ReplayBuffer, Transitions
-from mbrl_ai.checkpoint import read_checkpoint
+from mbrl_ai.checkpoint import checkpoint_dirs, read_checkpoint
 from mbrl_ai.config import MBPOConfig, WorldModelConfig
 from mbrl_ai.errors import RunInterrupted
 from mbrl_ai.fit_model import fit_with_early_stopping, member_heldout_mse
@@ -300,6 +301,47 @@ def test_sac_and_mbpo_resume_exactly(
         assert 1 <= late["rollout_horizon"] <= 4 and late["model_buffer_size"] > 0
         assert late["model/epochs"] >= 1 and np.isfinite(late["model/elite_mse"])
     assert metrics[-1]["updates"] == 250
+
+
+@pytest.mark.parametrize("algo", ["sac", "mbpo"])
+def test_a_stop_mid_iteration_checkpoints_at_once_and_resumes_exactly(
+    algo: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """SIGTERM during an iteration's updates is honoured after the current real step (not at the
+    iteration's end): the checkpoint holds the iteration's progress and the resumed run equals
+    the uninterrupted one."""
+    cfg = compose(f"algo={algo}", *SHORT)
+    run(cfg, tmp_path / "straight")
+    module = importlib.import_module(f"mbrl_ai.algos.{algo}")
+    update, calls = module.sac_update, [0]
+
+    def update_then_signal(*args: object) -> torch.Tensor:
+        calls[0] += 1
+        if calls[0] == 400:  # one update at step 250, then one a step: step 649
+            signal.raise_signal(signal.SIGTERM)
+        return update(*args)
+
+    with monkeypatch.context() as m:
+        m.setattr(module, "sac_update", update_then_signal)
+        with pytest.raises(RunInterrupted) as stopped:
+            run(cfg, tmp_path / "resumed")
+    assert stopped.value.env_steps == 649  # the step whose update saw the signal
+    assert checkpoint_dirs(tmp_path / "resumed")[-1].name == "step_000000000649"
+    run(cfg, tmp_path / "resumed")
+
+    def comparable(path: Path) -> list[dict]:
+        return [
+            {k: v for k, v in r.items() if not k.endswith("_s") and k != "rss_mb"}
+            for r in read_jsonl(path)
+        ]
+
+    for name in ("metrics.jsonl", "eval.jsonl"):
+        assert comparable(tmp_path / "resumed" / name) == comparable(tmp_path / "straight" / name)
+    a, b = read_checkpoint(tmp_path / "straight")[0], read_checkpoint(tmp_path / "resumed")[0]
+    for obj in a["objects"]:
+        for name, sd in a["objects"][obj].items():
+            if isinstance(sd, torch.Tensor):
+                assert torch.equal(sd, b["objects"][obj][name]), (obj, name)
 
 
 def test_sac_refuses_discrete_actions(tmp_path: Path) -> None:

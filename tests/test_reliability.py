@@ -584,3 +584,40 @@ def test_a_second_sigterm_stops_at_once_with_143_and_no_traceback(tmp_path: Path
     text = stderr.decode()
     assert "Traceback" not in text and "SIGTERM again: stopped at once" in text
     read_checkpoint(out)  # the checkpoint on disk still loads
+
+
+@pytest.mark.slow
+def test_sigterm_to_mbpo_pendulum_acts_within_seconds_and_resumes_exactly(tmp_path: Path) -> None:
+    """The preset's iterations take ~25 s (250 real steps of 10 SAC updates each after a model
+    fit): the stop is honoured after the current real step, not at the iteration's end."""
+    budget = ["experiment=mbpo_pendulum", "total_timesteps=750", "logger.progress=off"]
+
+    def args(out: Path) -> list[str]:
+        return [sys.executable, "-m", "mbrl_ai.train", *budget, f"hydra.run.dir={out}"]
+
+    straight = subprocess.run(args(tmp_path / "straight"), cwd=ROOT, capture_output=True)
+    assert straight.returncode == 0, straight.stderr.decode()
+
+    out = tmp_path / "stopped"
+    proc = subprocess.Popen(args(out), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    metrics = out / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (metrics.exists() and metrics.read_text()):
+        time.sleep(0.05)
+    time.sleep(6.0)  # inside iteration 2: its model fit, then SAC updates
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert time.monotonic() - sent < 10, "the stop took longer than 10 s"
+    assert proc.returncode == 143, stderr.decode()
+    state, _ = read_checkpoint(out)
+    assert 250 < state["env_steps"] < 500  # mid-iteration, at the step the signal came in
+
+    again = subprocess.run(args(out), cwd=ROOT, capture_output=True)
+    assert again.returncode == 0, again.stderr.decode()
+    for name in ("metrics.jsonl", "eval.jsonl"):
+        assert _comparable(read_jsonl(out / name)) == _comparable(
+            read_jsonl(tmp_path / "straight" / name)
+        ), name
+    a, b = read_checkpoint(tmp_path / "straight")[0], read_checkpoint(out)[0]
+    _assert_same_state(a["objects"], b["objects"], "objects")

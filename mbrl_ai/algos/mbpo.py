@@ -114,41 +114,46 @@ def train_mbpo(cfg: Config, out_dir: Path) -> RunResult:
         elites: list[int] = saved.get("elites", list(range(m.elites)))
         if saved:
             generator.set_state(saved["generator"].to(torch.uint8))
+        partial = saved.get("partial")  # stopped mid-iteration: what it had done
         while run.env_steps < cfg.total_timesteps:
-            run.collect = replace(run.collect, finished_returns=[], finished_lengths=[])
-            model_metrics: dict[str, float] = {}
-            horizon = 0
-            if replay.size >= s.learning_starts:
-                fit = fit_with_early_stopping(
-                    model, model_optimizer, replay, wm, run.rng, m.elites, m.max_epochs,
-                    m.patience, m.min_improvement, device=device,
-                )  # fmt: skip
-                if not fit["update_skipped"]:
-                    elites = fit["elites"]
-                horizon = rollout_horizon(m, run.iteration + 1, fit["disagreement"])
-                model_buffer.set_capacity(m.rollout_batch_size * horizon * m.retain_iterations)
-                starts = replay.get(run.rng.integers(0, replay.size, m.rollout_batch_size)).obs
-                imagined, rollout_stats = branched_rollouts(
-                    model,
-                    agent.actor,
-                    torch.as_tensor(starts, device=device),
-                    horizon,
-                    elites,
-                    generator,
-                    done_fn,
-                    done_threshold=wm.done_threshold,
-                    disagreement_stop=m.disagreement_stop,
-                )
-                model_buffer.add(imagined)
-                model_metrics = {
-                    **{f"model/{k}": v for k, v in fit.items() if k != "elites"},
-                    **rollout_stats,
-                    "imagined_transitions": len(imagined),
-                }
-            stats: list[torch.Tensor] = []
-            for _ in range(s.steps_per_iteration // cfg.n_envs):
+            if partial is not None:
+                taken, stats = partial["taken"], list(partial["stats"])
+                horizon, model_metrics = partial["horizon"], partial["model_metrics"]
+                partial = None
+            else:
+                run.collect = replace(run.collect, finished_returns=[], finished_lengths=[])
+                taken, stats, horizon, model_metrics = 0, [], 0, {}
+                if replay.size >= s.learning_starts:
+                    fit = fit_with_early_stopping(
+                        model, model_optimizer, replay, wm, run.rng, m.elites, m.max_epochs,
+                        m.patience, m.min_improvement, device=device,
+                    )  # fmt: skip
+                    if not fit["update_skipped"]:
+                        elites = fit["elites"]
+                    horizon = rollout_horizon(m, run.iteration + 1, fit["disagreement"])
+                    model_buffer.set_capacity(m.rollout_batch_size * horizon * m.retain_iterations)
+                    starts = replay.get(run.rng.integers(0, replay.size, m.rollout_batch_size)).obs
+                    imagined, rollout_stats = branched_rollouts(
+                        model,
+                        agent.actor,
+                        torch.as_tensor(starts, device=device),
+                        horizon,
+                        elites,
+                        generator,
+                        done_fn,
+                        done_threshold=wm.done_threshold,
+                        disagreement_stop=m.disagreement_stop,
+                    )
+                    model_buffer.add(imagined)
+                    model_metrics = {
+                        **{f"model/{k}": v for k, v in fit.items() if k != "elites"},
+                        **rollout_stats,
+                        "imagined_transitions": len(imagined),
+                    }
+            while taken < s.steps_per_iteration // cfg.n_envs:
                 replay.add(real_step(run, agent, run.env_steps < s.learning_starts))
                 run.env_steps += cfg.n_envs
+                taken += 1
                 if run.env_steps >= s.learning_starts:
                     for _ in range(s.updates_per_step):
                         batch = mixed_batch(
@@ -166,6 +171,14 @@ def train_mbpo(cfg: Config, out_dir: Path) -> RunResult:
                         )
                 if run.env_steps >= cfg.total_timesteps:
                     break
+                if ckpt.stop_requested:  # within a real step's updates, not the iteration's
+                    ckpt.end_iteration(
+                        elites=elites,
+                        generator=generator.get_state(),
+                        partial=dict(
+                            taken=taken, stats=stats, horizon=horizon, model_metrics=model_metrics
+                        ),
+                    )
             update = update_stats(stats)
             if update:
                 run.check_update(

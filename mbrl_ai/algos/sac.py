@@ -164,24 +164,29 @@ def train_sac(cfg: Config, out_dir: Path) -> RunResult:
     ckpt.track(**sac_objects(agent, opts), replay=replay)
     run.evaluate_with(agent.actor)
     with run, ckpt:
-        ckpt.begin()
+        partial = ckpt.begin().get("partial")  # stopped mid-iteration: what it had done
         while run.env_steps < cfg.total_timesteps:
-            run.collect = replace(run.collect, finished_returns=[], finished_lengths=[])
-            stats: list[torch.Tensor] = []
-            for _ in range(s.steps_per_iteration // cfg.n_envs):
+            if partial is not None:
+                taken, stats, partial = partial["taken"], list(partial["stats"]), None
+            else:
+                run.collect = replace(run.collect, finished_returns=[], finished_lengths=[])
+                taken, stats = 0, []
+            while taken < s.steps_per_iteration // cfg.n_envs:
                 replay.add(real_step(run, agent, run.env_steps < s.learning_starts))
                 run.env_steps += cfg.n_envs
-                if run.env_steps < s.learning_starts:
-                    continue
-                for _ in range(s.updates_per_step):
-                    batch = sample_batch(replay, s.batch_size, run.rng, run.device)
-                    stats.append(
-                        sac_update(
-                            agent, opts.actor, opts.critic, opts.alpha, *batch, cfg.gamma, s.tau
+                taken += 1
+                if run.env_steps >= s.learning_starts:
+                    for _ in range(s.updates_per_step):
+                        batch = sample_batch(replay, s.batch_size, run.rng, run.device)
+                        stats.append(
+                            sac_update(
+                                agent, opts.actor, opts.critic, opts.alpha, *batch, cfg.gamma, s.tau
+                            )
                         )
-                    )
                 if run.env_steps >= cfg.total_timesteps:
                     break
+                if ckpt.stop_requested:  # within a real step's updates, not the iteration's
+                    ckpt.end_iteration(partial=dict(taken=taken, stats=stats))
             update = update_stats(stats)
             if update:
                 run.check_update(

@@ -89,6 +89,12 @@ class Checkpointer:
             signal.signal(signum, handler)
         self._previous_handlers.clear()
 
+    @property
+    def stop_requested(self) -> bool:
+        """A stop signal arrived: a loop with long iterations calls :meth:`end_iteration` at its
+        next consistent point (with what the rest of the iteration needs in ``loop``)."""
+        return self.stop_signal is not None
+
     def end_iteration(self, **loop: Any) -> None:
         """Write a checkpoint when one is due; after SIGINT / SIGTERM, write one and stop.
 
