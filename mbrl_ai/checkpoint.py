@@ -139,10 +139,17 @@ def read_checkpoint(
 
 
 def _write_synced(path: Path, write: Any) -> None:
-    with path.open("wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with path.open("wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException as exc:
+        cause = os_error(exc)
+        if cause is None:
+            raise
+        # the file is named however the writer failed (a zip writer's error names none)
+        raise OSError(cause.errno, cause.strerror, str(path)) from None
 
 
 def _fsync_dir(path: Path) -> None:
@@ -157,6 +164,17 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def os_error(exc: BaseException | None) -> OSError | None:
+    """The OSError behind ``exc`` (itself, or what it was raised from or while handling)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, OSError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def misfit(where: Path | str, exc: BaseException) -> CheckpointError:

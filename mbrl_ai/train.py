@@ -513,10 +513,31 @@ def _task(dcfg: DictConfig) -> float | None:
     except NonFiniteError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
+    except OSError as exc:  # a full disk, a folder made read-only, a file system gone
+        print(io_error_line(exc, out_dir), file=sys.stderr)
+        sys.exit(1)
     evals = getattr(result, "evals", None)
-    plot_run(out_dir)
+    try:
+        plot_run(out_dir)
+    except OSError as exc:
+        print(io_error_line(exc, out_dir), file=sys.stderr)
+        sys.exit(1)
     print(summary_line(result, out_dir), flush=True)
     return float(evals[-1]["mean_return"]) if evals else None
+
+
+def io_error_line(exc: OSError, out_dir: Path) -> str:
+    """One line for a run stopped by the file system: the cause, the file, what is kept."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    where = f" ({exc.filename})" if exc.filename else ""
+    kept = latest_checkpoint(out_dir) if out_dir.is_dir() else None
+    keeps = (
+        f"the last checkpoint, {kept.name}, is intact: the same command continues from it once "
+        "the cause is fixed"
+        if kept is not None
+        else "no checkpoint had been written yet"
+    )
+    return f"error: cannot write the run's files: {reason}{where}; {keeps}"
 
 
 def summary_line(result: Any, out_dir: Path) -> str:

@@ -232,8 +232,9 @@ def test_report_refuses_zero_consecutive_evaluations(tmp_path: Path) -> None:
 
 
 def test_a_module_named_in_a_saved_run_is_not_imported_without_trust(tmp_path: Path) -> None:
-    """`evaluate` and `visualize` on a run whose env id is ``module:Env-v0`` refuse to import the
-    module (a marker file proves it never ran) unless told to trust it."""
+    """`evaluate`, `visualize` and `resume=` on a run whose env id is ``module:Env-v0`` refuse to
+    import the module (a marker file proves it never ran) unless told to trust it; `report` reads
+    the saved config and never imports anything."""
     import os
     import subprocess
     import sys
@@ -259,10 +260,14 @@ def test_a_module_named_in_a_saved_run_is_not_imported_without_trust(tmp_path: P
         if other.name != "state.pt":
             (target / other.name).write_bytes(other.read_bytes())
 
+    (out / "config.yaml").write_text(
+        (out / "config.yaml").read_text().replace("tests.fake_envs:Counter-v0", "evil_envs:Counter-v0")
+    )
     env = {"PYTHONPATH": f"{workdir}:{ROOT}"}
-    for cmd in (
-        [sys.executable, "-m", "mbrl_ai.evaluate", f"run={out}", "episodes=1"],
-        [sys.executable, "-m", "mbrl_ai.visualize", str(out)],
+    for cmd, how in (
+        ([sys.executable, "-m", "mbrl_ai.evaluate", f"run={out}", "episodes=1"], "trust=true"),
+        ([sys.executable, "-m", "mbrl_ai.visualize", str(out)], "trust=true"),
+        ([sys.executable, "-m", "mbrl_ai.train", f"resume={out}"], "env=evil_envs:Counter-v0"),
     ):
         result = subprocess.run(
             cmd, cwd=workdir, capture_output=True, text=True, timeout=120,
@@ -270,8 +275,22 @@ def test_a_module_named_in_a_saved_run_is_not_imported_without_trust(tmp_path: P
         )  # fmt: skip
         assert result.returncode == 2, result.stderr
         lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and "would be imported and run; pass trust=true" in lines[0]
+        assert len(lines) == 1 and "would be imported and run" in lines[0] and how in lines[0]
         assert not marker.exists()
+    report = subprocess.run(
+        [sys.executable, "-m", "mbrl_ai.report", str(out), "--out", str(tmp_path / "report")],
+        cwd=workdir, capture_output=True, text=True, timeout=120, env={**os.environ, **env},
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    assert "evil_envs" in (tmp_path / "report" / "report.md").read_text()  # read, never imported
+    assert not marker.exists()
+    named = subprocess.run(
+        [sys.executable, "-m", "mbrl_ai.train", f"resume={out}", "env=evil_envs:Counter-v0"],
+        cwd=workdir, capture_output=True, text=True, timeout=120, env={**os.environ, **env},
+    )  # fmt: skip
+    assert marker.exists() and named.returncode == 2  # named: imported (it registers no env)
+    assert "Traceback" not in named.stderr
+    marker.unlink()
     trusted = subprocess.run(
         [sys.executable, "-m", "mbrl_ai.evaluate", f"run={out}", "episodes=1", "trust=true"],
         cwd=workdir, capture_output=True, text=True, timeout=120, env={**os.environ, **env},

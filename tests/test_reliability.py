@@ -621,3 +621,59 @@ def test_sigterm_to_mbpo_pendulum_acts_within_seconds_and_resumes_exactly(tmp_pa
         ), name
     a, b = read_checkpoint(tmp_path / "straight")[0], read_checkpoint(out)[0]
     _assert_same_state(a["objects"], b["objects"], "objects")
+
+
+FAULTS = [
+    # (MBRL_AI_TEST_FAULT, what the one error line must say)
+    ("ENOSPC:2", "No space left on device"),
+    ("EROFS:2", "Read-only file system"),
+    ("EACCES:2", "Permission denied"),
+    ("EIO:2", "Input/output error"),
+]
+
+
+@pytest.mark.parametrize(("fault", "says"), FAULTS, ids=[f for f, _ in FAULTS])
+def test_a_file_system_fault_mid_run_is_one_line_and_keeps_the_last_checkpoint(
+    fault: str, says: str, tiny: list[str], tmp_path: Path
+) -> None:
+    """The second checkpoint cannot be written: exit 1, one line naming the cause, the file and
+    the checkpoint that is kept; that checkpoint loads and the same command then completes."""
+    args = [
+        "algo=ppo", *tiny, "total_timesteps=1024", "checkpoint_every=256",
+        f"hydra.run.dir={tmp_path}",
+    ]  # fmt: skip
+    faulty = {"MBRL_AI_PLUGINS": "tests.fault_plugin", "MBRL_AI_TEST_FAULT": fault}
+    result = run_cli(*args, env=faulty)
+    assert result.returncode == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert says in errors[0] and "state.pt" in errors[0]
+    assert "step_000000000256, is intact" in errors[0]
+    assert [p.name for p in checkpoint_dirs(tmp_path)] == ["step_000000000256"]
+    assert read_checkpoint(tmp_path)[0]["env_steps"] == 256
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert read_checkpoint(tmp_path)[0]["env_steps"] == 1024
+
+
+def test_a_file_size_limit_is_one_line_not_a_traceback(tiny: list[str], tmp_path: Path) -> None:
+    """A real write failure (RLIMIT_FSIZE: the kernel refuses writes past 40 kB, as a full disk
+    refuses any): torch's zip writer turns it into a RuntimeError, reported as the OSError."""
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
+
+    cmd = [
+        sys.executable, "-m", "mbrl_ai.train", "algo=ppo", *tiny, "checkpoint_every=256",
+        "logger.mode=disabled", f"hydra.run.dir={tmp_path}",
+    ]  # fmt: skip
+    result = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, preexec_fn=limit, timeout=300
+    )
+    assert result.returncode == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "File too large" in errors[0] and "no checkpoint had been written yet" in errors[0]
+    assert checkpoint_dirs(tmp_path) == []  # and no half-written one
+    assert not list((tmp_path / "checkpoints").glob(".tmp-*"))
