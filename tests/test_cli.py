@@ -261,7 +261,9 @@ def test_a_module_named_in_a_saved_run_is_not_imported_without_trust(tmp_path: P
             (target / other.name).write_bytes(other.read_bytes())
 
     (out / "config.yaml").write_text(
-        (out / "config.yaml").read_text().replace("tests.fake_envs:Counter-v0", "evil_envs:Counter-v0")
+        (out / "config.yaml")
+        .read_text()
+        .replace("tests.fake_envs:Counter-v0", "evil_envs:Counter-v0")
     )
     env = {"PYTHONPATH": f"{workdir}:{ROOT}"}
     for cmd, how in (
