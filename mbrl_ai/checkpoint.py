@@ -149,6 +149,8 @@ def _write_synced(path: Path, write: Any) -> None:
         if cause is None:
             raise
         # the file is named however the writer failed (a zip writer's error names none)
+        if cause.errno is None:  # no errno to rebuild it from: keep its words
+            raise OSError(f"{cause}: {path}") from None
         raise OSError(cause.errno, cause.strerror, str(path)) from None
 
 

@@ -43,15 +43,19 @@ def run_cli(
     )
 
 
+# overrides for a run that takes about a second
+TINY = (
+    "total_timesteps=512",
+    "n_real_steps=256",
+    "batch_size=64",
+    "n_epochs=2",
+    "eval_every=256",
+    "eval_episodes=2",
+    "logger.progress=off",
+)
+
+
 @pytest.fixture
 def tiny() -> list[str]:
     """Overrides for a run that takes about a second."""
-    return [
-        "total_timesteps=512",
-        "n_real_steps=256",
-        "batch_size=64",
-        "n_epochs=2",
-        "eval_every=256",
-        "eval_episodes=2",
-        "logger.progress=off",
-    ]
+    return list(TINY)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mbrl_ai.utils import read_jsonl
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, TINY, run_cli
 
 pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
@@ -22,15 +22,9 @@ pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
 SWEEP = [
     "seed=0,1",
     "planning_horizon=1,3",
-    "total_timesteps=512",
-    "n_real_steps=256",
-    "batch_size=64",
-    "n_epochs=2",
-    "eval_every=256",
-    "eval_episodes=2",
+    *TINY,
     "world_model.train_steps=10",
     "curiosity=none",
-    "logger.progress=off",
 ]
 
 

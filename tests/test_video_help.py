@@ -12,18 +12,9 @@ from PIL import Image
 
 from mbrl_ai import algos, evaluate
 from mbrl_ai.cli_help import attribute_docs, help_text
-from tests.conftest import run_cli
+from tests.conftest import TINY, run_cli
 
-TINY_PPO = [
-    "algo=ppo",
-    "total_timesteps=512",
-    "n_real_steps=256",
-    "batch_size=64",
-    "n_epochs=2",
-    "eval_every=256",
-    "eval_episodes=2",
-    "logger.progress=off",
-]
+TINY_PPO = ["algo=ppo", *TINY]
 
 
 @pytest.fixture(scope="module")
