@@ -80,10 +80,16 @@ def sac_update(
     critic_loss.backward()
     critic_optimizer.step()
 
-    q1_pi, q2_pi = agent.critic(obs, new_actions)
-    actor_loss = (alpha * log_prob - torch.min(q1_pi, q2_pi)).mean()
-    actor_optimizer.zero_grad(set_to_none=True)
-    actor_loss.backward()
+    # the actor loss moves the actor only: with the critic frozen, backward computes no critic
+    # weight gradients (the next critic step would discard them)
+    agent.critic.requires_grad_(False)
+    try:
+        q1_pi, q2_pi = agent.critic(obs, new_actions)
+        actor_loss = (alpha * log_prob - torch.min(q1_pi, q2_pi)).mean()
+        actor_optimizer.zero_grad(set_to_none=True)
+        actor_loss.backward()
+    finally:
+        agent.critic.requires_grad_(True)
     actor_optimizer.step()
 
     with torch.no_grad():  # one fused call for all target parameters
