@@ -62,7 +62,10 @@ class Actor(nn.Module):
 
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """A stochastic action and its log-probability: ``[B]`` long / ``[B, d]`` float, and ``[B]``."""
-        out = self.net(obs)
+        return self.sample_from(self.net(obs))
+
+    def sample_from(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`sample` given the network's output ``out`` (logits or means)."""
         if self.discrete:
             log_p = torch.log_softmax(out, dim=-1)
             # Gumbel-max with Gumbel noise written as −log E, E ~ Exp(1): an exact categorical

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -42,6 +43,40 @@ def build_mlp(
             nn.init.orthogonal_(layer.weight, gain=gain)
             nn.init.zeros_(layer.bias)
     return net
+
+
+# activations as the functions their modules call, for :func:`fast_forward`
+_FUNCTIONS = {nn.Tanh: torch.tanh, nn.ReLU: torch.relu, nn.SiLU: nn.functional.silu}
+
+
+def fast_forward(net: nn.Sequential) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``net``'s forward as plain function calls on its current parameters: the same kernels on
+    the same tensors, so the same numbers, without ``nn.Module.__call__``'s bookkeeping (which
+    costs more than the maths for a one-row batch of a small MLP). Hooks are not run. Parameters
+    updated in place (optimiser steps, ``load_state_dict``) are seen; rebuild it after replacing
+    a parameter tensor."""
+    steps: list[Callable[[torch.Tensor], torch.Tensor]] = []
+    for layer in net:
+        if isinstance(layer, nn.Linear):
+            steps.append(_linear(layer.weight, layer.bias))
+        else:
+            steps.append(_FUNCTIONS.get(type(layer), layer.forward))
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        for step in steps:
+            x = step(x)
+        return x
+
+    return forward
+
+
+def _linear(
+    weight: torch.Tensor, bias: torch.Tensor | None
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    def linear(x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(x, weight, bias)
+
+    return linear
 
 
 def as_float_tensor(x: object, device: torch.device) -> torch.Tensor:
