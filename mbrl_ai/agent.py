@@ -75,6 +75,9 @@ def build_ppo_agent(cfg: Config, info: EnvInfo, device: torch.device) -> PPOAgen
     )
     p = cfg.ppo
     obs_rms = RunningMeanStd((info.obs_dim,), clip=p.clip_obs) if p.normalize_obs else None
+    if obs_rms is not None and device.type != "mps":  # MPS has no float64: statistics stay on CPU
+        obs_rms = obs_rms.to(device)
+    # the reward scaler only ever sees the env's rewards (numpy, on the CPU): it stays there
     reward_rms = RunningMeanStd((), clip=p.clip_reward) if p.normalize_reward else None
     return PPOAgent(actor, critic, optimizer, obs_rms, reward_rms, cfg.lr_actor_critic, p.anneal_lr)
 

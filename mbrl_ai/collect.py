@@ -155,10 +155,10 @@ def collect_rollout(
     trunc_obs: list[tuple[int, np.ndarray, np.ndarray]] = []
 
     def policy_input(x: np.ndarray) -> torch.Tensor:
-        x_t = torch.from_numpy(x)
+        x_t = torch.from_numpy(x).to(device)
         if obs_rms is not None:
             x_t = obs_rms.normalize(x_t).float()
-        return x_t.to(device)
+        return x_t
 
     s = replace(state, finished_returns=[], finished_lengths=[])
     obs = s.obs

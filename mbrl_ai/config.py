@@ -125,7 +125,7 @@ class WorldModelConfig:
     activation: str = "silu"
     """Hidden activation: tanh, relu, elu or silu."""
     train_steps: int = 200
-    """Gradient steps on the real-transition replay per iteration."""
+    """Gradient steps on the real-transition replay per iteration, at most (see ``stop_*``)."""
     batch_size: int = 256
     """Minibatch per member per gradient step (each member draws its own)."""
     holdout_fraction: float = 0.1
@@ -162,6 +162,14 @@ class WorldModelConfig:
     real replay forgets all but the newest batch; ``null`` never forgets."""
     forget_window: int = 5
     """Iterations of open-loop error the change test compares with (at least 3 are needed)."""
+    stop_check_every: int = 20
+    """Early stop of each fit: every this many of the ``train_steps`` steps, score the model on
+    (up to 512 of) the held-out transitions; 0 always takes all ``train_steps``."""
+    stop_patience: int = 1
+    """... and stop once that many checks in a row improved the held-out MSE by less than
+    ``stop_min_improvement`` (relative) on the best so far."""
+    stop_min_improvement: float = 0.01
+    """The relative drop of the held-out MSE that counts as an improvement."""
 
     def check(self, c: Config) -> None:
         need_choice("world_model.confidence", self.confidence, CONFIDENCES)
@@ -172,6 +180,14 @@ class WorldModelConfig:
             "must be > 1 or null",
         )
         need_int(self, "world_model", "forget_window", 3)
+        need_int(self, "world_model", "stop_check_every", 0)
+        need_int(self, "world_model", "stop_patience", 1)
+        need(
+            0.0 <= self.stop_min_improvement < 1.0,
+            "world_model.stop_min_improvement",
+            self.stop_min_improvement,
+            "must be in [0, 1)",
+        )
         need(
             self.confidence_tolerance > 0.0,
             "world_model.confidence_tolerance",

@@ -38,10 +38,10 @@ def evaluate_policy(
     space = envs.single_action_space
     with torch.no_grad():
         while any(len(f) < q for f, q in zip(finished, quota, strict=True)):
-            obs_t = torch.as_tensor(obs.reshape(k, -1), dtype=torch.float32)
+            obs_t = torch.as_tensor(obs.reshape(k, -1), dtype=torch.float32, device=device)
             if obs_rms is not None:
                 obs_t = obs_rms.normalize(obs_t).float()
-            action = actor.mode(obs_t.to(device)).cpu().numpy()
+            action = actor.mode(obs_t).cpu().numpy()
             if not actor.discrete:
                 assert isinstance(space, gym.spaces.Box)
                 action = np.clip(action, space.low, space.high)

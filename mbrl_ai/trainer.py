@@ -101,6 +101,8 @@ def build_parts(cfg: Config, run: RunContext, agent: PPOAgent) -> MBPPOParts:
     model_optimizer = build_model_optimizer(model, cfg.lr_world_model, wm)
     replay = build_real_replay(info, wm.replay_capacity, wm.holdout_fraction, cfg.seed)
     curiosity = build_curiosity(cfg.curiosity, info.obs_dim, info.action_space, model, cfg.seed)
+    if isinstance(curiosity, torch.nn.Module):
+        curiosity = curiosity.to(device)
     params = curiosity.trainable_parameters()
     curiosity_optimizer = torch.optim.Adam(params, lr=cfg.lr_curiosity) if params else None
     int_critic = None

@@ -98,7 +98,7 @@ def _linear_system(n: int, seed: int) -> Transitions:
 
 def test_ensemble_fits_a_known_linear_system_and_becomes_confident() -> None:
     torch.manual_seed(0)
-    cfg = WorldModelConfig(train_steps=600, hidden=[64, 64])
+    cfg = WorldModelConfig(train_steps=600, hidden=[64, 64], stop_check_every=0)
     model = _model(cfg=cfg)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=cfg.weight_decay)
     replay = ReplayBuffer(5000, 3, (2,), False, cfg.holdout_fraction, seed=0)
@@ -294,3 +294,45 @@ def test_the_replay_can_forget_all_but_its_newest_transitions() -> None:
                            np.array([8.0], np.float32), np.array([[9.0]], np.float32),
                            np.zeros(1, bool)))  # fmt: skip
     assert replay.recent_obs(2)[:, 0].tolist() == [7.0, 8.0]
+
+
+def test_a_fit_stops_early_once_held_out_error_stops_falling_and_is_otherwise_unchanged() -> None:
+    """The held-out checks draw no random numbers: a fit they never stop ends bit-identical to
+    one without them; on a model that has converged, they stop the fit after one check."""
+    import copy
+
+    torch.manual_seed(0)
+    full = WorldModelConfig(train_steps=200, hidden=[64, 64], stop_check_every=0)
+    model = _model(cfg=full)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=full.weight_decay)
+    replay = ReplayBuffer(5000, 3, (2,), False, full.holdout_fraction, seed=0)
+    replay.add(_linear_system(4000, seed=1))
+    assert (
+        fit_world_model(model, optimizer, replay, full, np.random.default_rng(0))["train_steps"]
+        == 200
+    )
+
+    never_stops = WorldModelConfig(
+        train_steps=200, hidden=[64, 64], stop_check_every=20, stop_patience=1000
+    )
+    results = []
+    for cfg in (full, never_stops):
+        m = copy.deepcopy(model)
+        opt = torch.optim.AdamW(m.parameters(), lr=3e-3, weight_decay=cfg.weight_decay)
+        opt.load_state_dict(copy.deepcopy(optimizer.state_dict()))  # its own moments
+        metrics = fit_world_model(m, opt, replay, cfg, np.random.default_rng(1))
+        results.append((metrics, m.state_dict()))
+    assert results[0][0]["train_steps"] == results[1][0]["train_steps"] == 200
+    for key, value in results[0][1].items():
+        assert torch.equal(value, results[1][1][key]), key
+
+    for _ in range(3):  # converge with the default checks: later fits stop early
+        stopped = fit_world_model(
+            model,
+            optimizer,
+            replay,
+            WorldModelConfig(train_steps=600, hidden=[64, 64]),
+            np.random.default_rng(2),
+        )
+    assert stopped["train_steps"] < 600 and stopped["train_steps"] % 20 == 0
+    assert stopped["heldout_state_mse"] < 0.01

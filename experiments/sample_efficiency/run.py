@@ -48,6 +48,10 @@ HERE = Path(__file__).resolve().parent
 CONFIGS = {
     # the pseudocode's section-1 values; curiosity off, to isolate imagination
     "default": {"ppo": ["algo=ppo"], "mbppo": ["algo=mbppo", "curiosity=none"]},
+    # the default before each world-model fit stopped early: all 200 steps every iteration
+    "default_full_fit": {
+        "mbppo": ["algo=mbppo", "curiosity=none", "world_model.stop_check_every=0"]
+    },
     "tuned": {"ppo": ["experiment=ppo_cartpole"], "mbppo": ["experiment=mbppo_cartpole"]},
     # the default config as it ships, with RND curiosity (β_init 0.2); its β = 0 twin is the
     # default row above (β = 0 and curiosity=none give bit-identical runs)

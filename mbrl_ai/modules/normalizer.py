@@ -7,7 +7,11 @@ from torch import nn
 
 
 class RunningMeanStd(nn.Module):
-    """Mean and variance of everything passed to ``update``, merged batch by batch (Chan et al.)."""
+    """Mean and variance of everything passed to ``update``, merged batch by batch (Chan et al.).
+
+    The statistics are float64 on whatever device the module is moved to; inputs may come from
+    any device (``update`` moves them to the statistics, ``normalize`` and ``scale`` answer on the
+    input's device)."""
 
     mean: torch.Tensor
     var: torch.Tensor
@@ -26,7 +30,7 @@ class RunningMeanStd(nn.Module):
     @torch.no_grad()
     def update(self, x: torch.Tensor) -> None:
         """Merge a batch ``[B, *shape]`` into the statistics."""
-        x = x.to(torch.float64).reshape(-1, *self.mean.shape)
+        x = x.to(self.mean.device, torch.float64).reshape(-1, *self.mean.shape)
         batch_mean, batch_var, n = x.mean(0), x.var(0, unbiased=False), x.shape[0]
         delta = batch_mean - self.mean
         total = self.count + n
@@ -37,10 +41,10 @@ class RunningMeanStd(nn.Module):
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """(x − mean) / std, clipped to ±clip."""
-        std = torch.sqrt(self.var + 1e-8).to(x.dtype)
-        return torch.clamp((x - self.mean.to(x.dtype)) / std, -self.clip, self.clip)
+        std = torch.sqrt(self.var + 1e-8).to(x.device, x.dtype)
+        return torch.clamp((x - self.mean.to(x.device, x.dtype)) / std, -self.clip, self.clip)
 
     def scale(self, x: torch.Tensor) -> torch.Tensor:
         """x / std, clipped to ±clip (reward scaling keeps the sign and the zero)."""
-        std = torch.sqrt(self.var + 1e-8).to(x.dtype)
+        std = torch.sqrt(self.var + 1e-8).to(x.device, x.dtype)
         return torch.clamp(x / std, -self.clip, self.clip)
