@@ -109,7 +109,14 @@ def train_until(
             return done.result
 
 
-DIAGNOSTICS = ("confidence", "model/done_precision", "model/done_recall", "imagined_transitions")
+DIAGNOSTICS = (
+    "confidence",
+    "model/done_precision",
+    "model/done_recall",
+    "imagined_transitions",
+    "plan_ms_per_step",
+    "model_steps_per_real_step",
+)
 OPEN_LOOP = "model/open_loop_mse_"
 
 

@@ -531,6 +531,109 @@ class MBPOConfig:
 
 
 @dataclass
+class MPCConfig:
+    """Model-predictive control with the learned ensemble, as PETS (``algo=mpc``): every real step
+    a planner searches action sequences through the model and the first action is taken. The
+    model is ``world_model.*`` (fitted to early stopping every ``refit_every`` real steps; its
+    learned reward and done heads score the sequences unless ``reward`` /
+    ``world_model.termination`` say ``known``). Registered by ``algos/mpc.py``."""
+
+    key: ClassVar[str] = "mpc"
+
+    planner: str = "cem"
+    """``random`` (random shooting), ``cem``, ``icem``, ``mppi``; discrete actions: ``cem``
+    (categorical CEM) or ``exhaustive`` (every sequence; small |A|^horizon only)."""
+    horizon: int = 15
+    """Steps of every planned sequence."""
+    population: int = 200
+    """Sequences evaluated per planner iteration (iCEM: in its first iteration)."""
+    elites: int = 20
+    """Best sequences the distribution is refitted to (CEM, iCEM, categorical CEM)."""
+    iterations: int = 4
+    """Refits per real step (random shooting: ignored)."""
+    alpha: float = 0.1
+    """Smoothing: the weight of the old mean and std (or probabilities) in each refit."""
+    init_std: float = 0.5
+    """Initial standard deviation of the sampling Gaussian, in units of half the action range."""
+    icem_beta: float = 2.0
+    """iCEM: the exponent of the coloured noise's 1/f^beta spectrum (0: white)."""
+    icem_decay: float = 1.25
+    """iCEM: the population shrinks by this factor every iteration."""
+    icem_keep: float = 0.3
+    """iCEM: share of the elites carried into the next iteration's population."""
+    mppi_noise_std: float = 0.5
+    """MPPI: standard deviation of the perturbations (half-range units)."""
+    mppi_temperature: float = 1.0
+    """MPPI: λ of the exp(return / λ) weights."""
+    categorical_floor: float = 0.01
+    """Categorical CEM: every action keeps at least this probability at every step."""
+    particles: int = 5
+    """Model rollouts per sequence; with ``ts_inf`` a multiple of ``world_model.ensemble_size``."""
+    propagation: str = "ts_inf"
+    """``ts_inf`` (each particle keeps one member), ``ts1`` (a member per step) or
+    ``expectation`` (the members' mean, no sampling)."""
+    reward: str = "learned"
+    """``learned`` (the model's reward head) or ``known`` (the environment's own function, an
+    option marked as such in every table; CartPole, continuous CartPole, Pendulum,
+    MountainCarContinuous)."""
+    warmup_steps: int = 200
+    """Uniformly random actions for this many real steps before planning starts."""
+    refit_every: int = 100
+    """Real steps between model fits (one iteration: a log line, checkpoint and signal checks)."""
+    model_epochs: int = 25
+    """Each fit stops after this many epochs at the latest ..."""
+    model_patience: int = 5
+    """... or once no member's held-out MSE improved by 1% for this many epochs."""
+
+    def check(self, c: Config) -> None:
+        need_choice("mpc.planner", self.planner, MPC_PLANNERS)
+        need_choice("mpc.propagation", self.propagation, MPC_PROPAGATIONS)
+        need_choice("mpc.reward", self.reward, ("learned", "known"))
+        for key in ("horizon", "population", "elites", "iterations", "particles", "refit_every"):
+            need_int(self, "mpc", key, 1)
+        for key in ("warmup_steps",):
+            need_int(self, "mpc", key, 0)
+        for key in ("model_epochs", "model_patience"):
+            need_int(self, "mpc", key, 1)
+        need(
+            self.elites <= self.population,
+            "mpc.elites",
+            self.elites,
+            f"must be <= mpc.population ({self.population})",
+        )
+        for key in ("alpha", "icem_keep"):
+            need(
+                0.0 <= getattr(self, key) < 1.0,
+                f"mpc.{key}",
+                getattr(self, key),
+                "must be in [0, 1)",
+            )
+        for key in ("init_std", "mppi_noise_std", "mppi_temperature"):
+            need(getattr(self, key) > 0.0, f"mpc.{key}", getattr(self, key), "must be > 0")
+        need(self.icem_decay >= 1.0, "mpc.icem_decay", self.icem_decay, "must be >= 1")
+        need(self.icem_beta >= 0.0, "mpc.icem_beta", self.icem_beta, "must be >= 0")
+        need(
+            0.0 <= self.categorical_floor < 0.5,
+            "mpc.categorical_floor",
+            self.categorical_floor,
+            "must be in [0, 0.5)",
+        )
+        e = c.world_model.ensemble_size
+        need(
+            self.propagation != "ts_inf" or self.particles % e == 0,
+            "mpc.particles",
+            self.particles,
+            f"must be a multiple of world_model.ensemble_size ({e}) with mpc.propagation=ts_inf",
+        )
+        need(
+            self.refit_every % c.n_envs == 0,
+            "mpc.refit_every",
+            self.refit_every,
+            f"must be a multiple of n_envs ({c.n_envs})",
+        )
+
+
+@dataclass
 class LoggerConfig:
     """Where metrics go: JSONL files always; console progress bar; optionally W&B."""
 
@@ -780,6 +883,8 @@ def reads_key(algo: str, key: str) -> bool:
 
 
 ROLLOUT_LENGTHS = ("fixed", "linear", "adaptive")
+MPC_PLANNERS = ("random", "cem", "icem", "mppi", "exhaustive")
+MPC_PROPAGATIONS = ("ts_inf", "ts1", "expectation")
 IMAGINATION_MODES = ("breadth", "depth", "both", "fixed", "steve", "steve_breadth")
 CONFIDENCES = ("heldout", "open_loop", "open_loop_skill")
 # seeds stay below 2**31 so that every derived seed (per env, evaluation offset) fits numpy's and

@@ -60,6 +60,7 @@ def never(next_obs: torch.Tensor) -> torch.Tensor:
 KNOWN_TERMINATION: dict[str, TerminationFn] = {
     "CartPole-v0": cartpole,
     "CartPole-v1": cartpole,
+    "mbrl_ai/CartPoleContinuous-v0": cartpole,
     "Acrobot-v1": acrobot,
     "MountainCar-v0": mountain_car,
     "MountainCarContinuous-v0": mountain_car_continuous,

@@ -52,6 +52,14 @@ BAD_INPUT = [
     (["eval_threshold=nan"], "must be a finite number"),
     (["algo=sac", "env=Pendulum-v1", "sac.target_entropy=nan"], "must be a finite number"),
     (
+        ["algo=mpc", "mpc.planner=icem"],
+        "for discrete actions (CartPole-v1) allowed: cem, exhaustive",
+    ),
+    (["algo=mpc", "env=Acrobot-v1", "mpc.reward=known"], "no known reward function"),
+    (["algo=mpc", "mpc.particles=3"], "must be a multiple of world_model.ensemble_size (5)"),
+    (["algo=mpc", "mpc.planner=exhaustive", "mpc.horizon=20"], "exceeds"),
+    (["algo=mpc", "planning_horizon=3"], "algo=mpc does not read this key"),
+    (
         ["env=tests.fake_envs:Counter-v0", "world_model.termination=known"],
         "no known termination function",
     ),

@@ -88,6 +88,7 @@ NESTED = [
     "beta",
     "sac",
     "mbpo",
+    "mpc",
     "logger",
 ]
 
@@ -124,7 +125,8 @@ def test_the_cli_precheck_accepts_every_nested_key(override: str) -> None:
         ("ppo", {"gamma", "ppo", "network", "n_real_steps"}, {"world_model", "beta", "sac"}),
         ("sac", {"gamma", "sac"}, {"ppo", "network", "n_real_steps", "world_model", "mbpo"}),
         ("mbpo", {"sac", "mbpo", "world_model"}, {"ppo", "imagination", "curiosity"}),
-        ("mbppo", {"ppo", "world_model", "imagination", "beta"}, {"sac", "mbpo"}),
+        ("mbppo", {"ppo", "world_model", "imagination", "beta"}, {"sac", "mbpo", "mpc"}),
+        ("mpc", {"mpc", "world_model", "gamma"}, {"ppo", "network", "sac", "imagination"}),
     ],
 )
 def test_a_runs_saved_config_holds_only_what_its_algorithm_reads(

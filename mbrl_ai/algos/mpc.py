@@ -1,0 +1,265 @@
+"""``algo=mpc``: model-predictive control with the learned ensemble (PETS).
+
+    warm-up: ``mpc.warmup_steps`` uniformly random real steps
+    for each iteration of ``mpc.refit_every`` real steps until total_timesteps:
+        fit the ensemble on the real replay (early stopping on held-out MSE; all members plan)
+        every real step: the planner searches ``mpc.horizon``-step action sequences, each scored
+            by ``mpc.particles`` rollouts through the ensemble (trajectory sampling) with the
+            model's own reward and done heads (or the env's known functions); take the first
+            action; the plan, shifted by one, warm-starts the next search
+
+Continuous actions are planned in [-1, 1]^d (the replay and the model see them so) and mapped to
+the env's bounds when taken. Discrete actions are indices (categorical CEM or exhaustive search).
+Evaluation plans the same way, from scratch each step, for every evaluation env at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from mbrl_ai.algos import AlgorithmSpec, register
+from mbrl_ai.buffers import Transitions
+from mbrl_ai.collect import check_env_output
+from mbrl_ai.config import Config, ConfigError, MPCConfig
+from mbrl_ai.envs import EnvInfo, final_observations, inspect_env
+from mbrl_ai.fit_model import (
+    build_model_optimizer,
+    build_real_replay,
+    build_world_model,
+    fit_with_early_stopping,
+)
+from mbrl_ai.modules import RunningMeanStd
+from mbrl_ai.modules.world_model import EnsembleWorldModel
+from mbrl_ai.planners import CEM, ICEM, MPPI, CategoricalCEM, Exhaustive, Planner, RandomShooting
+from mbrl_ai.planners.trajectories import sequence_returns
+from mbrl_ai.rewards import KNOWN_REWARD, RewardFn
+from mbrl_ai.runtime import Checkpointer, RunContext, RunResult, start_run
+from mbrl_ai.termination import termination_fn
+
+# the planner's random draws come from a generator seeded with the run's seed plus this
+PLANNER_SEED_OFFSET = 30_011
+
+
+def build_planner(m: MPCConfig, info: EnvInfo, device: torch.device) -> Planner:
+    """The configured planner for ``info``'s action space."""
+    space = info.action_space
+    if isinstance(space, gym.spaces.Discrete):
+        n = int(space.n)
+        if m.planner == "exhaustive":
+            return Exhaustive(m.horizon, n, device)
+        return CategoricalCEM(
+            m.horizon, n, m.population, m.elites, m.iterations, m.alpha, m.categorical_floor, device
+        )
+    d = info.action_dim
+    if m.planner == "random":
+        return RandomShooting(m.horizon, d, m.population, device)
+    if m.planner == "mppi":
+        return MPPI(
+            m.horizon, d, m.population, m.iterations, m.mppi_noise_std, m.mppi_temperature, device
+        )
+    if m.planner == "icem":
+        return ICEM(
+            m.horizon, d, m.population, m.elites, m.iterations, m.alpha, m.init_std, device,
+            beta=m.icem_beta, decay=m.icem_decay, keep=m.icem_keep,
+        )  # fmt: skip
+    return CEM(m.horizon, d, m.population, m.elites, m.iterations, m.alpha, m.init_std, device)
+
+
+class MPCPolicy:
+    """Acting by planning: the first action of the planner's sequence for each state."""
+
+    def __init__(
+        self, cfg: Config, info: EnvInfo, model: EnsembleWorldModel, device: torch.device
+    ) -> None:
+        self.m = m = cfg.node(MPCConfig)
+        self.model, self.device, self.gamma = model, device, cfg.gamma
+        self.discrete = isinstance(info.action_space, gym.spaces.Discrete)
+        self.planner = build_planner(m, info, device)
+        self.generator = torch.Generator(device=device).manual_seed(cfg.seed + PLANNER_SEED_OFFSET)
+        self.termination = termination_fn(cfg.env, cfg.world_model.termination)
+        self.done_threshold = cfg.world_model.done_threshold
+        self.known_reward = KNOWN_REWARD[cfg.env] if m.reward == "known" else None
+        if not self.discrete:
+            assert isinstance(info.action_space, gym.spaces.Box)
+            self.low = torch.as_tensor(info.action_space.low, device=device).reshape(-1)
+            self.high = torch.as_tensor(info.action_space.high, device=device).reshape(-1)
+        self.evaluations = 0  # model rollout steps (rows × horizon) since the counter was read
+
+    def to_env(self, a: torch.Tensor) -> torch.Tensor:
+        """[-1, 1] → the action bounds (discrete indices pass through)."""
+        return a if self.discrete else self.low + (a + 1.0) * 0.5 * (self.high - self.low)
+
+    def _reward_fn(self) -> RewardFn | None:
+        known = self.known_reward
+        if known is None:
+            return None
+        return lambda s, a, s2: known(s, self.to_env(a), s2)
+
+    def plan(self, obs: torch.Tensor, warm: torch.Tensor | None) -> torch.Tensor:
+        """The plan ``[B, H, ...]`` for states ``obs`` ``[B, obs_dim]``."""
+        reward_fn = self._reward_fn()
+
+        def evaluate(candidates: torch.Tensor) -> torch.Tensor:
+            self.evaluations += candidates.shape[0] * candidates.shape[1] * self.m.particles
+            return sequence_returns(
+                self.model, obs, candidates, self.m.particles, self.m.propagation, self.gamma,
+                self.generator, reward_fn, self.termination, self.done_threshold,
+            )  # fmt: skip
+
+        return self.planner.plan(evaluate, obs.shape[0], warm, self.generator)
+
+    def mode(self, obs: torch.Tensor) -> torch.Tensor:
+        """Evaluation: plan from scratch for every state; the first action, in env units."""
+        return self.to_env(self.plan(obs.to(self.device), None)[:, 0])
+
+
+def mpc_step(run: RunContext, policy: MPCPolicy, warm: torch.Tensor | None) -> tuple[
+    Transitions, torch.Tensor | None
+]:  # fmt: skip
+    """One real step of every training env: random during the warm-up, else planned. Returns the
+    transitions (actions as the model sees them) and the next step's warm start."""
+    obs = run.collect.obs
+    n = len(obs)
+    m = policy.m
+    if run.env_steps < m.warmup_steps:
+        if policy.discrete:
+            actions = run.rng.integers(0, int(run.info.action_space.n), n)  # type: ignore[attr-defined]
+        else:
+            actions = run.rng.uniform(-1.0, 1.0, (n, run.info.action_dim)).astype(np.float32)
+        next_warm = None
+    else:
+        plan = policy.plan(torch.as_tensor(obs, device=run.device), warm)
+        actions = plan[:, 0].cpu().numpy()
+        next_warm = policy.planner.shift(plan)
+    env_actions = policy.to_env(torch.as_tensor(actions, device=run.device)).cpu().numpy()
+    next_obs, reward, term, trunc, infos = run.envs.step(env_actions)
+    next_obs = next_obs.astype(np.float32).reshape(n, -1)
+    done = term | trunc
+    real_next = final_observations(next_obs, infos, done)
+    check_env_output(run.envs, reward, real_next, next_obs if done.any() else None)
+    c = run.collect
+    c.episode_returns += reward
+    c.episode_lengths += 1
+    for i in np.flatnonzero(done):
+        c.finished_returns.append(float(c.episode_returns[i]))
+        c.finished_lengths.append(int(c.episode_lengths[i]))
+        c.episode_returns[i], c.episode_lengths[i] = 0.0, 0
+    c.obs = next_obs
+    if done.any() and next_warm is not None:
+        next_warm = None  # a new episode: its first search starts afresh (one env: n_envs=1)
+    return Transitions(obs, actions, reward.astype(np.float32), real_next, term), next_warm
+
+
+def train_mpc(cfg: Config, out_dir: Path) -> RunResult:
+    """Train (model-fit and plan) as configured, resuming from ``out_dir``'s newest checkpoint."""
+    run = start_run(cfg, out_dir)
+    m, wm, info, device = cfg.node(MPCConfig), cfg.world_model, run.info, run.device
+    model = build_world_model(wm, info, device)
+    model_optimizer = build_model_optimizer(model, cfg.lr_world_model, wm)
+    replay = build_real_replay(info, wm.replay_capacity, wm.holdout_fraction, cfg.seed)
+    policy = MPCPolicy(cfg, info, model, device)
+    ckpt = Checkpointer(run)
+    ckpt.track(world_model=model, model_optimizer=model_optimizer, replay=replay)
+    run.evaluate_with(policy)
+    with run, ckpt:
+        saved = ckpt.begin()
+        warm: torch.Tensor | None = saved.get("warm")
+        if saved:
+            policy.generator.set_state(saved["generator"].to(torch.uint8))
+        while run.env_steps < cfg.total_timesteps:
+            run.collect = replace(run.collect, finished_returns=[], finished_lengths=[])
+            model_metrics: dict[str, float] = {}
+            if replay.size >= max(m.warmup_steps, 2):
+                fit = fit_with_early_stopping(
+                    model, model_optimizer, replay, wm, run.rng, wm.ensemble_size,
+                    m.model_epochs, m.model_patience, device=device,
+                )  # fmt: skip
+                model_metrics = {f"model/{k}": v for k, v in fit.items() if k != "elites"}
+            plan_s, policy.evaluations, planned = 0.0, 0, 0
+            for _ in range(m.refit_every // cfg.n_envs):
+                t = time.perf_counter()
+                planning = run.env_steps >= m.warmup_steps
+                transitions, warm = mpc_step(run, policy, warm)
+                if planning:
+                    plan_s += time.perf_counter() - t
+                    planned += cfg.n_envs
+                replay.add(transitions)
+                run.env_steps += cfg.n_envs
+                if run.env_steps >= cfg.total_timesteps:
+                    break
+            rollouts = policy.evaluations  # before evaluation plans too
+            run.iteration += 1
+            run.maybe_evaluate()
+            planning_metrics = (
+                {
+                    "plan_ms_per_step": 1e3 * plan_s / planned,
+                    "model_steps_per_real_step": rollouts * m.horizon / planned,
+                }
+                if planned
+                else {}
+            )
+            run.log_iteration(
+                {**model_metrics, **planning_metrics, "real_transitions": m.refit_every}
+            )
+            ckpt.end_iteration(warm=warm, generator=policy.generator.get_state())
+        ckpt.finish(warm=warm, generator=policy.generator.get_state())
+    return run.result()
+
+
+def load_mpc_policy(
+    cfg: Config, info: EnvInfo, objects: Mapping[str, Any]
+) -> tuple[MPCPolicy, RunningMeanStd | None]:
+    """The planner over the checkpoint's world model (``evaluate``, ``visualize``)."""
+    model = build_world_model(cfg.world_model, info, torch.device("cpu"))
+    model.load_state_dict(objects["world_model"])
+    return MPCPolicy(cfg, info, model, torch.device("cpu")), None
+
+
+def check_mpc(cfg: Config) -> None:
+    m = cfg.node(MPCConfig)
+    if m.reward == "known" and cfg.env not in KNOWN_REWARD:
+        raise ConfigError(
+            "mpc.reward",
+            m.reward,
+            f"no known reward function for env {cfg.env!r}; known for: "
+            f"{', '.join(sorted(KNOWN_REWARD))}",
+        )
+    discrete = isinstance(inspect_env(cfg.env, cfg.env_kwargs).action_space, gym.spaces.Discrete)
+    allowed = ("cem", "exhaustive") if discrete else ("random", "cem", "icem", "mppi")
+    if m.planner not in allowed:
+        kind = "discrete" if discrete else "continuous"
+        raise ConfigError(
+            "mpc.planner",
+            m.planner,
+            f"for {kind} actions ({cfg.env}) allowed: {', '.join(allowed)}",
+        )
+    if m.planner == "exhaustive":
+        n = int(inspect_env(cfg.env, cfg.env_kwargs).action_space.n)  # type: ignore[attr-defined]
+        if n**m.horizon > Exhaustive.LIMIT:
+            raise ConfigError(
+                "mpc.horizon",
+                m.horizon,
+                f"exhaustive search of {n}^{m.horizon} sequences exceeds {Exhaustive.LIMIT}",
+            )
+
+
+register(
+    AlgorithmSpec(
+        name="mpc",
+        train=train_mpc,
+        load_policy=load_mpc_policy,
+        action_spaces=(gym.spaces.Discrete, gym.spaces.Box),
+        reads=("gamma", "lr_world_model", "world_model"),
+        nodes=(MPCConfig,),
+        check=check_mpc,
+        world_model=True,
+    )
+)
