@@ -121,9 +121,9 @@ class MPCPolicy:
         return self.to_env(self.plan(obs.to(self.device), None)[:, 0])
 
 
-def mpc_step(run: RunContext, policy: MPCPolicy, warm: torch.Tensor | None) -> tuple[
-    Transitions, torch.Tensor | None
-]:  # fmt: skip
+def mpc_step(
+    run: RunContext, policy: MPCPolicy, warm: torch.Tensor | None
+) -> tuple[Transitions, torch.Tensor | None]:
     """One real step of every training env: random during the warm-up, else planned. Returns the
     transitions (actions as the model sees them) and the next step's warm start."""
     obs = run.collect.obs
