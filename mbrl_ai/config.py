@@ -576,6 +576,9 @@ class MPCConfig:
     """``learned`` (the model's reward head) or ``known`` (the environment's own function, an
     option marked as such in every table; CartPole, continuous CartPole, Pendulum,
     MountainCarContinuous)."""
+    soft_done: bool = True
+    """With the learned done head: discount the rest of a particle's rewards by (1 − p_done)
+    (true), or end the particle once p_done > ``world_model.done_threshold`` (false)."""
     warmup_steps: int = 200
     """Uniformly random actions for this many real steps before planning starts."""
     refit_every: int = 100

@@ -112,6 +112,7 @@ class MPCPolicy:
             return sequence_returns(
                 self.model, obs, candidates, self.m.particles, self.m.propagation, self.gamma,
                 self.generator, reward_fn, self.termination, self.done_threshold,
+                self.m.soft_done,
             )  # fmt: skip
 
         return self.planner.plan(evaluate, obs.shape[0], warm, self.generator)
