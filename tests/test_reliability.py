@@ -504,10 +504,20 @@ def test_a_second_process_on_a_run_directory_in_use_is_refused_and_the_first_is_
 ) -> None:
     def args(out: Path) -> list[str]:
         return [
-            sys.executable, "-m", "mbrl_ai.train", "algo=ppo", "curiosity=none",
-            "total_timesteps=16384", "n_real_steps=512", "batch_size=128", "n_epochs=2",
-            "eval_every=4096", "eval_episodes=2", "logger.progress=off", f"hydra.run.dir={out}",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "mbrl_ai.train",
+            "algo=ppo",
+            "curiosity=none",
+            "total_timesteps=196608",
+            "n_real_steps=512",
+            "batch_size=128",
+            "n_epochs=2",
+            "eval_every=65536",
+            "eval_episodes=2",
+            "logger.progress=off",
+            f"hydra.run.dir={out}",
+        ]  # fmt: skip  (~10 s: long enough for a second process to start and be refused)
 
     shared, lone = tmp_path / "shared", tmp_path / "lone"
     first = subprocess.Popen(args(shared), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -565,7 +575,7 @@ def test_a_second_sigterm_stops_at_once_with_143_and_no_traceback(tmp_path: Path
     out = tmp_path / "run"
     args = [
         sys.executable, "-m", "mbrl_ai.train", "algo=mbppo", "total_timesteps=200000",
-        "n_real_steps=256", "batch_size=64", "world_model.train_steps=3000", "checkpoint_every=256",
+        "n_real_steps=256", "batch_size=64", "world_model.train_steps=3000", "world_model.stop_check_every=0", "checkpoint_every=256",
         "logger.progress=off", f"hydra.run.dir={out}",
     ]  # fmt: skip
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
