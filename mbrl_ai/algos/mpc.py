@@ -27,9 +27,8 @@ import torch
 
 from mbrl_ai.algos import AlgorithmSpec, register
 from mbrl_ai.buffers import Transitions
-from mbrl_ai.collect import check_env_output
 from mbrl_ai.config import Config, ConfigError, MPCConfig
-from mbrl_ai.envs import EnvInfo, final_observations, inspect_env
+from mbrl_ai.envs import EnvInfo, inspect_env
 from mbrl_ai.fit_model import (
     build_model_optimizer,
     build_real_replay,
@@ -141,22 +140,11 @@ def mpc_step(
         actions = plan[:, 0].cpu().numpy()
         next_warm = policy.planner.shift(plan)
     env_actions = policy.to_env(torch.as_tensor(actions, device=run.device)).cpu().numpy()
-    next_obs, reward, term, trunc, infos = run.envs.step(env_actions)
-    next_obs = next_obs.astype(np.float32).reshape(n, -1)
-    done = term | trunc
-    real_next = final_observations(next_obs, infos, done)
-    check_env_output(run.envs, reward, real_next, next_obs if done.any() else None)
-    c = run.collect
-    c.episode_returns += reward
-    c.episode_lengths += 1
-    for i in np.flatnonzero(done):
-        c.finished_returns.append(float(c.episode_returns[i]))
-        c.finished_lengths.append(int(c.episode_lengths[i]))
-        c.episode_returns[i], c.episode_lengths[i] = 0.0, 0
-    c.obs = next_obs
-    if done.any() and next_warm is not None:
+    ends = run.collect.episode_lengths.copy()
+    transitions = run.step_envs(actions, env_actions)
+    if next_warm is not None and (run.collect.episode_lengths < ends + 1).any():
         next_warm = None  # a new episode: its first search starts afresh (one env: n_envs=1)
-    return Transitions(obs, actions, reward.astype(np.float32), real_next, term), next_warm
+    return transitions, next_warm
 
 
 def train_mpc(cfg: Config, out_dir: Path) -> RunResult:

@@ -22,9 +22,8 @@ import torch
 
 from mbrl_ai.algos import AlgorithmSpec, register
 from mbrl_ai.buffers import ReplayBuffer, Transitions
-from mbrl_ai.collect import check_env_output
 from mbrl_ai.config import Config, SACConfig, need
-from mbrl_ai.envs import EnvInfo, final_observations
+from mbrl_ai.envs import EnvInfo
 from mbrl_ai.modules import RunningMeanStd
 from mbrl_ai.modules.sac_nets import SquashedGaussianActor
 from mbrl_ai.runtime import Checkpointer, RunContext, RunResult, start_run
@@ -107,21 +106,7 @@ def real_step(run: RunContext, agent: SACAgent, random_actions: bool) -> Transit
             a, _ = agent.actor.sample(torch.as_tensor(obs, device=run.device))
         actions = a.cpu().numpy()
     env_actions = agent.actor.to_env(torch.as_tensor(actions, device=run.device)).cpu().numpy()
-    next_obs, reward, term, trunc, infos = run.envs.step(env_actions)
-    next_obs = next_obs.astype(np.float32).reshape(n, -1)
-    done = term | trunc
-    real_next = final_observations(next_obs, infos, done)
-    check_env_output(run.envs, reward, real_next, next_obs if done.any() else None)
-
-    c = run.collect
-    c.episode_returns += reward
-    c.episode_lengths += 1
-    for i in np.flatnonzero(done):
-        c.finished_returns.append(float(c.episode_returns[i]))
-        c.finished_lengths.append(int(c.episode_lengths[i]))
-        c.episode_returns[i], c.episode_lengths[i] = 0.0, 0
-    c.obs = next_obs
-    return Transitions(obs, actions, reward.astype(np.float32), real_next, term)
+    return run.step_envs(actions, env_actions)
 
 
 def sample_batch(

@@ -71,13 +71,27 @@ class CEM(_Continuous):
     ) -> torch.Tensor:
         mean = self.start(batch, warm)
         std = torch.full_like(mean, self.init_std)
-        for _ in range(self.iterations):
-            noise = self.noise(batch, self.population, generator)
+        kept: torch.Tensor | None = None
+        for i in range(self.iterations):
+            noise = self.sampling_noise(batch, i, generator)
             candidates = (mean.unsqueeze(1) + std.unsqueeze(1) * noise).clamp(-1.0, 1.0)
+            if kept is not None:
+                candidates = torch.cat([candidates, kept], dim=1)
             elites = top_k(evaluate(candidates), candidates, self.elites)
+            kept = self.kept(elites)
             mean = self.alpha * mean + (1.0 - self.alpha) * elites.mean(1)
             std = self.alpha * std + (1.0 - self.alpha) * elites.std(1, unbiased=False)
         return mean
+
+    def sampling_noise(
+        self, batch: int, iteration: int, generator: torch.Generator
+    ) -> torch.Tensor:
+        """Standard normal noise ``[B, N, H, d]`` for one iteration (white; N = population)."""
+        return self.noise(batch, self.population, generator)
+
+    def kept(self, elites: torch.Tensor) -> torch.Tensor | None:
+        """Candidates carried into the next iteration (CEM: none)."""
+        return None
 
 
 def colored_noise(
@@ -122,24 +136,15 @@ class ICEM(CEM):
         )
         self.beta, self.decay, self.keep = beta, decay, keep
 
-    def plan(
-        self, evaluate: Evaluate, batch: int, warm: torch.Tensor | None, generator: torch.Generator
+    def sampling_noise(
+        self, batch: int, iteration: int, generator: torch.Generator
     ) -> torch.Tensor:
-        mean = self.start(batch, warm)
-        std = torch.full_like(mean, self.init_std)
-        kept: torch.Tensor | None = None
-        for i in range(self.iterations):
-            n = max(int(self.population * self.decay**-i), 2 * self.elites)
-            shape = (batch, n, self.horizon, self.action_dim)
-            noise = colored_noise(shape, self.beta, generator, self.device)
-            candidates = (mean.unsqueeze(1) + std.unsqueeze(1) * noise).clamp(-1.0, 1.0)
-            if kept is not None:
-                candidates = torch.cat([candidates, kept], dim=1)
-            elites = top_k(evaluate(candidates), candidates, self.elites)
-            kept = elites[:, : max(1, int(self.keep * self.elites))]
-            mean = self.alpha * mean + (1.0 - self.alpha) * elites.mean(1)
-            std = self.alpha * std + (1.0 - self.alpha) * elites.std(1, unbiased=False)
-        return mean
+        n = max(int(self.population * self.decay**-iteration), 2 * self.elites)
+        shape = (batch, n, self.horizon, self.action_dim)
+        return colored_noise(shape, self.beta, generator, self.device)
+
+    def kept(self, elites: torch.Tensor) -> torch.Tensor | None:
+        return elites[:, : max(1, int(self.keep * self.elites))]
 
 
 class MPPI(_Continuous):

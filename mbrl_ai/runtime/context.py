@@ -15,9 +15,17 @@ import numpy as np
 import torch
 from gymnasium.vector import AsyncVectorEnv, SyncVectorEnv, VectorEnv
 
-from mbrl_ai.collect import CollectState, start_collection
+from mbrl_ai.buffers import Transitions
+from mbrl_ai.collect import CollectState, check_env_output, start_collection
 from mbrl_ai.config import Config
-from mbrl_ai.envs import EnvInfo, get_env_state, inspect_env, make_vec_env, set_env_state
+from mbrl_ai.envs import (
+    EnvInfo,
+    final_observations,
+    get_env_state,
+    inspect_env,
+    make_vec_env,
+    set_env_state,
+)
 from mbrl_ai.errors import NonFiniteError, RunInterrupted
 from mbrl_ai.evaluation import EVAL_SEED_OFFSET, evaluate_policy
 from mbrl_ai.logger import RunLogger
@@ -111,6 +119,27 @@ class RunContext:
         )
 
     # -- during the loop ------------------------------------------------------------------------
+
+    def step_envs(self, actions: np.ndarray, env_actions: np.ndarray) -> Transitions:
+        """One step of every training env (off-policy loops): take ``env_actions``, refuse
+        non-finite outputs, keep the episode bookkeeping of ``collect``, and return the real
+        transitions with ``actions`` (the actions as the learner sees them, e.g. in [-1, 1])."""
+        obs = self.collect.obs
+        n = len(obs)
+        next_obs, reward, term, trunc, infos = self.envs.step(env_actions)
+        next_obs = next_obs.astype(np.float32).reshape(n, -1)
+        done = term | trunc
+        real_next = final_observations(next_obs, infos, done)
+        check_env_output(self.envs, reward, real_next, next_obs if done.any() else None)
+        c = self.collect
+        c.episode_returns += reward
+        c.episode_lengths += 1
+        for i in np.flatnonzero(done):
+            c.finished_returns.append(float(c.episode_returns[i]))
+            c.finished_lengths.append(int(c.episode_lengths[i]))
+            c.episode_returns[i], c.episode_lengths[i] = 0.0, 0
+        c.obs = next_obs
+        return Transitions(obs, actions, reward.astype(np.float32), real_next, term)
 
     def check_update(self, update: dict[str, float]) -> None:
         """Stop the run on a non-finite policy or value loss: the weights are lost from here."""
