@@ -327,3 +327,11 @@ def test_a_damaged_replay_file_is_refused_before_resuming_in_place(
     assert again.returncode == 2
     lines = again.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], again.stderr
+
+
+def test_help_lists_every_key_with_its_docstring() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0, result.stderr
+    assert "planning_horizon: int = 5" in result.stdout
+    assert "Steps per imagined rollout." in result.stdout
+    assert "mpc.planner: str = cem" in result.stdout and "sac.tau" in result.stdout
