@@ -637,6 +637,63 @@ class MPCConfig:
 
 
 @dataclass
+class DynaQConfig:
+    """Tabular Dyna-Q (``algo=dyna_q``), Sutton & Barto chapter 8: Q-learning on every real step,
+    a table model of what each tried (state, action) led to, and ``planning_steps`` simulated
+    Q-learning updates from the model after every real step. ``method`` chooses how the
+    simulated updates are picked: uniformly among tried pairs (Dyna-Q), the same with an
+    exploration bonus for pairs not tried for long (Dyna-Q+), or by priority (prioritized
+    sweeping). For Discrete observations and actions. Registered by ``algos/dyna_q.py``."""
+
+    key: ClassVar[str] = "dyna_q"
+
+    method: str = "dyna_q"
+    """``dyna_q``, ``dyna_q_plus`` (bonus ``kappa * sqrt(steps since the pair was last tried)``
+    in simulated updates; untried actions of a visited state are modelled as staying put with
+    reward 0) or ``prioritized_sweeping`` (a queue of pairs by the size of their pending update;
+    every update, real ones included, goes through the queue)."""
+    planning_steps: int = 5
+    """Simulated updates after every real step (n; 0: plain Q-learning)."""
+    alpha: float = 0.1
+    """Step size of every Q update."""
+    epsilon: float = 0.1
+    """ε-greedy exploration (ties between greedy actions are broken at random)."""
+    model: str = "deterministic"
+    """``deterministic`` (a pair's last outcome, as in the book) or ``stochastic`` (counts of
+    next states and mean rewards; planning samples a next state by its count)."""
+    planning_update: str = "sample"
+    """Dyna-Q / Dyna-Q+ planning: ``sample`` (an outcome drawn from the model, the book's
+    Dyna-Q) or ``expected`` (the model's expectation over every outcome seen; the same for a
+    deterministic model). Prioritized sweeping always uses the expectation."""
+    kappa: float = 1e-4
+    """Dyna-Q+: weight of the exploration bonus."""
+    theta: float = 1e-4
+    """Prioritized sweeping: pairs whose update is no larger than this are not queued."""
+    q_init: float = 0.0
+    """Initial value of every Q entry."""
+    log_every: int = 100
+    """Real steps per iteration (one log line, checkpoint and signal check)."""
+    exact_eval: bool = True
+    """Where the env exposes its transition table (toy text, the mazes): every evaluation also
+    reports the greedy policy's exact return and the optimum (``exact_return``,
+    ``optimal_return`` in ``eval.jsonl``), undiscounted over the env's time limit (or
+    ``eval_max_steps``), and its discounted value beside the discounted optimum
+    (``discounted_value``, ``optimal_discounted_value``; with ``gamma`` < 1)."""
+
+    def check(self, c: Config) -> None:
+        need_choice("dyna_q.method", self.method, DYNA_METHODS)
+        need_choice("dyna_q.model", self.model, ("deterministic", "stochastic"))
+        need_choice("dyna_q.planning_update", self.planning_update, ("sample", "expected"))
+        need_int(self, "dyna_q", "planning_steps", 0)
+        need_int(self, "dyna_q", "log_every", 1)
+        need(0.0 < self.alpha <= 1.0, "dyna_q.alpha", self.alpha, "must be in (0, 1]")
+        need(0.0 <= self.epsilon <= 1.0, "dyna_q.epsilon", self.epsilon, "must be in [0, 1]")
+        for key in ("kappa", "theta"):
+            need(getattr(self, key) >= 0.0, f"dyna_q.{key}", getattr(self, key), "must be >= 0")
+        need(c.n_envs == 1, "n_envs", c.n_envs, "algo=dyna_q steps one env: must be 1")
+
+
+@dataclass
 class LoggerConfig:
     """Where metrics go: JSONL files always; console progress bar; optionally W&B."""
 
@@ -888,6 +945,7 @@ def reads_key(algo: str, key: str) -> bool:
 ROLLOUT_LENGTHS = ("fixed", "linear", "adaptive")
 MPC_PLANNERS = ("random", "cem", "icem", "mppi", "exhaustive")
 MPC_PROPAGATIONS = ("ts_inf", "ts1", "expectation")
+DYNA_METHODS = ("dyna_q", "dyna_q_plus", "prioritized_sweeping")
 IMAGINATION_MODES = ("breadth", "depth", "both", "fixed", "steve", "steve_breadth")
 CONFIDENCES = ("heldout", "open_loop", "open_loop_skill")
 # seeds stay below 2**31 so that every derived seed (per env, evaluation offset) fits numpy's and

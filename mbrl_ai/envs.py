@@ -30,7 +30,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 
-from mbrl_ai import conditions, tasks  # noqa: F401  (register the mbrl_ai/... ids)
+from mbrl_ai import conditions, mazes, tasks  # noqa: F401  (register the mbrl_ai/... ids)
 from mbrl_ai.config import ConfigError
 from mbrl_ai.utils import decode_plain, encode_plain
 

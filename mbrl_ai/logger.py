@@ -143,8 +143,15 @@ class RunLogger:
             postfix["ep_ret"] = f"{record['episode_return']:.1f}"
         self.bar.set_postfix(postfix, refresh=False)
 
-    def log_eval(self, env_steps: int, returns: np.ndarray, eval_seconds: float) -> dict[str, Any]:
-        """One line of ``eval.jsonl``; ``eval_seconds`` is excluded from ``train_wall_s`` from now on."""
+    def log_eval(
+        self,
+        env_steps: int,
+        returns: np.ndarray,
+        eval_seconds: float,
+        extra: dict[str, float] | None = None,
+    ) -> dict[str, Any]:
+        """One line of ``eval.jsonl`` (with the ``extra`` fields); ``eval_seconds`` is excluded
+        from ``train_wall_s`` from now on."""
         self.eval_seconds += eval_seconds
         row: dict[str, Any] = {
             "env_steps": env_steps,
@@ -153,13 +160,15 @@ class RunLogger:
             "returns": [float(r) for r in returns],
             "wall_s": time.perf_counter() - self.start,
             "train_wall_s": self.train_seconds,
+            **(extra or {}),
         }
         self.evals.write(row)
         self.last_eval = row["mean_return"]
         if self.cfg.logger.progress == "auto" and self.bar.disable:  # output is not a terminal
             print(
                 f"[{env_steps}/{self.cfg.total_timesteps} real steps] eval return "
-                f"{row['mean_return']:.1f} ± {row['std_return']:.1f}",
+                f"{row['mean_return']:.1f} ± {row['std_return']:.1f}"
+                + "".join(f", {k} {v:.4g}" for k, v in (extra or {}).items()),
                 file=sys.stderr,
                 flush=True,
             )
@@ -168,6 +177,7 @@ class RunLogger:
                 {
                     "eval/mean_return": row["mean_return"],
                     "eval/std_return": row["std_return"],
+                    **{f"eval/{k}": v for k, v in (extra or {}).items()},
                 },
                 step=env_steps,
             )

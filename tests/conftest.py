@@ -13,6 +13,7 @@ import torch
 import tests.fake_envs  # noqa: F401  (registers the toy envs)
 from mbrl_ai.config import Config
 from mbrl_ai.train import compose_config
+from mbrl_ai.utils import read_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,6 +42,15 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
+
+
+def comparable(path: Path, *drop: str) -> list[dict]:
+    """The rows of a run's ``metrics.jsonl`` / ``eval.jsonl`` without what differs between two
+    runs that computed the same thing (wall-clock times, memory, and the keys in ``drop``)."""
+    return [
+        {k: v for k, v in r.items() if not k.endswith("_s") and k not in ("rss_mb", *drop)}
+        for r in read_jsonl(path)
+    ]
 
 
 # overrides for a run that takes about a second

@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,15 +77,23 @@ class RunContext:
     last_checkpoint: Path | None = None  # kept up to date by the Checkpointer, for messages
     policy: Policy | None = None  # what maybe_evaluate runs, with its observation normaliser
     policy_obs_rms: RunningMeanStd | None = None
+    # more fields for each evaluation's row (e.g. an exact return), or None to add nothing
+    eval_extra: Callable[[], dict[str, float] | None] | None = None
     handed_on: int | None = None  # a signal the Checkpointer passed to a job manager's handler
     step_aware: bool = False  # the envs want the run's real-step count (``set_run_step``)
     _previous_torch_modes: tuple[bool, bool] = (False, False)
 
     # -- set-up and tear-down -------------------------------------------------------------------
 
-    def evaluate_with(self, policy: Policy, obs_rms: RunningMeanStd | None = None) -> None:
-        """The policy (and the observation normaliser of its inputs) that evaluations run."""
-        self.policy, self.policy_obs_rms = policy, obs_rms
+    def evaluate_with(
+        self,
+        policy: Policy,
+        obs_rms: RunningMeanStd | None = None,
+        extra: Callable[[], dict[str, float] | None] | None = None,
+    ) -> None:
+        """The policy (and the observation normaliser of its inputs) that evaluations run, and
+        what else each evaluation reports (``extra``: more fields of its ``eval.jsonl`` row)."""
+        self.policy, self.policy_obs_rms, self.eval_extra = policy, obs_rms, extra
 
     def open_logs(self, logger_state: dict[str, Any] | None = None) -> None:
         """Start the metric files at ``env_steps`` (cut back to it and continued when resuming)."""
@@ -171,7 +180,10 @@ class RunContext:
                 f"evaluation at real step {self.env_steps}: non-finite episode returns "
                 f"{returns.tolist()} from {self.cfg.env}; the run stops, its checkpoints are kept"
             )
-        self.evals.append(self.logger.log_eval(self.env_steps, returns, time.perf_counter() - t))
+        extra = self.eval_extra() if self.eval_extra is not None else None
+        self.evals.append(
+            self.logger.log_eval(self.env_steps, returns, time.perf_counter() - t, extra)
+        )
         self.next_eval = (self.env_steps // self.cfg.eval_every + 1) * self.cfg.eval_every
 
     def log_iteration(self, record: dict[str, Any]) -> None:
