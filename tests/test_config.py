@@ -89,6 +89,7 @@ NESTED = [
     "sac",
     "mbpo",
     "mpc",
+    "dyna_q",
     "logger",
 ]
 

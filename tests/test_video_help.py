@@ -3,6 +3,8 @@ config key with its type, default and docstring."""
 
 from __future__ import annotations
 
+import re
+
 import dataclasses
 import sys
 from pathlib import Path
@@ -81,8 +83,12 @@ def test_help_lists_groups_and_every_key_with_its_docstring() -> None:
     assert "  planning_horizon: int = 5\n      Steps per imagined rollout." in text
     for key in ("world_model.ensemble_size", "sac.tau", "mbpo.rollout_length"):
         assert f"\n  {key}: " in text, key
-    experiments = next(line for line in text.splitlines() if line.startswith("  experiment: "))
-    assert "ppo_cartpole" in experiments and "algo: mbpo, mbppo (default)" in text
+    # the experiment group's options, wrapped onto continuation lines
+    listing = re.search(r"\n  experiment: (.*(?:\n {6}.*)*)", text)
+    assert listing is not None
+    experiments = listing.group(1).replace("\n", " ").split(", ")
+    assert {"ppo_cartpole", "sac_pendulum", "dyna_maze"} <= {e.strip() for e in experiments}
+    assert "algo: dyna_q, mbpo, mbppo (default)" in text
     assert max(len(line) for line in text.splitlines()) <= 100
 
     schema = algos.config_schema()

@@ -33,6 +33,7 @@ from mbrl_ai.tabular import policy_return, transition_table  # noqa: E402
 from mbrl_ai.utils import read_jsonl  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+ARGS = argparse.Namespace(name=None)  # the command line (main sets it)
 
 
 def play(
@@ -60,6 +61,7 @@ def play(
 
 
 def write(name: str, table: str, data: dict) -> None:
+    name = ARGS.name or name
     (HERE / f"{name}.md").write_text(table)
     (HERE / f"{name}.json").write_text(json.dumps(data, indent=1))
     print(table)
@@ -83,7 +85,7 @@ def figure(name: str, curves: dict[str, np.ndarray], xlabel: str, ylabel: str, *
     ax.set_title(kw.get("title", name))
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(HERE / f"{name}.png", dpi=110)
+    fig.savefig(HERE / f"{ARGS.name or name}.png", dpi=110)
 
 
 def maze(args: argparse.Namespace) -> None:
@@ -112,13 +114,14 @@ def maze(args: argparse.Namespace) -> None:
 
 def changing(args: argparse.Namespace, name: str) -> None:
     """Figures 8.4 / 8.5: cumulative reward of Dyna-Q and Dyna-Q+ on a maze that changes."""
-    env_id, steps, change, n, kappa = {
-        "blocking": ("mbrl_ai/BlockingMaze-v0", 3000, 1000, 10, 1e-4),
-        "shortcut": ("mbrl_ai/ShortcutMaze-v0", 6000, 3000, 50, 1e-3),
+    # env, steps, the change, n, κ, the shortest path after the change
+    env_id, steps, change, n, kappa, shortest = {
+        "blocking": ("mbrl_ai/BlockingMaze-v0", 3000, 1000, 10, 1e-4, 16),
+        "shortcut": ("mbrl_ai/ShortcutMaze-v0", 6000, 3000, 50, 1e-3, 10),
     }[name]
     curves, data = {}, {}
     rows = ["| method | cumulative reward at the change | at the end | gained after the change "
-            "| runs whose greedy path takes the shortcut |", "|---|---|---|---|---|"]  # fmt: skip
+            "| runs whose greedy policy takes the new shortest path at the end |", "|---|---|---|---|---|"]  # fmt: skip
     for method in ("dyna_q", "dyna_q_plus"):
         d = DynaQConfig(method=method, planning_steps=n, alpha=1.0, epsilon=0.1, kappa=kappa)
         cumulative, shortcut = [], 0
@@ -127,9 +130,8 @@ def changing(args: argparse.Namespace, name: str) -> None:
             cumulative.append(np.cumsum(rewards))
             table = transition_table(env)
             assert table is not None
-            # the new shortest path is 10 steps: the greedy policy takes it iff it reaches the
-            # goal within 10 steps
-            shortcut += policy_return(table, agent.greedy(), 10) == 1.0
+            # the greedy policy takes the new shortest path iff it reaches the goal that soon
+            shortcut += policy_return(table, agent.greedy(), shortest) == 1.0
         mean = np.mean(cumulative, 0)
         gained = float(mean[-1] - mean[change - 1])
         data[method] = {
@@ -221,7 +223,8 @@ def toy_text(args: argparse.Namespace, name: str) -> None:
     for label, overrides in arms.items():
         reached, finals, curves = [], [], []
         for seed in range(args.first_seed, args.first_seed + args.runs):
-            cfg = compose_config([*overrides, f"seed={seed}", "logger.progress=off",
+            budget = [f"total_timesteps={args.budget}"] if args.budget else []
+            cfg = compose_config([*overrides, *budget, f"seed={seed}", "logger.progress=off",
                                   "checkpoint_every=0"])  # fmt: skip
             with tempfile.TemporaryDirectory() as tmp:
                 run(cfg, Path(tmp))
@@ -260,7 +263,13 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, help="runs (seeds) per arm")
     parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument(
+        "--budget", type=int, help="taxi / frozenlake: real steps per run (default: the preset's)"
+    )
+    parser.add_argument("--name", help="write <name>.md/.json instead of <study>.md/.json")
     args = parser.parse_args()
+    global ARGS
+    ARGS = args
     default_runs = {"maze": 30, "blocking": 20, "shortcut": 20, "sweeping": 30}
     args.runs = args.runs or default_runs.get(args.study, 5)
     if args.study == "maze":
