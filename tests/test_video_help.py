@@ -3,9 +3,8 @@ config key with its type, default and docstring."""
 
 from __future__ import annotations
 
-import re
-
 import dataclasses
+import re
 import sys
 from pathlib import Path
 
