@@ -43,7 +43,8 @@ class ConfigError(ValueError):
 class AlgoConfig:
     name: str = "mbppo"
     """Which training loop runs: a name in the registry (``mbrl_ai.algos``): ``mbppo``
-    (model-based PPO, sections 2.1–2.8), ``ppo``, ``sac``, ``mbpo`` or a plugin's."""
+    (model-based PPO, sections 2.1–2.8), ``ppo``, ``sac``, ``mbpo``, ``mpc``, ``dyna_q``,
+    ``dyna_dqn`` or a plugin's."""
 
 
 @dataclass
@@ -691,6 +692,80 @@ class DynaQConfig:
         for key in ("kappa", "theta"):
             need(getattr(self, key) >= 0.0, f"dyna_q.{key}", getattr(self, key), "must be >= 0")
         need(c.n_envs == 1, "n_envs", c.n_envs, "algo=dyna_q steps one env: must be 1")
+
+
+@dataclass
+class DynaDQNConfig:
+    """Deep Dyna (``algo=dyna_dqn``): a DQN (double Q-learning, target network, replay) whose
+    minibatches mix real transitions with transitions imagined by the ensemble world model
+    (``world_model.*``: refitted each iteration for ``world_model.train_steps`` steps, stopped
+    early on the held-out MSE) from real states, ``imagined_per_step`` per real step; with 0 it is
+    our plain DQN. Defaults: Stable-Baselines3's rl-zoo DQN for CartPole-v1. Discrete actions.
+    Registered by ``algos/dyna_dqn.py``."""
+
+    key: ClassVar[str] = "dyna_dqn"
+
+    hidden: list[int] = field(default_factory=lambda: [256, 256])
+    """Widths of the Q-network's hidden layers."""
+    activation: str = "relu"
+    """Activation of the Q-network."""
+    lr: float = 2.3e-3
+    """Adam learning rate of the Q-network."""
+    batch_size: int = 64
+    """Transitions per gradient step."""
+    buffer_size: int = 100_000
+    """Real transitions kept in the replay."""
+    learning_starts: int = 1000
+    """Uniformly random actions, and no updates, for this many real steps."""
+    train_freq: int = 256
+    """Real steps per iteration; each iteration ends with ``gradient_steps`` updates."""
+    gradient_steps: int = 128
+    """Gradient steps per iteration (updates per real step: gradient_steps / train_freq)."""
+    target_update_interval: int = 10
+    """Copy the Q-network into the target network every this many real steps."""
+    exploration_fraction: float = 0.16
+    """ε falls linearly from ``exploration_initial_eps`` to ``exploration_final_eps`` over this
+    share of ``total_timesteps`` ..."""
+    exploration_initial_eps: float = 1.0
+    """... from this ..."""
+    exploration_final_eps: float = 0.04
+    """... to this, and stays there."""
+    max_grad_norm: float = 10.0
+    """Global gradient-norm clip of each update."""
+    double: bool = True
+    """Double Q-learning: the online network picks the next action, the target network values it."""
+    imagined_per_step: int = 0
+    """k: imagined transitions per real step, generated once per iteration after the model is
+    refitted (0: plain DQN, no world model)."""
+    imagined_horizon: int = 1
+    """Steps of each imagined rollout from a real state."""
+    imagined_actions: str = "uniform"
+    """Actions of the imagined rollouts: ``uniform`` (every action of a real state gets tried in
+    the model) or ``policy`` (ε-greedy on the current Q-network)."""
+    imagined_capacity: int = 20_000
+    """Imagined transitions kept (the newest)."""
+    real_ratio: float = 0.5
+    """Share of each minibatch drawn from the real replay once imagined transitions exist."""
+    def check(self, c: Config) -> None:
+        need_mlp("dyna_dqn", {"hidden": self.hidden}, self.activation)
+        for key in ("batch_size", "buffer_size", "train_freq", "gradient_steps",
+                    "target_update_interval", "imagined_horizon", "imagined_capacity"):  # fmt: skip
+            need_int(self, "dyna_dqn", key, 1)
+        for key in ("learning_starts", "imagined_per_step"):
+            need_int(self, "dyna_dqn", key, 0)
+        need(self.lr > 0, "dyna_dqn.lr", self.lr, "must be > 0")
+        need(self.max_grad_norm > 0, "dyna_dqn.max_grad_norm", self.max_grad_norm, "must be > 0")
+        for key in ("exploration_fraction", "exploration_initial_eps", "exploration_final_eps"):
+            value = getattr(self, key)
+            need(0.0 <= value <= 1.0, f"dyna_dqn.{key}", value, "must be in [0, 1]")
+        need(0.0 < self.real_ratio <= 1.0, "dyna_dqn.real_ratio", self.real_ratio, "must be in (0, 1]")
+        need_choice("dyna_dqn.imagined_actions", self.imagined_actions, ("uniform", "policy"))
+        need(
+            self.train_freq % c.n_envs == 0,
+            "dyna_dqn.train_freq",
+            self.train_freq,
+            f"must be a multiple of n_envs ({c.n_envs})",
+        )
 
 
 @dataclass

@@ -90,6 +90,7 @@ NESTED = [
     "mbpo",
     "mpc",
     "dyna_q",
+    "dyna_dqn",
     "logger",
 ]
 

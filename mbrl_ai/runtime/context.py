@@ -150,9 +150,11 @@ class RunContext:
         c.obs = next_obs
         return Transitions(obs, actions, reward.astype(np.float32), real_next, term)
 
-    def check_update(self, update: dict[str, float]) -> None:
-        """Stop the run on a non-finite policy or value loss: the weights are lost from here."""
-        for key in ("policy_loss", "value_loss"):
+    def check_update(
+        self, update: dict[str, float], keys: tuple[str, ...] = ("policy_loss", "value_loss")
+    ) -> None:
+        """Stop the run on a non-finite loss among ``keys``: the weights are lost from here."""
+        for key in keys:
             if not math.isfinite(update[key]):
                 raise NonFiniteError(
                     f"{key.replace('_', ' ')} is {update[key]} in the update of iteration "
