@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -208,6 +209,58 @@ def plot_curves(
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+
+
+class SB3Policy:
+    """A Stable-Baselines3 model's deterministic policy behind the interface ``evaluate_policy``
+    expects (``discrete``: its actions are indices, else they are clipped to the bounds)."""
+
+    def __init__(self, model, discrete: bool) -> None:  # noqa: ANN001
+        self.model, self.discrete = model, discrete
+
+    def mode(self, obs):  # noqa: ANN001, ANN201
+        import torch
+
+        action, _ = self.model.predict(obs.cpu().numpy(), deterministic=True)
+        return torch.as_tensor(action)
+
+
+def learn_sb3(model, cfg: Config, rec: RunRecord, discrete: bool, stop_when_solved: bool) -> None:  # noqa: ANN001
+    """Train a Stable-Baselines3 ``model`` for ``cfg.total_timesteps`` with our evaluation protocol:
+    every ``cfg.eval_every`` real steps, ``cfg.eval_episodes`` deterministic episodes on the
+    evaluation envs (and seeds) our runs use, recorded in ``rec`` with the training seconds
+    (evaluation excluded). With ``stop_when_solved`` it ends once ``rec`` is solved."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from mbrl_ai.envs import make_vec_env
+    from mbrl_ai.evaluation import EVAL_SEED_OFFSET, evaluate_policy
+
+    eval_envs = make_vec_env(
+        cfg.env, min(cfg.eval_n_envs, cfg.eval_episodes), cfg.seed + EVAL_SEED_OFFSET
+    )
+    eval_seconds = 0.0
+    policy = SB3Policy(model, discrete)
+
+    class EvalEvery(BaseCallback):
+        def _on_step(self) -> bool:
+            nonlocal eval_seconds
+            if self.num_timesteps % cfg.eval_every == 0:
+                t = time.perf_counter()
+                returns = evaluate_policy(
+                    policy, eval_envs, cfg.eval_episodes, cfg.seed + EVAL_SEED_OFFSET
+                )
+                rec.steps.append(self.num_timesteps)
+                rec.means.append(float(np.mean(returns)))
+                eval_seconds += time.perf_counter() - t
+                rec.stopped_when_solved = stop_when_solved and rec.solved_at is not None
+            return not rec.stopped_when_solved  # False ends learn() here
+
+    t0 = time.perf_counter()
+    model.learn(cfg.total_timesteps, callback=EvalEvery())
+    rec.train_seconds = time.perf_counter() - t0 - eval_seconds
+    rec.env_steps = model.num_timesteps
+    rec.stopped_when_solved &= model.num_timesteps < cfg.total_timesteps  # else it ran it all
+    eval_envs.close()
 
 
 def fmt_steps(x: float) -> str:

@@ -746,6 +746,7 @@ class DynaDQNConfig:
     """Imagined transitions kept (the newest)."""
     real_ratio: float = 0.5
     """Share of each minibatch drawn from the real replay once imagined transitions exist."""
+
     def check(self, c: Config) -> None:
         need_mlp("dyna_dqn", {"hidden": self.hidden}, self.activation)
         for key in ("batch_size", "buffer_size", "train_freq", "gradient_steps",
@@ -758,7 +759,12 @@ class DynaDQNConfig:
         for key in ("exploration_fraction", "exploration_initial_eps", "exploration_final_eps"):
             value = getattr(self, key)
             need(0.0 <= value <= 1.0, f"dyna_dqn.{key}", value, "must be in [0, 1]")
-        need(0.0 < self.real_ratio <= 1.0, "dyna_dqn.real_ratio", self.real_ratio, "must be in (0, 1]")
+        need(
+            0.0 < self.real_ratio <= 1.0,
+            "dyna_dqn.real_ratio",
+            self.real_ratio,
+            "must be in (0, 1]",
+        )
         need_choice("dyna_dqn.imagined_actions", self.imagined_actions, ("uniform", "policy"))
         need(
             self.train_freq % c.n_envs == 0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,9 @@ import torch
 
 import tests.fake_envs  # noqa: F401  (registers the toy envs)
 from mbrl_ai.config import Config
-from mbrl_ai.train import compose_config
+from mbrl_ai.errors import RunInterrupted
+from mbrl_ai.logger import RunLogger
+from mbrl_ai.train import compose_config, run
 from mbrl_ai.utils import read_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +54,32 @@ def comparable(path: Path, *drop: str) -> list[dict]:
         {k: v for k, v in r.items() if not k.endswith("_s") and k not in ("rss_mb", *drop)}
         for r in read_jsonl(path)
     ]
+
+
+def check_exact_resume(
+    cfg: Config, tmp_path: Path, stop_at: int, monkeypatch: pytest.MonkeyPatch, *drop: str
+) -> tuple[Path, Path]:
+    """Train ``cfg`` straight through into ``tmp_path/straight``; train it again into
+    ``tmp_path/resumed``, stopped by SIGTERM after the iteration logged at ``stop_at`` real steps
+    and then resumed. Asserts that both runs logged the same metrics and evaluations (less
+    timings and ``drop``); returns the two run directories."""
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    run(cfg, straight)
+    log_iteration = RunLogger.log_iteration
+
+    def stop(self: RunLogger, steps: int, record: dict) -> None:
+        log_iteration(self, steps, record)
+        if steps == stop_at:
+            signal.raise_signal(signal.SIGTERM)
+
+    with monkeypatch.context() as m:
+        m.setattr(RunLogger, "log_iteration", stop)
+        with pytest.raises(RunInterrupted):
+            run(cfg, resumed)
+    run(cfg, resumed)
+    for name in ("metrics.jsonl", "eval.jsonl"):
+        assert comparable(resumed / name, *drop) == comparable(straight / name, *drop), name
+    return straight, resumed
 
 
 # overrides for a run that takes about a second

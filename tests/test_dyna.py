@@ -4,7 +4,6 @@ mazes, exact resumption, and a learning run on the Dyna Maze."""
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 import gymnasium as gym
@@ -16,8 +15,6 @@ from mbrl_ai.algos.dyna_q import DynaQAgent
 from mbrl_ai.checkpoint import read_checkpoint
 from mbrl_ai.config import DynaQConfig
 from mbrl_ai.envs import get_env_state, make_vec_env
-from mbrl_ai.errors import RunInterrupted
-from mbrl_ai.logger import RunLogger
 from mbrl_ai.tabular import (
     discounted_optimal_value,
     discounted_policy_value,
@@ -27,7 +24,7 @@ from mbrl_ai.tabular import (
 )
 from mbrl_ai.train import run
 from mbrl_ai.utils import read_jsonl
-from tests.conftest import comparable, compose, run_cli
+from tests.conftest import check_exact_resume, compose, run_cli
 
 
 def agent(n_states: int = 3, n_actions: int = 2, gamma: float = 0.9, **kw: object) -> DynaQAgent:
@@ -200,23 +197,7 @@ def test_dyna_q_resumes_exactly(
 ) -> None:
     cfg = compose(*MAZE, "total_timesteps=800", "checkpoint_every=200", "dyna_q.log_every=100",
                   *extra)  # fmt: skip
-    run(cfg, tmp_path / "straight")
-    log_iteration = RunLogger.log_iteration
-
-    def stop_at_400(self: RunLogger, steps: int, record: dict) -> None:
-        log_iteration(self, steps, record)
-        if steps == 400:
-            signal.raise_signal(signal.SIGTERM)
-
-    with monkeypatch.context() as m:
-        m.setattr(RunLogger, "log_iteration", stop_at_400)
-        with pytest.raises(RunInterrupted):
-            run(cfg, tmp_path / "resumed")
-    run(cfg, tmp_path / "resumed")
-    for name in ("metrics.jsonl", "eval.jsonl"):
-        assert comparable(tmp_path / "resumed" / name) == comparable(
-            tmp_path / "straight" / name
-        ), name
+    check_exact_resume(cfg, tmp_path, 400, monkeypatch)
     (a, arrays_a), (b, arrays_b) = (read_checkpoint(tmp_path / d) for d in ("straight", "resumed"))
     assert np.array_equal(a["objects"]["agent"]["q"], b["objects"]["agent"]["q"])
     assert arrays_a.keys() == arrays_b.keys()

@@ -3,7 +3,6 @@ minibatches, exact resumption with and without the model, and evaluation from a 
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +14,9 @@ from mbrl_ai.buffers import ReplayBuffer, Transitions
 from mbrl_ai.checkpoint import read_checkpoint
 from mbrl_ai.config import DynaDQNConfig
 from mbrl_ai.dqn_update import dqn_update
-from mbrl_ai.errors import RunInterrupted
-from mbrl_ai.logger import RunLogger
 from mbrl_ai.modules.q_network import QNetwork
-from mbrl_ai.train import run
 from mbrl_ai.utils import read_jsonl
-from tests.conftest import comparable, compose, run_cli
+from tests.conftest import check_exact_resume, compose, run_cli
 
 
 def _constant_q(values: list[float]) -> QNetwork:
@@ -99,23 +95,7 @@ def test_dyna_dqn_resumes_exactly_and_evaluates(
     k: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     cfg = compose(*SHORT, f"dyna_dqn.imagined_per_step={k}")
-    run(cfg, tmp_path / "straight")
-    log_iteration = RunLogger.log_iteration
-
-    def stop_at_384(self: RunLogger, steps: int, record: dict) -> None:
-        log_iteration(self, steps, record)
-        if steps == 384:
-            signal.raise_signal(signal.SIGTERM)
-
-    with monkeypatch.context() as m:
-        m.setattr(RunLogger, "log_iteration", stop_at_384)
-        with pytest.raises(RunInterrupted):
-            run(cfg, tmp_path / "resumed")
-    run(cfg, tmp_path / "resumed")
-    for name in ("metrics.jsonl", "eval.jsonl"):
-        assert comparable(tmp_path / "resumed" / name) == comparable(
-            tmp_path / "straight" / name
-        ), name
+    check_exact_resume(cfg, tmp_path, 384, monkeypatch)
     a, b = read_checkpoint(tmp_path / "straight")[0], read_checkpoint(tmp_path / "resumed")[0]
     for key, value in a["objects"]["q_net"].items():
         assert torch.equal(value, b["objects"]["q_net"][key]), key

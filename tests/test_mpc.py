@@ -3,7 +3,6 @@ checkpoint, and the continuous CartPole task."""
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 import gymnasium as gym
@@ -12,11 +11,8 @@ import pytest
 import torch
 
 from mbrl_ai.checkpoint import read_checkpoint
-from mbrl_ai.errors import RunInterrupted
-from mbrl_ai.logger import RunLogger
-from mbrl_ai.train import run
 from mbrl_ai.utils import read_jsonl
-from tests.conftest import comparable, compose, run_cli
+from tests.conftest import check_exact_resume, compose, run_cli
 
 SHORT = [
     "algo=mpc",
@@ -51,23 +47,7 @@ def test_mpc_resumes_exactly_and_its_checkpoint_evaluates(
 ) -> None:
     extra = ["mpc.planner=icem"] if kind == "pendulum_icem" else []
     cfg = compose(*SHORT, ENVS[kind], *extra)
-    run(cfg, tmp_path / "straight")
-    log_iteration = RunLogger.log_iteration
-
-    def stop_at_96(self: RunLogger, steps: int, record: dict) -> None:
-        log_iteration(self, steps, record)
-        if steps == 96:
-            signal.raise_signal(signal.SIGTERM)
-
-    with monkeypatch.context() as m:
-        m.setattr(RunLogger, "log_iteration", stop_at_96)
-        with pytest.raises(RunInterrupted):
-            run(cfg, tmp_path / "resumed")
-    run(cfg, tmp_path / "resumed")
-    for name in ("metrics.jsonl", "eval.jsonl"):
-        assert comparable(tmp_path / "resumed" / name, "plan_ms_per_step") == comparable(
-            tmp_path / "straight" / name, "plan_ms_per_step"
-        ), name
+    check_exact_resume(cfg, tmp_path, 96, monkeypatch, "plan_ms_per_step")
     a, b = read_checkpoint(tmp_path / "straight")[0], read_checkpoint(tmp_path / "resumed")[0]
     for key, value in a["objects"]["world_model"].items():
         assert torch.equal(value, b["objects"]["world_model"][key]), key

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -22,7 +21,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchlib import RunRecord, add_seed_arguments, fmt_steps, median_with_ci  # noqa: E402
+from benchlib import (  # noqa: E402
+    RunRecord,
+    add_seed_arguments,
+    fmt_steps,
+    learn_sb3,
+    median_with_ci,
+)
 
 HERE = Path(__file__).resolve().parent
 THRESHOLD = 475.0
@@ -40,49 +45,11 @@ LABELS = {
 }
 
 
-class _SB3Greedy:
-    """SB3's greedy policy behind the interface ``evaluate_policy`` expects."""
-
-    discrete = True
-
-    def __init__(self, model) -> None:  # noqa: ANN001
-        self.model = model
-
-    def mode(self, obs):  # noqa: ANN001, ANN201
-        import torch
-
-        action, _ = self.model.predict(obs.cpu().numpy(), deterministic=True)
-        return torch.as_tensor(action)
-
-
 def run_sb3_dqn(cfg, stop_when_solved: bool) -> RunRecord:  # noqa: ANN001
     from stable_baselines3 import DQN
-    from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 
-    from mbrl_ai.envs import make_vec_env
-    from mbrl_ai.evaluation import EVAL_SEED_OFFSET, evaluate_policy
-
-    eval_envs = make_vec_env(
-        cfg.env, min(cfg.eval_n_envs, cfg.eval_episodes), cfg.seed + EVAL_SEED_OFFSET
-    )
     rec = RunRecord("sb3_dqn", "", cfg.seed, threshold=THRESHOLD)
-    eval_seconds = 0.0
-
-    class EvalEvery(BaseCallback):
-        def _on_step(self) -> bool:
-            nonlocal eval_seconds
-            if self.num_timesteps % cfg.eval_every == 0:
-                t = time.perf_counter()
-                returns = evaluate_policy(
-                    _SB3Greedy(self.model), eval_envs, cfg.eval_episodes, cfg.seed + EVAL_SEED_OFFSET
-                )
-                rec.steps.append(self.num_timesteps)
-                rec.means.append(float(np.mean(returns)))
-                eval_seconds += time.perf_counter() - t
-                rec.stopped_when_solved = stop_when_solved and rec.solved_at is not None
-            return not rec.stopped_when_solved
-
     d = cfg.dyna_dqn
     model = DQN(
         "MlpPolicy",
@@ -103,11 +70,7 @@ def run_sb3_dqn(cfg, stop_when_solved: bool) -> RunRecord:  # noqa: ANN001
         seed=cfg.seed,
         device="cpu",
     )
-    t0 = time.perf_counter()
-    model.learn(cfg.total_timesteps, callback=EvalEvery())
-    rec.train_seconds = time.perf_counter() - t0 - eval_seconds
-    rec.env_steps = model.num_timesteps
-    eval_envs.close()
+    learn_sb3(model, cfg, rec, discrete=True, stop_when_solved=stop_when_solved)
     return rec
 
 
@@ -128,9 +91,7 @@ def train_one(arm: str, seed: int, stop: bool) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--arms", nargs="+", default=["dqn", "dyna", "sb3_dqn"], choices=list(ARMS)
-    )
+    parser.add_argument("--arms", nargs="+", default=["dqn", "dyna", "sb3_dqn"], choices=list(ARMS))
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (2 cores: 2)")
     parser.add_argument("--name", default="dqn", help="stem of the written files")
     add_seed_arguments(parser, 5, "once solved")

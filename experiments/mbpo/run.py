@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -38,6 +37,7 @@ from benchlib import (  # noqa: E402
     RunRecord,
     add_seed_arguments,
     fmt_steps,
+    learn_sb3,
     median_with_ci,
     plot_curves,
 )
@@ -61,49 +61,11 @@ LABELS = {
 }
 
 
-class _SB3Actor:
-    """SB3's deterministic policy behind the interface ``evaluate_policy`` expects."""
-
-    discrete = False
-
-    def __init__(self, model) -> None:  # noqa: ANN001
-        self.model = model
-
-    def mode(self, obs):  # noqa: ANN001, ANN201
-        import torch
-
-        action, _ = self.model.predict(obs.cpu().numpy(), deterministic=True)
-        return torch.as_tensor(action)
-
-
 def run_sb3_sac(cfg, threshold: float, stop_when_solved: bool = False) -> RunRecord:  # noqa: ANN001
     from stable_baselines3 import SAC
-    from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 
-    from mbrl_ai.envs import make_vec_env
-    from mbrl_ai.evaluation import EVAL_SEED_OFFSET, evaluate_policy
-
-    eval_envs = make_vec_env(
-        cfg.env, min(cfg.eval_n_envs, cfg.eval_episodes), cfg.seed + EVAL_SEED_OFFSET
-    )
     rec = RunRecord("sb3_sac", "", cfg.seed, threshold=threshold)
-    eval_seconds = 0.0
-
-    class EvalEvery(BaseCallback):
-        def _on_step(self) -> bool:
-            nonlocal eval_seconds
-            if self.num_timesteps % cfg.eval_every == 0:
-                t = time.perf_counter()
-                returns = evaluate_policy(
-                    _SB3Actor(self.model), eval_envs, cfg.eval_episodes, cfg.seed + EVAL_SEED_OFFSET
-                )
-                rec.steps.append(self.num_timesteps)
-                rec.means.append(float(np.mean(returns)))
-                eval_seconds += time.perf_counter() - t
-                rec.stopped_when_solved = stop_when_solved and rec.solved_at is not None
-            return not rec.stopped_when_solved  # False ends learn() here
-
     s = cfg.sac
     model = SAC(
         "MlpPolicy",
@@ -121,12 +83,7 @@ def run_sb3_sac(cfg, threshold: float, stop_when_solved: bool = False) -> RunRec
         seed=cfg.seed,
         device="cpu",
     )
-    t0 = time.perf_counter()
-    model.learn(cfg.total_timesteps, callback=EvalEvery())
-    rec.train_seconds = time.perf_counter() - t0 - eval_seconds
-    rec.env_steps = model.num_timesteps
-    rec.stopped_when_solved &= model.num_timesteps < cfg.total_timesteps  # else it ran it all
-    eval_envs.close()
+    learn_sb3(model, cfg, rec, discrete=False, stop_when_solved=stop_when_solved)
     return rec
 
 

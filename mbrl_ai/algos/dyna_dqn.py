@@ -57,7 +57,9 @@ def build_q_network(d: DynaDQNConfig, info: EnvInfo) -> QNetwork:
 def epsilon(d: DynaDQNConfig, step: int, total: int) -> float:
     """The linear ε schedule: initial → final over exploration_fraction of the run."""
     progress = min(1.0, step / max(1.0, d.exploration_fraction * total))
-    return d.exploration_initial_eps + progress * (d.exploration_final_eps - d.exploration_initial_eps)
+    return d.exploration_initial_eps + progress * (
+        d.exploration_final_eps - d.exploration_initial_eps
+    )
 
 
 def act(run: RunContext, q_net: QNetwork, eps: float) -> np.ndarray:
@@ -200,10 +202,20 @@ def train_dyna_dqn(cfg: Config, out_dir: Path) -> RunResult:
                     )
                 stats = [
                     dqn_update(
-                        q_net, target_net, optimizer,
-                        mixed_batch(replay, imagined or replay, d.batch_size,
-                                    d.real_ratio if imagined else 1.0, run.rng, device),
-                        cfg.gamma, d.double, d.max_grad_norm,
+                        q_net,
+                        target_net,
+                        optimizer,
+                        mixed_batch(
+                            replay,
+                            imagined or replay,
+                            d.batch_size,
+                            d.real_ratio if imagined else 1.0,
+                            run.rng,
+                            device,
+                        ),
+                        cfg.gamma,
+                        d.double,
+                        d.max_grad_norm,
                     )  # fmt: skip
                     for _ in range(d.gradient_steps)
                 ]
