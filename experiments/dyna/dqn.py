@@ -33,12 +33,14 @@ HERE = Path(__file__).resolve().parent
 THRESHOLD = 475.0
 ARMS = {
     "dqn": ["experiment=dqn_cartpole"],
+    "dqn_single": ["experiment=dqn_cartpole", "dyna_dqn.double=false"],
     "dyna": ["experiment=dyna_dqn_cartpole"],
     "dyna_known": ["experiment=dyna_dqn_cartpole", "world_model.termination=known"],
     "sb3_dqn": ["experiment=dqn_cartpole"],  # its keys, given to SB3's DQN
 }
 LABELS = {
     "dqn": "our DQN (k = 0)",
+    "dqn_single": "our DQN without double Q (as SB3's)",
     "dyna": "Dyna-DQN (k = 4, learned model)",
     "dyna_known": "Dyna-DQN, CartPole's known termination rule (ablation)",
     "sb3_dqn": "SB3 DQN (rl-zoo)",
