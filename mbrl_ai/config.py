@@ -580,6 +580,17 @@ class MPCConfig:
     soft_done: bool = True
     """With the learned done head: discount the rest of a particle's rewards by (1 − p_done)
     (true), or end the particle once p_done > ``world_model.done_threshold`` (false)."""
+    terminal_value: bool = False
+    """Add ``gamma^horizon V(s_H)`` to every particle's return, V a critic fitted by TD(0) to the
+    real transitions after each model fit (it values the rest of the episode beyond the plan)."""
+    value_hidden: list[int] = field(default_factory=lambda: [64, 64])
+    """The critic's hidden layers (tanh)."""
+    value_lr: float = 1e-3
+    """The critic's Adam learning rate."""
+    value_steps: int = 500
+    """TD(0) gradient steps after each model fit (minibatches of ``world_model.batch_size``)."""
+    value_tau: float = 0.01
+    """Polyak rate of the critic's target network (the TD targets' bootstrap)."""
     warmup_steps: int = 200
     """Uniformly random actions for this many real steps before planning starts."""
     refit_every: int = 100
@@ -597,8 +608,11 @@ class MPCConfig:
             need_int(self, "mpc", key, 1)
         for key in ("warmup_steps",):
             need_int(self, "mpc", key, 0)
-        for key in ("model_epochs", "model_patience"):
+        for key in ("model_epochs", "model_patience", "value_steps"):
             need_int(self, "mpc", key, 1)
+        need_mlp("mpc", {"value_hidden": self.value_hidden}, "tanh")
+        need(self.value_lr > 0, "mpc.value_lr", self.value_lr, "must be > 0")
+        need(0.0 < self.value_tau <= 1.0, "mpc.value_tau", self.value_tau, "must be in (0, 1]")
         need(
             self.elites <= self.population,
             "mpc.elites",

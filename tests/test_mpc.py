@@ -38,6 +38,7 @@ ENVS = {
     "continuous": "env=mbrl_ai/CartPoleContinuous-v0",
     "discrete": "env=CartPole-v1",
     "pendulum_icem": "env=Pendulum-v1",
+    "discrete_value": "env=CartPole-v1",  # with the terminal-value critic
 }
 
 
@@ -45,7 +46,10 @@ ENVS = {
 def test_mpc_resumes_exactly_and_its_checkpoint_evaluates(
     kind: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    extra = ["mpc.planner=icem"] if kind == "pendulum_icem" else []
+    extra = {
+        "pendulum_icem": ["mpc.planner=icem"],
+        "discrete_value": ["mpc.terminal_value=true", "mpc.value_steps=20"],
+    }.get(kind, [])
     cfg = compose(*SHORT, ENVS[kind], *extra)
     check_exact_resume(cfg, tmp_path, 96, monkeypatch, "plan_ms_per_step")
     a, b = read_checkpoint(tmp_path / "straight")[0], read_checkpoint(tmp_path / "resumed")[0]

@@ -130,3 +130,21 @@ def test_sequence_returns_average_particles_of_fixed_members() -> None:
         model, obs, candidates, 1, "expectation", 1.0, generator, reward_is_next_state
     )
     assert torch.allclose(expectation, torch.full((2, 3), 12.0), atol=1e-4)
+
+
+def test_terminal_value_adds_the_discounted_value_of_the_last_state() -> None:
+    """The same particles as above end on state 3e after 3 steps; with V(s) = 10 s and gamma 0.5
+    every particle adds 0.5^3 · 30e, so the candidates' mean return grows by 3.75 · mean(0..4)."""
+    model = _member_offset_model()
+    obs, candidates = torch.zeros(2, 1), torch.zeros(2, 3, 3, 1)
+
+    def reward_is_next_state(s: torch.Tensor, a: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
+        return s2[:, 0]
+
+    def returns(value: object) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(0)
+        return sequence_returns(model, obs, candidates, 5, "ts_inf", 0.5, generator,
+                                reward_is_next_state, terminal_value=value)  # type: ignore[arg-type]  # fmt: skip
+
+    added = returns(lambda s: 10.0 * s[:, 0]) - returns(None)
+    assert torch.allclose(added, torch.full((2, 3), 0.125 * 30.0 * 2.0), atol=0.1)

@@ -47,6 +47,7 @@ ENVS: dict[str, tuple[float, dict[str, list[str]]]] = {
             "icem": ["experiment=pets_cartpole_continuous", "mpc.planner=icem"],
             "mppi": ["experiment=pets_cartpole_continuous", "mpc.planner=mppi"],
             "random": ["experiment=pets_cartpole_continuous", "mpc.planner=random"],
+            "cem_value": ["experiment=pets_cartpole_continuous", "mpc.terminal_value=true"],
             "cem_known": ["experiment=pets_cartpole_continuous", *KNOWN],
         },
     ),
@@ -64,6 +65,7 @@ ENVS: dict[str, tuple[float, dict[str, list[str]]]] = {
         475.0,
         {
             "cem": ["experiment=pets_cartpole"],
+            "cem_value": ["experiment=pets_cartpole", "mpc.terminal_value=true"],
             "cem_known": ["experiment=pets_cartpole", *KNOWN],
             "ppo": ["experiment=ppo_cartpole"],
             "mbppo": ["experiment=mbppo_cartpole"],

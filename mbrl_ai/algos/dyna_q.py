@@ -34,7 +34,7 @@ from gymnasium.vector import SyncVectorEnv
 
 from mbrl_ai.algos import AlgorithmSpec, register
 from mbrl_ai.config import Config, ConfigError, DynaQConfig
-from mbrl_ai.envs import EnvInfo
+from mbrl_ai.envs import EnvInfo, inspect_env
 from mbrl_ai.modules import RunningMeanStd
 from mbrl_ai.runtime import Checkpointer, RunContext, RunResult, start_run
 from mbrl_ai.tabular import (
@@ -357,6 +357,13 @@ def load_dyna_q_policy(
 def check_dyna_q(cfg: Config) -> None:
     if cfg.vectorization != "sync":
         raise ConfigError("vectorization", cfg.vectorization, "algo=dyna_q needs: sync")
+    space = inspect_env(cfg.env, cfg.env_kwargs).observation_space
+    if isinstance(space, gym.spaces.Discrete) and int(space.start) != 0:
+        raise ConfigError(
+            "env",
+            cfg.env,
+            f"algo=dyna_q needs states numbered from 0; {space} starts at {space.start}",
+        )
 
 
 register(

@@ -3,6 +3,8 @@
     warm-up: ``mpc.warmup_steps`` uniformly random real steps
     for each iteration of ``mpc.refit_every`` real steps until total_timesteps:
         fit the ensemble on the real replay (early stopping on held-out MSE; all members plan)
+        with mpc.terminal_value: fit a critic V by TD(0) on the real replay (it values the end of
+            every plan: gamma^H V(s_H))
         every real step: the planner searches ``mpc.horizon``-step action sequences, each scored
             by ``mpc.particles`` rollouts through the ensemble (trajectory sampling) with the
             model's own reward and done heads (or the env's known functions); take the first
@@ -26,7 +28,7 @@ import numpy as np
 import torch
 
 from mbrl_ai.algos import AlgorithmSpec, register
-from mbrl_ai.buffers import Transitions
+from mbrl_ai.buffers import ReplayBuffer, Transitions
 from mbrl_ai.config import Config, ConfigError, MPCConfig
 from mbrl_ai.envs import EnvInfo, inspect_env
 from mbrl_ai.fit_model import (
@@ -36,6 +38,7 @@ from mbrl_ai.fit_model import (
     fit_with_early_stopping,
 )
 from mbrl_ai.modules import RunningMeanStd
+from mbrl_ai.modules.critic import Critic
 from mbrl_ai.modules.world_model import EnsembleWorldModel
 from mbrl_ai.planners import CEM, ICEM, MPPI, CategoricalCEM, Exhaustive, Planner, RandomShooting
 from mbrl_ai.planners.trajectories import sequence_returns
@@ -72,14 +75,57 @@ def build_planner(m: MPCConfig, info: EnvInfo, device: torch.device) -> Planner:
     return CEM(m.horizon, d, m.population, m.elites, m.iterations, m.alpha, m.init_std, device)
 
 
+def build_value(m: MPCConfig, info: EnvInfo) -> Critic:
+    """The terminal-value critic ``mpc.value_*`` describes."""
+    return Critic(info.obs_dim, list(m.value_hidden), "tanh", ortho_init=True)
+
+
+def fit_value(
+    critic: Critic,
+    target: Critic,
+    optimizer: torch.optim.Optimizer,
+    replay: ReplayBuffer,
+    m: MPCConfig,
+    batch_size: int,
+    gamma: float,
+    rng: np.random.Generator,
+    device: torch.device,
+) -> dict[str, float]:
+    """``mpc.value_steps`` TD(0) steps on minibatches of every real transition: V(s) towards
+    r + gamma (1 - terminated) V_target(s'), the target following by Polyak averaging."""
+    losses = []
+    for _ in range(m.value_steps):
+        b = replay.get(rng.integers(0, replay.size, batch_size))
+        obs, next_obs = (torch.as_tensor(x, device=device) for x in (b.obs, b.next_obs))
+        rewards = torch.as_tensor(b.rewards, device=device)
+        alive = torch.as_tensor(~b.terminated, device=device).float()
+        with torch.no_grad():
+            td_target = rewards + gamma * alive * target(next_obs)
+        loss = (critic(obs) - td_target).pow(2).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            torch._foreach_lerp_(list(target.parameters()), list(critic.parameters()), m.value_tau)
+        losses.append(loss.detach())
+    with torch.no_grad():
+        v = critic(torch.as_tensor(replay.get(np.arange(replay.size)).obs, device=device))
+    return {"value_loss": float(torch.stack(losses).mean()), "value_mean": float(v.mean())}
+
+
 class MPCPolicy:
     """Acting by planning: the first action of the planner's sequence for each state."""
 
     def __init__(
-        self, cfg: Config, info: EnvInfo, model: EnsembleWorldModel, device: torch.device
+        self,
+        cfg: Config,
+        info: EnvInfo,
+        model: EnsembleWorldModel,
+        device: torch.device,
+        value: Critic | None = None,
     ) -> None:
         self.m = m = cfg.node(MPCConfig)
-        self.model, self.device, self.gamma = model, device, cfg.gamma
+        self.model, self.device, self.gamma, self.value = model, device, cfg.gamma, value
         self.discrete = isinstance(info.action_space, gym.spaces.Discrete)
         self.planner = build_planner(m, info, device)
         self.generator = torch.Generator(device=device).manual_seed(cfg.seed + PLANNER_SEED_OFFSET)
@@ -111,7 +157,7 @@ class MPCPolicy:
             return sequence_returns(
                 self.model, obs, candidates, self.m.particles, self.m.propagation, self.gamma,
                 self.generator, reward_fn, self.termination, self.done_threshold,
-                self.m.soft_done,
+                self.m.soft_done, self.value,
             )  # fmt: skip
 
         return self.planner.plan(evaluate, obs.shape[0], warm, self.generator)
@@ -154,9 +200,21 @@ def train_mpc(cfg: Config, out_dir: Path) -> RunResult:
     model = build_world_model(wm, info, device)
     model_optimizer = build_model_optimizer(model, cfg.lr_world_model, wm)
     replay = build_real_replay(info, wm.replay_capacity, wm.holdout_fraction, cfg.seed)
-    policy = MPCPolicy(cfg, info, model, device)
+    value = value_target = value_optimizer = None
+    if m.terminal_value:
+        value, value_target = build_value(m, info).to(device), build_value(m, info).to(device)
+        value_target.load_state_dict(value.state_dict())
+        value_optimizer = torch.optim.Adam(value.parameters(), lr=m.value_lr)
+    policy = MPCPolicy(cfg, info, model, device, value)
     ckpt = Checkpointer(run)
-    ckpt.track(world_model=model, model_optimizer=model_optimizer, replay=replay)
+    ckpt.track(
+        world_model=model,
+        model_optimizer=model_optimizer,
+        replay=replay,
+        value=value,
+        value_target=value_target,
+        value_optimizer=value_optimizer,
+    )
     run.evaluate_with(policy)
     with run, ckpt:
         saved = ckpt.begin()
@@ -172,6 +230,20 @@ def train_mpc(cfg: Config, out_dir: Path) -> RunResult:
                     m.model_epochs, m.model_patience, device=device,
                 )  # fmt: skip
                 model_metrics = {f"model/{k}": v for k, v in fit.items() if k != "elites"}
+                if value is not None and value_target is not None and value_optimizer is not None:
+                    model_metrics.update(
+                        fit_value(
+                            value,
+                            value_target,
+                            value_optimizer,
+                            replay,
+                            m,
+                            wm.batch_size,
+                            cfg.gamma,
+                            run.rng,
+                            device,
+                        )  # fmt: skip
+                    )
             plan_s, policy.evaluations, planned = 0.0, 0, 0
             for _ in range(m.refit_every // cfg.n_envs):
                 t = time.perf_counter()
@@ -209,7 +281,11 @@ def load_mpc_policy(
     """The planner over the checkpoint's world model (``evaluate``, ``visualize``)."""
     model = build_world_model(cfg.world_model, info, torch.device("cpu"))
     model.load_state_dict(objects["world_model"])
-    return MPCPolicy(cfg, info, model, torch.device("cpu")), None
+    value = None
+    if cfg.node(MPCConfig).terminal_value:
+        value = build_value(cfg.node(MPCConfig), info)
+        value.load_state_dict(objects["value"])
+    return MPCPolicy(cfg, info, model, torch.device("cpu"), value), None
 
 
 def check_mpc(cfg: Config) -> None:

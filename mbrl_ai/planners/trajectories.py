@@ -14,7 +14,8 @@ or termination function is given. With ``soft_done`` a learned done probability 
 rest of the particle's rewards by (1 − p) (the expected return over episode ends: a plan is
 penalised for heading where the head sees danger before it is sure); otherwise a probability above
 ``done_threshold`` ends the particle after that step's reward. A known termination ends it. A candidate's value is the mean over its particles of the
-discounted sum of rewards.
+discounted sum of rewards, plus, with a ``terminal_value`` V, ``gamma^H V(s_H)`` for the part of
+the particle still alive after the horizon (the rest of the episode, valued by a learned critic).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def sequence_returns(
     termination_fn: TerminationFn | None = None,
     done_threshold: float = 0.5,
     soft_done: bool = True,
+    terminal_value: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Estimated returns ``[B, N]`` of candidates ``actions`` (``[B, N, H, d]`` env-unit floats
     or ``[B, N, H]`` indices) from start states ``obs`` ``[B, obs_dim]``."""
@@ -72,6 +74,8 @@ def sequence_returns(
         else:
             alive = alive * (done_p <= done_threshold)
         state = nxt
+    if terminal_value is not None:
+        total = total + (gamma**horizon) * alive * terminal_value(state)
     return total.view(b, n, particles).mean(-1)
 
 
