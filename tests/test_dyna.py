@@ -9,6 +9,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.utils.env_checker import check_env
 
 from mbrl_ai.algos import load_policy
 from mbrl_ai.algos.dyna_q import DynaQAgent
@@ -167,6 +168,14 @@ def test_mazes_shortest_paths_and_their_change(
     assert shortest() == shortest_after
     envs = make_vec_env(env_id, 1, 0)
     assert get_env_state(envs) is not None  # the maze's clock and position are checkpointed
+
+
+@pytest.mark.parametrize("env_id", ["mbrl_ai/DynaMaze-v0", "mbrl_ai/BlockingMaze-v0"])
+def test_mazes_pass_gymnasiums_env_checker(env_id: str) -> None:
+    env = gym.make(env_id, render_mode="ansi").unwrapped
+    check_env(env, skip_render_check=True)
+    env.reset(seed=0)
+    assert env.render().count("\n") == 6 and "A" in env.render()
 
 
 MAZE = ["experiment=dyna_maze", "logger.progress=off"]
