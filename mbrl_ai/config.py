@@ -44,7 +44,7 @@ class AlgoConfig:
     name: str = "mbppo"
     """Which training loop runs: a name in the registry (``mbrl_ai.algos``): ``mbppo``
     (model-based PPO, sections 2.1–2.8), ``ppo``, ``sac``, ``mbpo``, ``mpc``, ``dyna_q``,
-    ``dyna_dqn`` or a plugin's."""
+    ``dyna_dqn``, ``dreamer`` or a plugin's."""
 
 
 @dataclass
@@ -786,6 +786,109 @@ class DynaDQNConfig:
             self.train_freq,
             f"must be a multiple of n_envs ({c.n_envs})",
         )
+
+
+@dataclass
+class DreamerConfig:
+    """A small Dreamer-style agent (``algo=dreamer``): a recurrent state-space world model (GRU
+    state + categorical latents) learned from sequences of real experience, and an actor and a
+    critic trained only on trajectories imagined in its latent space (λ-returns, percentile return
+    normalisation, a slow critic). Discrete and Box actions. Registered by ``algos/dreamer/``."""
+
+    key: ClassVar[str] = "dreamer"
+
+    deter: int = 128
+    """Width of the RSSM's deterministic (GRU) state."""
+    latents: int = 8
+    """Categorical latent variables of the stochastic state ..."""
+    classes: int = 8
+    """... each with this many classes (the stochastic state is latents × classes one-hots)."""
+    hidden: int = 128
+    """Width of every hidden layer (encoder, RSSM, decoder, heads, actor, critic)."""
+    model_layers: int = 1
+    """Hidden layers of the encoder, the decoder and the reward and continuation heads."""
+    layers: int = 2
+    """Hidden layers of the actor and the critic."""
+    unimix: float = 0.01
+    """Share of the uniform distribution mixed into every latent and discrete-action distribution
+    (keeps log-probabilities and KL finite)."""
+    free_bits: float = 1.0
+    """KL terms below this many nats are not minimised (per sequence step, summed over latents)."""
+    kl_dynamics: float = 0.5
+    """Weight of KL(sg(posterior) ‖ prior): trains the prior toward the posterior."""
+    kl_representation: float = 0.1
+    """Weight of KL(posterior ‖ sg(prior)): keeps the posterior predictable."""
+    batch_size: int = 16
+    """Sequences per world-model update."""
+    seq_len: int = 32
+    """Steps per replayed sequence."""
+    horizon: int = 15
+    """Steps of every imagined trajectory."""
+    imagine_starts: int = 256
+    """Imagined trajectories per update, each from a posterior state of the replayed batch drawn
+    without replacement (0: one from every posterior state, batch_size × seq_len of them)."""
+    lambda_: float = 0.95
+    """λ of the imagined λ-returns (the discount is the root ``gamma``)."""
+    train_ratio: float = 0.25
+    """Gradient steps (world model, actor and critic) per real step, once learning starts."""
+    learning_starts: int = 1000
+    """Uniformly random actions, and no updates, for this many real steps."""
+    steps_per_iteration: int = 500
+    """Real steps per iteration (evaluation, logging and checkpoints happen between them)."""
+    buffer_size: int = 1_000_000
+    """Real steps kept in the sequence replay (over all training envs)."""
+    model_lr: float = 6e-4
+    """Adam learning rate of the world model."""
+    actor_lr: float = 1e-4
+    """Adam learning rate of the actor."""
+    critic_lr: float = 1e-4
+    """Adam learning rate of the critic."""
+    model_grad_clip: float = 1000.0
+    """Global gradient-norm clip of the world-model update."""
+    ac_grad_clip: float = 100.0
+    """Global gradient-norm clip of the actor's and the critic's updates."""
+    entropy: float = 3e-4
+    """Actor entropy bonus η (on normalised returns)."""
+    actor_grad: str = "auto"
+    """Actor gradient: ``reinforce`` (score function, with the critic as baseline), ``dynamics``
+    (backpropagation through the world model; Box actions only) or ``auto`` (reinforce for
+    Discrete, dynamics for Box actions, as DreamerV3 does)."""
+    return_norm_decay: float = 0.99
+    """EMA decay of the 5th–95th percentile range S that returns are divided by (by max(1, S))."""
+    slow_critic_tau: float = 0.02
+    """Slow critic ← τ·critic + (1 − τ)·slow critic after every update; it gives the λ-return's
+    bootstrap values and regularises the critic."""
+    slow_critic_reg: float = 1.0
+    """Weight of the critic's loss toward the slow critic's values."""
+    bins: int = 255
+    """Bins of the critic's two-hot distribution over symlog values in [-20, 20]."""
+
+    def check(self, c: Config) -> None:
+        for key in ("deter", "latents", "classes", "hidden", "batch_size", "horizon", "bins",
+                    "steps_per_iteration"):  # fmt: skip
+            need_int(self, "dreamer", key, 1)
+        need_int(self, "dreamer", "seq_len", 2)
+        for key in ("model_layers", "layers", "learning_starts", "imagine_starts"):
+            need_int(self, "dreamer", key, 0)
+        need_int(self, "dreamer", "buffer_size", self.seq_len * c.n_envs)
+        need(self.bins >= 2, "dreamer.bins", self.bins, "must be an integer >= 2")
+        for key in ("model_lr", "actor_lr", "critic_lr", "model_grad_clip", "ac_grad_clip",
+                    "train_ratio"):  # fmt: skip
+            need(getattr(self, key) > 0, f"dreamer.{key}", getattr(self, key), "must be > 0")
+        for key in ("free_bits", "kl_dynamics", "kl_representation", "entropy",
+                    "slow_critic_reg"):  # fmt: skip
+            need(getattr(self, key) >= 0, f"dreamer.{key}", getattr(self, key), "must be >= 0")
+        for key in ("lambda_", "return_norm_decay"):
+            value = getattr(self, key)
+            need(0.0 <= value <= 1.0, f"dreamer.{key}", value, "must be in [0, 1]")
+        need(0.0 <= self.unimix < 1.0, "dreamer.unimix", self.unimix, "must be in [0, 1)")
+        need(
+            0.0 < self.slow_critic_tau <= 1.0,
+            "dreamer.slow_critic_tau",
+            self.slow_critic_tau,
+            "must be in (0, 1]",
+        )
+        need_choice("dreamer.actor_grad", self.actor_grad, ("auto", "reinforce", "dynamics"))
 
 
 @dataclass

@@ -91,6 +91,7 @@ NESTED = [
     "mpc",
     "dyna_q",
     "dyna_dqn",
+    "dreamer",
     "logger",
 ]
 

@@ -87,10 +87,13 @@ def test_a_missing_plugin_module_is_one_line() -> None:
 
 
 def test_the_built_in_algorithms_are_registered() -> None:
-    assert {"mbppo", "ppo", "sac", "mbpo", "mpc", "dyna_q", "dyna_dqn"} <= set(algos.names())
+    assert {"mbppo", "ppo", "sac", "mbpo", "mpc", "dyna_q", "dyna_dqn", "dreamer"} <= set(
+        algos.names()
+    )
     assert algos.get("mbpo").world_model and not algos.get("sac").world_model
     with pytest.raises(
-        ConfigError, match="algo.name='nope': allowed: dyna_dqn, dyna_q, mbpo, mbppo, mpc, ppo, sac"
+        ConfigError,
+        match="algo.name='nope': allowed: dreamer, dyna_dqn, dyna_q, mbpo, mbppo, mpc, ppo, sac",
     ):
         algos.get("nope")
     assert compose("algo=sac").node(algos.get("sac").nodes[0]).tau == 0.005

@@ -87,7 +87,7 @@ def test_help_lists_groups_and_every_key_with_its_docstring() -> None:
     assert listing is not None
     experiments = listing.group(1).replace("\n", " ").split(", ")
     assert {"ppo_cartpole", "sac_pendulum", "dyna_maze"} <= {e.strip() for e in experiments}
-    assert "algo: dyna_dqn, dyna_q, mbpo, mbppo (default)" in text
+    assert "algo: dreamer, dyna_dqn, dyna_q, mbpo, mbppo (default)" in text
     assert max(len(line) for line in text.splitlines()) <= 100
 
     schema = algos.config_schema()

@@ -187,4 +187,4 @@ def load_plugins() -> None:
 
 
 # the built-in algorithms register themselves on import
-from mbrl_ai.algos import dyna_dqn, dyna_q, mbpo, mbppo, mpc, ppo, sac  # noqa: E402, F401
+from mbrl_ai.algos import dreamer, dyna_dqn, dyna_q, mbpo, mbppo, mpc, ppo, sac  # noqa: E402, F401

@@ -1,0 +1,218 @@
+"""``algo=dreamer``: a small Dreamer-style agent. A recurrent state-space world model learns from
+sequences of real experience; the actor and the critic learn only in its imagination.
+
+for each iteration of ``dreamer.steps_per_iteration`` real steps until total_timesteps:
+    every real step:
+        observe: the posterior latent state of each training env from its observation, its last
+            latent state and its last action (reset where an episode begins)   (policy.DreamerPolicy)
+        act: uniformly random before ``learning_starts``, else a ~ π(·|h, z)
+        store (o, a, r, first, terminal) in each env's stream                 (replay.SequenceReplay)
+        gradient steps while fewer than train_ratio × (real steps − learning_starts) were taken:
+            replay batch_size chunks of seq_len steps
+            world model: posterior states, decoder + reward + continuation + balanced KL loss
+                                                                              (world_model.WorldModel)
+            actor and critic: imagined trajectories of ``horizon`` steps from every posterior
+            state, λ-returns, normalised returns, slow critic                  (behavior)
+    evaluate (greedy action, sampled latents from its own generator), log, checkpoint
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from mbrl_ai.algos import AlgorithmSpec, register
+from mbrl_ai.algos.dreamer.behavior import (
+    DreamerAgent,
+    behavior_losses,
+    update_slow_critic,
+)
+from mbrl_ai.algos.dreamer.policy import DreamerPolicy
+from mbrl_ai.algos.dreamer.replay import SequenceReplay
+from mbrl_ai.algos.dreamer.world_model import Latent
+from mbrl_ai.config import Config, DreamerConfig, need
+from mbrl_ai.envs import EnvInfo
+from mbrl_ai.modules import RunningMeanStd
+from mbrl_ai.runtime import Checkpointer, RunContext, RunResult, start_run
+
+# the acting policy's latent samples come from a generator seeded with the run's seed plus this
+ACT_SEED_OFFSET = 60_013
+
+
+def build_agent(d: DreamerConfig, info: EnvInfo) -> DreamerAgent:
+    discrete = isinstance(info.action_space, gym.spaces.Discrete)
+    return DreamerAgent(d, info.obs_dim, info.action_dim, discrete)
+
+
+class DreamerOptimizers:
+    """Adams of the world model, the actor and the critic, checkpointed as one object."""
+
+    def __init__(self, agent: DreamerAgent, d: DreamerConfig) -> None:
+        self.model = torch.optim.Adam(agent.wm.parameters(), lr=d.model_lr)
+        self.actor = torch.optim.Adam(agent.actor.parameters(), lr=d.actor_lr)
+        self.critic = torch.optim.Adam(agent.critic.parameters(), lr=d.critic_lr)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k).state_dict() for k in ("model", "actor", "critic")}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k in ("model", "actor", "critic"):
+            getattr(self, k).load_state_dict(state[k])
+
+
+def step(
+    optimizer: torch.optim.Optimizer, loss: torch.Tensor, module: nn.Module, clip: float
+) -> torch.Tensor:
+    """One clipped gradient step; the gradient norm before clipping."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    norm = nn.utils.clip_grad_norm_(module.parameters(), clip)
+    optimizer.step()
+    return norm
+
+
+def train_step(
+    agent: DreamerAgent,
+    opts: DreamerOptimizers,
+    batch: dict[str, np.ndarray],
+    d: DreamerConfig,
+    gamma: float,
+    dynamics: bool,
+    device: torch.device,
+    rng: np.random.Generator,
+) -> dict[str, torch.Tensor]:
+    """One world-model step on a replayed batch of sequences, and one actor and critic step on
+    trajectories imagined from ``dreamer.imagine_starts`` of its posterior states."""
+    t = {k: torch.as_tensor(v, device=device) for k, v in batch.items()}
+    model_loss, seen, stats = agent.wm.loss(
+        t["obs"], t["actions"], t["rewards"], t["is_first"], t["is_terminal"]
+    )
+    stats["model_grad_norm"] = step(opts.model, model_loss, agent.wm, d.model_grad_clip)
+    n = seen.latent.h.shape[0] * seen.latent.h.shape[1]
+    pick = torch.arange(n, device=device)
+    if 0 < d.imagine_starts < n:
+        pick = torch.as_tensor(rng.choice(n, d.imagine_starts, replace=False), device=device)
+    start = Latent(seen.latent.h.flatten(0, 1)[pick], seen.latent.z.flatten(0, 1)[pick]).detach()
+    start_cont = 1.0 - t["is_terminal"].flatten()[pick].float()
+    actor_loss, critic_loss, ac = behavior_losses(agent, start, start_cont, d, gamma, dynamics)
+    stats.update(ac)
+    stats["actor_grad_norm"] = step(opts.actor, actor_loss, agent.actor, d.ac_grad_clip)
+    stats["critic_grad_norm"] = step(opts.critic, critic_loss, agent.critic, d.ac_grad_clip)
+    update_slow_critic(agent, d.slow_critic_tau)
+    return stats
+
+
+def uses_dynamics_gradient(d: DreamerConfig, discrete: bool) -> bool:
+    return d.actor_grad == "dynamics" or (d.actor_grad == "auto" and not discrete)
+
+
+def store_step(
+    replay: SequenceReplay,
+    policy: DreamerPolicy,
+    run: RunContext,
+    action: np.ndarray,
+    env_action: np.ndarray,
+) -> None:
+    """Step the training envs; append each env's step (and where an episode ended, the next
+    episode's first observation) to its stream; reset the policy's state there."""
+    tr = run.step_envs(action, env_action)
+    done = run.collect.episode_lengths == 0  # the step ended these envs' episodes
+    for e in range(len(done)):
+        replay.add(
+            e, tr.next_obs[e], action[e], float(tr.rewards[e]), False, bool(tr.terminated[e])
+        )
+    if done.any():
+        replay.start_episodes(run.collect.obs, np.flatnonzero(done))
+    policy.reset_state(done)
+
+
+def train_dreamer(cfg: Config, out_dir: Path) -> RunResult:
+    """Train as configured, resuming from ``out_dir``'s newest checkpoint."""
+    run = start_run(cfg, out_dir)
+    d, info, device = cfg.node(DreamerConfig), run.info, run.device
+    discrete = isinstance(info.action_space, gym.spaces.Discrete)
+    dynamics = uses_dynamics_gradient(d, discrete)
+    agent = build_agent(d, info).to(device)
+    opts = DreamerOptimizers(agent, d)
+    replay = SequenceReplay(d.buffer_size // cfg.n_envs, cfg.n_envs, info.obs_dim, info.action_dim)
+    acting = DreamerPolicy(agent, info, cfg.seed + ACT_SEED_OFFSET)
+    ckpt = Checkpointer(run)
+    ckpt.track(agent=agent, optimizers=opts, replay=replay, acting=acting)
+    run.evaluate_with(DreamerPolicy(agent, info, cfg.seed))
+    with run, ckpt:
+        updates = int(ckpt.begin().get("updates", 0))
+        if int(replay.size.sum()) == 0:  # a fresh run: the envs' first observations
+            replay.start_episodes(run.collect.obs)
+            acting.reset_state(np.ones(cfg.n_envs, dtype=bool))
+        while run.env_steps < cfg.total_timesteps:
+            run.collect = replace(run.collect, finished_returns=[], finished_lengths=[])
+            stats: list[dict[str, torch.Tensor]] = []
+            for _ in range(d.steps_per_iteration // cfg.n_envs):
+                obs = torch.as_tensor(run.collect.obs, device=device)
+                action = acting.act(obs, explore=True)
+                if run.env_steps < d.learning_starts:
+                    action = acting.random_actions(run.rng)
+                acting.commit(action)
+                action_np = action.cpu().numpy()
+                store_step(replay, acting, run, action_np, acting.env_actions(action).cpu().numpy())
+                run.env_steps += cfg.n_envs
+                due = int(max(0, run.env_steps - d.learning_starts) * d.train_ratio)
+                while updates < due and replay.can_sample(d.seq_len):
+                    batch = replay.sample(d.batch_size, d.seq_len, run.rng)
+                    stats.append(
+                        train_step(agent, opts, batch, d, cfg.gamma, dynamics, device, run.rng)
+                    )
+                    updates += 1
+                if run.env_steps >= cfg.total_timesteps:
+                    break
+            record: dict[str, Any] = {"updates": len(stats)}
+            if stats:
+                record.update(
+                    {k: float(torch.stack([s[k] for s in stats]).float().mean()) for k in stats[0]}
+                )
+                run.check_update(record, keys=("model_loss", "actor_loss", "critic_loss"))
+            run.iteration += 1
+            run.maybe_evaluate()
+            run.log_iteration(record)
+            ckpt.end_iteration(updates=updates)
+        ckpt.finish(updates=updates)
+    return run.result()
+
+
+def load_dreamer_policy(
+    cfg: Config, info: EnvInfo, objects: Mapping[str, Any]
+) -> tuple[DreamerPolicy, RunningMeanStd | None]:
+    agent = build_agent(cfg.node(DreamerConfig), info)
+    agent.load_state_dict(objects["agent"])
+    return DreamerPolicy(agent, info, cfg.seed), None
+
+
+def check_dreamer(cfg: Config) -> None:
+    d = cfg.node(DreamerConfig)
+    need(
+        d.steps_per_iteration % cfg.n_envs == 0,
+        "dreamer.steps_per_iteration",
+        d.steps_per_iteration,
+        f"must be a multiple of n_envs ({cfg.n_envs})",
+    )
+
+
+register(
+    AlgorithmSpec(
+        name="dreamer",
+        train=train_dreamer,
+        load_policy=load_dreamer_policy,
+        action_spaces=(gym.spaces.Discrete, gym.spaces.Box),
+        reads=("gamma",),
+        nodes=(DreamerConfig,),
+        check=check_dreamer,
+        world_model=True,
+    )
+)

@@ -1,0 +1,192 @@
+"""Behaviour learning in imagination: the actor and the critic of the Dreamer agent, trained only
+on latent trajectories that the world model imagines from the posterior states of a replayed
+batch.
+
+    from every posterior state s_0 of the batch, roll the actor through the prior for H steps
+    rewards r_t, continuations c_t from the heads at s_t (t = 1..H); values v_t from the slow critic
+    λ-returns  R_H = v_H,  R_t = r_{t+1} + γ c_{t+1} ((1 − λ) v_{t+1} + λ R_{t+1})
+    weights    w_0 = 1 − terminal(s_0),  w_t = w_{t−1} γ c_t    (imagined episodes that ended count less)
+    S ← EMA of the 5th–95th percentile range of R;  scale = max(1, S)
+    actor:  reinforce  −w_t [log π(a_t | s_t) sg((R_t − v_t) / scale) + η H(π(s_t))]
+            dynamics   −w_t [R_t / scale + η H(π(s_t))]      (gradient through the world model)
+    critic: two-hot −log p(R_t | s_t) − reg · log p(v_slow(s_t) | s_t), weighted by w_t
+    slow critic ← τ critic + (1 − τ) slow critic
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from mbrl_ai.algos.dreamer.dist import ActionDist, TwoHot
+from mbrl_ai.algos.dreamer.world_model import Latent, WorldModel, mlp
+from mbrl_ai.config import DreamerConfig
+
+
+class DreamerActor(nn.Module):
+    """π(a | h, z): a categorical over ``action_dim`` actions or a bounded Gaussian over
+    normalised actions in [-1, 1]."""
+
+    def __init__(self, d: DreamerConfig, feat_dim: int, action_dim: int, discrete: bool) -> None:
+        super().__init__()
+        self.discrete, self.action_dim, self.unimix = discrete, action_dim, d.unimix
+        self.net = mlp(feat_dim, d.hidden, d.layers, action_dim if discrete else 2 * action_dim)
+
+    def forward(self, feat: torch.Tensor) -> ActionDist:
+        return ActionDist(self.net(feat), self.discrete, self.unimix)
+
+
+class DreamerCritic(nn.Module):
+    """v(h, z) as a two-hot distribution over symlog values (zero-initialised: v = 0 at first)."""
+
+    def __init__(self, d: DreamerConfig, feat_dim: int) -> None:
+        super().__init__()
+        self.dist = TwoHot(d.bins)
+        self.net = mlp(feat_dim, d.hidden, d.layers, d.bins, zero_out=True)
+
+    def forward(self, feat: torch.Tensor) -> torch.Tensor:
+        """Logits ``[..., bins]``."""
+        return self.net(feat)
+
+    def value(self, feat: torch.Tensor) -> torch.Tensor:
+        return self.dist.mean(self.net(feat))
+
+
+class ReturnNorm(nn.Module):
+    """An EMA of the 5th–95th percentile range of the λ-returns; returns are divided by
+    max(1, range), so small returns are not blown up."""
+
+    spread: torch.Tensor
+
+    def __init__(self, decay: float) -> None:
+        super().__init__()
+        self.decay = decay
+        self.register_buffer("spread", torch.zeros(()))
+
+    def update(self, returns: torch.Tensor) -> torch.Tensor:
+        """Fold in a batch of returns; the scale to divide by."""
+        x = returns.detach().flatten().float()
+        low, high = torch.quantile(x, torch.tensor([0.05, 0.95], device=x.device))
+        self.spread.mul_(self.decay).add_((1.0 - self.decay) * (high - low))
+        return self.spread.clamp_min(1.0)
+
+
+def lambda_returns(
+    rewards: torch.Tensor, discounts: torch.Tensor, values: torch.Tensor, lam: float
+) -> torch.Tensor:
+    """λ-returns ``[H, N]`` of imagined steps 0..H-1: ``rewards [H, N]`` and ``discounts [H, N]``
+    (γ·continuation) of reaching steps 1..H, ``values [H + 1, N]`` of steps 0..H."""
+    out = []
+    last = values[-1]
+    for t in reversed(range(len(rewards))):
+        last = rewards[t] + discounts[t] * ((1.0 - lam) * values[t + 1] + lam * last)
+        out.append(last)
+    return torch.stack(out[::-1])
+
+
+def imagined_weights(cont: torch.Tensor, start_cont: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Loss weights ``[H, N]`` of imagined steps 0..H-1: 1 − terminal at the start, then γ·c per
+    step, so steps after an imagined episode end count (almost) nothing."""
+    discounts = torch.cat([torch.ones_like(cont[:1]), gamma * cont[:-1]])
+    return (start_cont.unsqueeze(0) * torch.cumprod(discounts, 0)).detach()
+
+
+@dataclass
+class Imagined:
+    """An imagined batch: features ``[H + 1, N, F]``, actions ``[H, N, A]``, and the actor's
+    log-probabilities and entropies of steps 0..H-1 ``[H, N]`` (differentiable in the actor)."""
+
+    feat: torch.Tensor
+    actions: torch.Tensor
+    log_prob: torch.Tensor
+    entropy: torch.Tensor
+
+
+def imagine(
+    wm: WorldModel, actor: DreamerActor, start: Latent, horizon: int, dynamics: bool
+) -> Imagined:
+    """Roll the actor through the prior for ``horizon`` steps from ``start [N, ...]``. The
+    actor's distributions keep their gradient; with ``dynamics`` the whole trajectory is
+    differentiable in the actor's parameters (the caller freezes the world model's own)."""
+    state, feats, actions, log_probs, entropies = start, [start.feat()], [], [], []
+    for _ in range(horizon):
+        dist = actor(feats[-1] if dynamics else feats[-1].detach())
+        with torch.set_grad_enabled(dynamics):
+            action = dist.sample()
+            state = wm.rssm.img_step(state, action)
+        log_probs.append(dist.log_prob(action))
+        entropies.append(dist.entropy())
+        feats.append(state.feat())
+        actions.append(action)
+    return Imagined(
+        torch.stack(feats), torch.stack(actions), torch.stack(log_probs), torch.stack(entropies)
+    )
+
+
+class DreamerAgent(nn.Module):
+    """World model, actor, critic, slow critic and the return normaliser, as one checkpointed
+    module."""
+
+    def __init__(self, d: DreamerConfig, obs_dim: int, action_dim: int, discrete: bool) -> None:
+        super().__init__()
+        self.wm = WorldModel(d, obs_dim, action_dim)
+        self.actor = DreamerActor(d, self.wm.feat_dim, action_dim, discrete)
+        self.critic = DreamerCritic(d, self.wm.feat_dim)
+        self.slow_critic = copy.deepcopy(self.critic).requires_grad_(False)
+        self.return_norm = ReturnNorm(d.return_norm_decay)
+
+
+def behavior_losses(
+    agent: DreamerAgent,
+    start: Latent,
+    start_cont: torch.Tensor,
+    d: DreamerConfig,
+    gamma: float,
+    dynamics: bool,
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """Actor and critic losses from imagined trajectories that start at ``start [N, ...]``
+    (``start_cont [N]``: 1 − terminal of each start)."""
+    wm, actor, critic = agent.wm, agent.actor, agent.critic
+    wm.requires_grad_(False)
+    try:
+        traj = imagine(wm, actor, start.detach(), d.horizon, dynamics)
+        with torch.set_grad_enabled(dynamics):
+            feat = traj.feat
+            cont = wm.continuation(feat[1:])
+            rewards = wm.predicted_reward(feat[1:])
+            slow = agent.slow_critic.value(feat)
+            returns = lambda_returns(rewards, gamma * cont, slow, d.lambda_)
+    finally:
+        wm.requires_grad_(True)
+    weights = imagined_weights(cont, start_cont, gamma)
+    scale = agent.return_norm.update(returns)
+    logits = critic(feat[:-1].detach())
+    if dynamics:
+        objective = returns / scale
+    else:
+        baseline = critic.dist.mean(logits.detach())
+        objective = traj.log_prob * ((returns - baseline).detach() / scale)
+    entropy = traj.entropy
+    actor_loss = -(weights * (objective + d.entropy * entropy)).mean()
+    critic_nll = critic.dist.nll(logits, returns.detach())
+    critic_nll = critic_nll + d.slow_critic_reg * critic.dist.nll(logits, slow[:-1].detach())
+    critic_loss = (weights * critic_nll).mean()
+    stats = {
+        "actor_loss": actor_loss.detach(),
+        "critic_loss": critic_loss.detach(),
+        "entropy": entropy.detach().mean(),
+        "imagined_return": returns.detach().mean(),
+        "imagined_reward": rewards.detach().mean(),
+        "imagined_cont": cont.detach().mean(),
+        "return_scale": scale.detach(),
+    }
+    return actor_loss, critic_loss, stats
+
+
+@torch.no_grad()
+def update_slow_critic(agent: DreamerAgent, tau: float) -> None:
+    for slow, online in zip(agent.slow_critic.parameters(), agent.critic.parameters(), strict=True):
+        slow.lerp_(online, tau)

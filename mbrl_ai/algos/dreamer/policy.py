@@ -1,0 +1,116 @@
+"""The Dreamer agent acting in real envs: a recurrent policy that carries each env's latent state
+and last action from step to step (``start`` before the first step, ``reset_state`` where
+episodes end). The run's evaluations and ``python -m mbrl_ai.evaluate`` use it like any policy;
+training acts through ``act`` / ``commit``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from mbrl_ai.algos.dreamer.behavior import DreamerAgent
+from mbrl_ai.algos.dreamer.world_model import Latent
+from mbrl_ai.envs import EnvInfo
+
+
+class DreamerPolicy:
+    """Posterior latent states of ``n`` envs and the actor on top. Latent samples (and, when
+    exploring, actions) come from the policy's own generator, so acting draws nothing from the
+    global generators; :meth:`start` reseeds it (every evaluation sees the same draws)."""
+
+    def __init__(self, agent: DreamerAgent, info: EnvInfo, seed: int) -> None:
+        self.agent, self.seed = agent, seed
+        space = info.action_space
+        self.discrete = isinstance(space, gym.spaces.Discrete)
+        self.action_dim = info.action_dim
+        if isinstance(space, gym.spaces.Box):
+            low, high = (
+                np.nan_to_num(space.low, posinf=1.0, neginf=-1.0),
+                np.nan_to_num(space.high, posinf=1.0, neginf=-1.0),
+            )
+            bounded = np.isfinite(space.low) & np.isfinite(space.high)
+            self.center = torch.as_tensor(
+                np.where(bounded, (low + high) / 2, 0.0), dtype=torch.float32
+            )
+            self.scale = torch.as_tensor(
+                np.where(bounded, (high - low) / 2, 1.0), dtype=torch.float32
+            )
+        self.device = next(agent.parameters()).device
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.state: Latent | None = None
+        self.prev_action = torch.zeros(0, self.action_dim, device=self.device)
+        self.is_first = torch.ones(0, dtype=torch.bool, device=self.device)
+
+    def start(self, n: int) -> None:
+        """Fresh states for ``n`` envs about to be reset; reseed the generator."""
+        self.generator.manual_seed(self.seed)
+        self.state = self.agent.wm.rssm.initial(n, self.device)
+        self.prev_action = torch.zeros(n, self.action_dim, device=self.device)
+        self.is_first = torch.ones(n, dtype=torch.bool, device=self.device)
+
+    def reset_state(self, done: np.ndarray) -> None:
+        """The envs where ``done`` start a new episode at their next observation."""
+        if self.state is None or len(done) != len(self.is_first):
+            self.start(len(done))
+        self.is_first |= torch.as_tensor(done, device=self.device)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, explore: bool) -> torch.Tensor:
+        """Observe ``obs [n, obs_dim]`` (the posterior state) and choose normalised actions
+        (one-hot, or in [-1, 1]): sampled when exploring, else the actor's mode."""
+        if self.state is None:
+            self.start(len(obs))
+        assert self.state is not None
+        wm = self.agent.wm
+        self.state, _ = wm.rssm.obs_step(
+            self.state, self.prev_action, wm.embed(obs.float()), self.is_first, self.generator
+        )
+        dist = self.agent.actor(self.state.feat())
+        return dist.sample(self.generator) if explore else dist.mode()
+
+    def commit(self, action: torch.Tensor) -> None:
+        """The actions taken (the RSSM's next input)."""
+        self.prev_action = action.to(self.device, torch.float32)
+        self.is_first = torch.zeros_like(self.is_first)
+
+    def random_actions(self, rng: np.random.Generator) -> torch.Tensor:
+        n = len(self.is_first)
+        if self.discrete:
+            index = torch.as_tensor(rng.integers(0, self.action_dim, n), device=self.device)
+            return F.one_hot(index, self.action_dim).float()
+        a = rng.uniform(-1.0, 1.0, (n, self.action_dim)).astype(np.float32)
+        return torch.as_tensor(a, device=self.device)
+
+    def env_actions(self, action: torch.Tensor) -> torch.Tensor:
+        """Normalised actions in env units (the index of a one-hot, or rescaled to the bounds)."""
+        if self.discrete:
+            return action.argmax(-1)
+        return self.center.to(action.device) + self.scale.to(action.device) * action
+
+    def mode(self, obs: torch.Tensor) -> torch.Tensor:
+        """The evaluation action (the policy's mode given its latent state), in env units."""
+        action = self.act(obs, explore=False)
+        self.commit(action)
+        return self.env_actions(action)
+
+    # -- checkpointing (the acting policy's state is part of the collection state) --------------
+
+    def state_dict(self) -> dict[str, Any]:
+        assert self.state is not None
+        return {
+            "h": self.state.h,
+            "z": self.state.z,
+            "prev_action": self.prev_action,
+            "is_first": self.is_first,
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.state = Latent(state["h"].to(self.device), state["z"].to(self.device))
+        self.prev_action = state["prev_action"].to(self.device)
+        self.is_first = state["is_first"].to(self.device)
+        self.generator.set_state(state["generator"].to(torch.uint8).cpu())

@@ -1,0 +1,201 @@
+"""``algo=dreamer``: the RSSM's distributions and KL, λ-returns, continuation masking, two-hot
+values, the sequence replay's episode boundaries, the recurrent policy, exact resume, CLI
+refusals, and a learning run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.distributions import Categorical, kl_divergence
+
+from mbrl_ai.algos.dreamer import build_agent
+from mbrl_ai.algos.dreamer.behavior import imagined_weights, lambda_returns
+from mbrl_ai.algos.dreamer.dist import TwoHot, categorical_kl, symexp, symlog
+from mbrl_ai.algos.dreamer.policy import DreamerPolicy
+from mbrl_ai.algos.dreamer.replay import SequenceReplay
+from mbrl_ai.algos.dreamer.world_model import RSSM
+from mbrl_ai.checkpoint import read_checkpoint
+from mbrl_ai.config import DreamerConfig
+from mbrl_ai.envs import inspect_env
+from mbrl_ai.utils import read_jsonl
+from tests.conftest import check_exact_resume, compose, run_cli
+
+TINY = DreamerConfig(deter=16, latents=4, classes=5, hidden=16, bins=15)
+
+
+def test_rssm_shapes_and_kl_against_torch() -> None:
+    torch.manual_seed(0)
+    rssm = RSSM(TINY, embed_dim=7, action_dim=3)
+    b, t = 2, 6
+    seen = rssm.observe(torch.randn(b, t, 7), torch.randn(b, t, 3), torch.zeros(b, t, dtype=bool))
+    assert seen.latent.h.shape == (b, t, 16)
+    assert seen.latent.z.shape == seen.post.shape == seen.prior.shape == (b, t, 4, 5)
+    assert torch.allclose(seen.post.sum(-1), torch.ones(b, t, 4))
+    assert ((seen.latent.z == 0) | (seen.latent.z == 1)).all()  # one-hot samples
+    assert (seen.latent.z.sum(-1) == 1).all()
+    assert seen.post.min() >= TINY.unimix / TINY.classes - 1e-7  # the uniform mix
+    reference = kl_divergence(Categorical(probs=seen.post), Categorical(probs=seen.prior)).sum(-1)
+    assert torch.allclose(categorical_kl(seen.post, seen.prior), reference, atol=1e-5)
+    assert categorical_kl(seen.post, seen.post).abs().max() < 1e-6
+
+
+def test_is_first_resets_the_state() -> None:
+    """Two histories that differ only before a reset give the same states from the reset on."""
+    torch.manual_seed(0)
+    rssm = RSSM(TINY, embed_dim=7, action_dim=3)
+    embed, actions = torch.randn(2, 8, 7), torch.randn(2, 8, 3)
+    embed[1, 4:], actions[1, 4:] = embed[0, 4:], actions[0, 4:]
+    is_first = torch.zeros(2, 8, dtype=bool)
+    is_first[:, 4] = True
+    torch.manual_seed(1)
+    a = rssm.observe(embed[:1], actions[:1], is_first[:1])
+    torch.manual_seed(1)
+    b = rssm.observe(embed[1:], actions[1:], is_first[1:])
+    assert not torch.allclose(a.latent.h[:, 3], b.latent.h[:, 3])
+    assert torch.allclose(a.latent.h[:, 4:], b.latent.h[:, 4:])
+    assert torch.equal(a.latent.z[:, 4:], b.latent.z[:, 4:])
+
+
+def test_lambda_returns_by_hand() -> None:
+    rewards = torch.tensor([[1.0], [2.0]])
+    discounts = torch.tensor([[0.9], [0.5]])
+    values = torch.tensor([[10.0], [20.0], [30.0]])
+    # R_1 = 2 + 0.5·30 = 17;  R_0 = 1 + 0.9·(0.5·20 + 0.5·17) = 17.65
+    out = lambda_returns(rewards, discounts, values, lam=0.5)
+    assert torch.allclose(out[:, 0], torch.tensor([17.65, 17.0]))
+    # λ = 1: discounted rewards plus the discounted last value; λ = 0: one-step TD targets
+    assert torch.allclose(lambda_returns(rewards, discounts, values, 1.0)[0, 0],
+                          torch.tensor(1 + 0.9 * (2 + 0.5 * 30)))  # fmt: skip
+    assert torch.allclose(lambda_returns(rewards, discounts, values, 0.0)[:, 0],
+                          torch.tensor([1 + 0.9 * 20, 2 + 0.5 * 30]))  # fmt: skip
+
+
+def test_continuation_masks_imagined_returns_and_weights() -> None:
+    """Where the continuation head says the episode ended, nothing after counts."""
+    h, gamma = 4, 0.9
+    rewards = torch.tensor([[1.0], [5.0], [7.0], [9.0]])
+    cont = torch.tensor([[1.0], [0.0], [1.0], [1.0]])  # the episode ends at imagined step 2
+    values = torch.full((h + 1, 1), 100.0)
+    out = lambda_returns(rewards, gamma * cont, values, lam=0.95)
+    assert out[1, 0] == 5.0  # the reward of reaching the end, and no bootstrap past it
+    assert torch.isclose(out[0, 0], torch.tensor(1.0 + gamma * (0.05 * 100.0 + 0.95 * 5.0)))
+    w = imagined_weights(cont, torch.tensor([1.0]), gamma)
+    assert torch.allclose(w[:, 0], torch.tensor([1.0, gamma, 0.0, 0.0]))
+    assert (imagined_weights(cont, torch.tensor([0.0]), gamma) == 0).all()  # a terminal start
+
+
+def test_two_hot_round_trip() -> None:
+    dist = TwoHot(255)
+    x = torch.tensor([-300.0, -1.5, 0.0, 0.3, 42.0, 1e3])
+    weights = dist.encode(x)
+    assert torch.allclose(weights.sum(-1), torch.ones(len(x)))
+    assert ((weights > 0).sum(-1) <= 2).all()
+    assert torch.allclose(dist.mean(weights.clamp_min(1e-30).log()), x, rtol=1e-4, atol=1e-6)
+    assert torch.allclose(symexp(symlog(x)), x, rtol=1e-5)
+    assert dist.mean(torch.zeros(3, 255)).abs().max() < 1e-4  # a zero-initialised critic: v = 0
+
+
+def test_sequence_replay_never_mixes_episodes_without_a_reset_flag() -> None:
+    """Steps are (episode id, step in episode): inside every chunk, a change of episode comes
+    with is_first, first steps carry no action or reward, and steps are consecutive."""
+    rng = np.random.default_rng(0)
+    replay = SequenceReplay(capacity=97, n_envs=2, obs_dim=2, action_dim=1)
+    episode = [0, 1000]
+    replay.start_episodes(np.array([[0.0, 0.0], [1000.0, 0.0]], dtype=np.float32))
+    step = [0, 0]
+    for _ in range(400):  # wraps the streams several times
+        for e in range(2):
+            step[e] += 1
+            end = rng.random() < 0.1
+            replay.add(e, np.array([episode[e], step[e]], np.float32), np.ones(1), 1.0, False, end)
+            if end:
+                episode[e] += 1
+                step[e] = 0
+                replay.start_episodes(np.array([[episode[0], 0.0], [episode[1], 0.0]],
+                                               dtype=np.float32), np.array([e]))  # fmt: skip
+    chunks = replay.sample(500, 16, rng)
+    ids, steps = chunks["obs"][..., 0], chunks["obs"][..., 1]
+    new_episode = ids[:, 1:] != ids[:, :-1]
+    assert new_episode.any()
+    assert (chunks["is_first"][:, 1:][new_episode]).all()
+    assert (chunks["is_first"] == (steps == 0)).all()
+    assert (chunks["actions"][chunks["is_first"]] == 0).all()
+    assert (chunks["rewards"][chunks["is_first"]] == 0).all()
+    same = ~new_episode
+    assert (steps[:, 1:][same] == steps[:, :-1][same] + 1).all()  # no jump across the write head
+    assert (ids[:, 1:] >= ids[:, :-1]).all()
+    assert set(np.unique(ids // 1000)) == {0, 1}  # both streams are read
+
+
+def test_policy_scales_box_actions_and_carries_its_state() -> None:
+    info = inspect_env("Pendulum-v1", {})
+    policy = DreamerPolicy(build_agent(TINY, info), info, seed=0)
+    assert torch.allclose(
+        policy.env_actions(torch.tensor([[1.0], [-0.5]])), torch.tensor([[2.0], [-1.0]])
+    )
+    obs = torch.randn(3, 3)
+    policy.start(3)
+    first = policy.mode(obs)
+    policy.start(3)
+    assert torch.equal(policy.mode(obs), first)  # start reseeds: evaluations repeat
+    second = policy.mode(obs)
+    assert not torch.equal(policy.state.h, torch.zeros_like(policy.state.h))
+    policy.reset_state(np.array([True, False, False]))
+    assert policy.is_first.tolist() == [True, False, False]
+    assert second.shape == (3, 1) and (second.abs() <= 2.0).all()
+
+
+SHORT = [
+    "algo=dreamer",
+    "total_timesteps=600",
+    "eval_every=200",
+    "eval_episodes=2",
+    "eval_n_envs=2",
+    "checkpoint_every=200",
+    "dreamer.deter=16",
+    "dreamer.latents=4",
+    "dreamer.classes=4",
+    "dreamer.hidden=16",
+    "dreamer.bins=15",
+    "dreamer.batch_size=4",
+    "dreamer.seq_len=8",
+    "dreamer.horizon=5",
+    "dreamer.imagine_starts=8",
+    "dreamer.learning_starts=200",
+    "dreamer.steps_per_iteration=100",
+    "dreamer.train_ratio=0.05",
+    "logger.progress=off",
+]
+
+
+@pytest.mark.parametrize("env", ["CartPole-v1", "Pendulum-v1"])
+def test_dreamer_resumes_exactly_and_evaluates(
+    env: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cfg = compose(*SHORT, f"env={env}")
+    check_exact_resume(cfg, tmp_path, 300, monkeypatch)
+    a, b = read_checkpoint(tmp_path / "straight")[0], read_checkpoint(tmp_path / "resumed")[0]
+    for key, value in a["objects"]["agent"].items():
+        assert torch.equal(value, b["objects"]["agent"][key]), key
+    metrics = read_jsonl(tmp_path / "straight" / "metrics.jsonl")
+    assert sum(m["updates"] for m in metrics) == 20  # train_ratio × (600 − 200)
+    assert "model_loss" in metrics[-1] and "imagined_return" in metrics[-1]
+    result = run_cli(f"run={tmp_path / 'straight'}", "episodes=1", module="mbrl_ai.evaluate")
+    assert result.returncode == 0, result.stderr
+    assert "mean return" in result.stdout
+
+
+def test_dreamer_refuses_bad_keys() -> None:
+    for bad, key in (
+        (["dreamer.actor_grad=backprop"], "dreamer.actor_grad"),
+        (["dreamer.seq_len=1"], "dreamer.seq_len"),
+        (["dreamer.train_ratio=0"], "dreamer.train_ratio"),
+        (["dreamer.unimix=1"], "dreamer.unimix"),
+        (["n_envs=2", "dreamer.steps_per_iteration=101"], "dreamer.steps_per_iteration"),
+    ):
+        result = run_cli("algo=dreamer", *bad)
+        assert result.returncode == 2, (bad, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1 and key in result.stderr, bad
