@@ -5,12 +5,14 @@
 From the run's newest checkpoint, the trained policy plays one real episode (deterministic
 actions, ``--seed``). From ``--starts`` states along it, every ensemble member is rolled out
 open-loop for ``--horizon`` steps with the actions actually taken. Writes to ``--out`` (default:
-the run directory):
+the run directory). ``algo=dreamer`` runs filter the real episode with the posterior up to each
+start, then roll the prior on with the episode's actions and decode every latent state (the band
+is the range over latent samples):
 
 - ``trajectories.png``: one panel per state dimension; the real trajectory in black, the ensemble
   mean of each imagined rollout in colour with the members' range as a band;
 - ``model_error.png``: k-step open-loop error against k, in units of the state variance of the
-  model's training data: on the episode above (now), and as logged during training
+  model's training data (Dreamer: of the episode's states): on the episode above (now), and as logged during training
   (``model/open_loop_mse_k`` of ``metrics.jsonl``) at the first, middle and last iteration.
 """
 
@@ -25,6 +27,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
+from mbrl_ai.algos import get as get_algorithm
 from mbrl_ai.algos import load_plugins, load_policy, to_config
 from mbrl_ai.checkpoint import CheckpointError, read_checkpoint
 from mbrl_ai.config import Config, ConfigError
@@ -52,6 +55,8 @@ def real_episode(run_dir: Path, seed: int, max_steps: int = 500) -> tuple[np.nda
     actor, obs_rms, cfg = load_policy(run_dir)
     env = make_env(cfg.env, cfg.env_kwargs)
     obs, _ = env.reset(seed=seed)
+    if hasattr(actor, "start"):  # a recurrent policy (Dreamer's): a fresh latent state
+        actor.start(1)
     states, actions = [np.asarray(obs, dtype=np.float32)], []
     with torch.no_grad():
         for _ in range(max_steps):
@@ -100,10 +105,18 @@ def k_step_errors(
     """Mean squared open-loop error of the ensemble mean at k = 1..horizon from every state of
     the episode, per state dimension in units of the training data's std (NaN where no window
     of that length fits)."""
-    std = model.in_std[: model.obs_dim].numpy()
+    paths = {s: member_rollouts(model, states, actions, s, horizon) for s in range(len(actions))}
+    return open_loop_errors(paths, states, horizon, model.in_std[: model.obs_dim].numpy())
+
+
+def open_loop_errors(
+    paths: dict[int, np.ndarray], states: np.ndarray, horizon: int, std: np.ndarray
+) -> np.ndarray:
+    """Mean squared error at k = 1..horizon of the mean of each start's imagined paths, per
+    state dimension in units of ``std`` (NaN where no window of that length fits)."""
     errors: list[list[float]] = [[] for _ in range(horizon)]
-    for start in range(len(actions)):
-        mean_path = member_rollouts(model, states, actions, start, horizon).mean(0)
+    for start, path in paths.items():
+        mean_path = path.mean(0)
         for k in range(1, len(mean_path)):
             errors[k - 1].append(float((((mean_path[k] - states[start + k]) / std) ** 2).mean()))
     return np.array([np.mean(e) if e else np.nan for e in errors])
@@ -114,6 +127,7 @@ def plot_trajectories(
     rollouts: dict[int, np.ndarray],
     path: Path,
     names: list[str] | None = None,
+    band: str = "ensemble members",
 ) -> Path:
     import matplotlib
 
@@ -140,7 +154,7 @@ def plot_trajectories(
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=6, ncol=3)
     axes[-1, 0].set_xlabel("time step of the real episode")
-    fig.suptitle("real vs imagined trajectories (band: range over ensemble members)", fontsize=10)
+    fig.suptitle(f"real vs imagined trajectories (band: range over {band})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -204,18 +218,33 @@ def visualize(
     run_dir = Path(run_dir)
     out = Path(out_dir) if out_dir is not None else run_dir
     out.mkdir(parents=True, exist_ok=True)
-    model, cfg = load_world_model(run_dir, trust)
+    state, _ = read_checkpoint(run_dir, with_arrays=False)
+    cfg = to_config(OmegaConf.create(state["config"]))
+    own = get_algorithm(cfg.algo.name).open_loop
+    if own is None:
+        model, cfg = load_world_model(run_dir, trust)
+    else:
+        refuse_untrusted_module(cfg.env, trust)
     states, actions = real_episode(run_dir, seed)
-    picks = np.linspace(0, max(len(actions) - horizon, 0), starts).astype(int)
-    rollouts = {int(s): member_rollouts(model, states, actions, int(s), horizon) for s in picks}
+    picks = [int(s) for s in np.linspace(0, max(len(actions) - horizon, 0), starts)]
+    if own is None:
+        rollouts = {s: member_rollouts(model, states, actions, s, horizon) for s in picks}
+        errors = k_step_errors(model, states, actions, horizon)
+    else:  # the algorithm's own world model (Dreamer's: decoded latent rollouts)
+        info = inspect_env(cfg.env, cfg.env_kwargs)
+        every = own(cfg, info, state["objects"], states, actions, list(range(len(actions))), horizon)
+        rollouts = {s: every[s] for s in picks}
+        errors = open_loop_errors(every, states, horizon, states.std(0) + 1e-8)
     names = {"CartPole-v1": ["cart position", "cart velocity", "pole angle", "pole velocity"]}
     return (
-        plot_trajectories(states, rollouts, out / "trajectories.png", names.get(cfg.env)),
-        plot_model_error(
-            k_step_errors(model, states, actions, horizon),
-            logged_open_loop(run_dir),
-            out / "model_error.png",
+        plot_trajectories(
+            states,
+            rollouts,
+            out / "trajectories.png",
+            names.get(cfg.env),
+            "ensemble members" if own is None else "latent samples, decoded",
         ),
+        plot_model_error(errors, logged_open_loop(run_dir), out / "model_error.png"),
     )
 
 
@@ -223,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m mbrl_ai.visualize", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("run", type=Path, help="an MB-PPO run directory")
+    parser.add_argument("run", type=Path, help="a run directory of an algorithm with a world model")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--horizon", type=int, default=20)
     parser.add_argument("--starts", type=int, default=4)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.distributions import Categorical, kl_divergence
 
-from mbrl_ai.algos.dreamer import build_agent
+from mbrl_ai.algos.dreamer import build_agent, open_loop
 from mbrl_ai.algos.dreamer.behavior import imagined_weights, lambda_returns
 from mbrl_ai.algos.dreamer.dist import TwoHot, categorical_kl, symexp, symlog
 from mbrl_ai.algos.dreamer.policy import DreamerPolicy
@@ -21,6 +21,7 @@ from mbrl_ai.checkpoint import read_checkpoint
 from mbrl_ai.config import DreamerConfig
 from mbrl_ai.envs import inspect_env
 from mbrl_ai.utils import read_jsonl
+from mbrl_ai.visualize import real_episode, visualize
 from tests.conftest import check_exact_resume, compose, run_cli
 
 TINY = DreamerConfig(deter=16, latents=4, classes=5, hidden=16, bins=15)
@@ -186,6 +187,14 @@ def test_dreamer_resumes_exactly_and_evaluates(
     result = run_cli(f"run={tmp_path / 'straight'}", "episodes=1", module="mbrl_ai.evaluate")
     assert result.returncode == 0, result.stderr
     assert "mean return" in result.stdout
+    # real vs imagined, decoded: one path per latent sample from each start, k + 1 states long
+    states, actions = real_episode(tmp_path / "straight", seed=0)
+    info = inspect_env(env, {})
+    paths = open_loop(cfg, info, a["objects"], states, actions, [0, 1], horizon=4, samples=3)
+    assert paths[0].shape == (3, min(4, len(actions)) + 1, info.obs_dim)
+    assert np.isfinite(paths[1]).all()
+    out = visualize(tmp_path / "straight", tmp_path / "figures", horizon=4, starts=2)
+    assert all(p.is_file() and p.stat().st_size > 0 for p in out)
 
 
 def test_dreamer_refuses_bad_keys() -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
@@ -42,6 +43,13 @@ ENTRY_POINT_GROUP = "mbrl_ai.algorithms"
 
 # (config, env, state dicts of the checkpoint's tracked objects) → (policy, observation normaliser)
 PolicyLoader = Callable[[Config, EnvInfo, Mapping[str, Any]], tuple[Policy, RunningMeanStd | None]]
+# (config, env, the checkpoint's objects, a real episode's states [T + 1, obs_dim] and env actions
+# [T, ...], start steps, horizon) → {start: imagined states [samples, k + 1, obs_dim]}, rolled out
+# open-loop with the episode's actions (k = min(horizon, T − start))
+OpenLoop = Callable[
+    [Config, EnvInfo, Mapping[str, Any], np.ndarray, np.ndarray, list[int], int],
+    dict[int, np.ndarray],
+]
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,9 @@ class AlgorithmSpec:
     """Checks across nodes that only this algorithm needs (raise ``ConfigError``)."""
     world_model: bool = False
     """Its checkpoints hold a ``world_model`` (``visualize`` can show it)."""
+    open_loop: OpenLoop | None = None
+    """How ``visualize`` rolls out a world model that is not the ensemble ``world_model`` of
+    ``world_model.*`` (e.g. Dreamer's latent model, decoded)."""
     curiosity: bool = False
     """It runs the curiosity module of ``curiosity.*`` (with a world model: also ``disagreement``)."""
     algo_yaml: Mapping[str, Any] | None = field(default=None)

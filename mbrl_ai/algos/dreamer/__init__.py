@@ -194,6 +194,44 @@ def load_dreamer_policy(
     return DreamerPolicy(agent, info, cfg.seed), None
 
 
+@torch.no_grad()
+def open_loop(
+    cfg: Config,
+    info: EnvInfo,
+    objects: Mapping[str, Any],
+    states: np.ndarray,
+    actions: np.ndarray,
+    starts: list[int],
+    horizon: int,
+    samples: int = 8,
+) -> dict[int, np.ndarray]:
+    """Real vs imagined, decoded: ``samples`` posterior paths filter the real episode up to each
+    start; from there the prior alone rolls on with the episode's actions, and every state is
+    decoded into an observation. ``{start: [samples, k + 1, obs_dim]}``."""
+    agent = build_agent(cfg.node(DreamerConfig), info)
+    agent.load_state_dict(objects["agent"])
+    wm, policy = agent.wm, DreamerPolicy(agent, info, cfg.seed)
+    torch.manual_seed(cfg.seed)
+    a = policy.normalised_actions(torch.as_tensor(actions))  # [T, A]
+    obs = torch.as_tensor(states, dtype=torch.float32)
+    state, posts = wm.rssm.initial(samples, obs.device), []
+    first = torch.ones(samples, dtype=torch.bool)
+    for t in range(len(actions) + 1):  # posterior states of every real step
+        prev = a[t - 1].expand(samples, -1) if t > 0 else torch.zeros(samples, a.shape[1])
+        state, _ = wm.rssm.obs_step(state, prev, wm.embed(obs[t]).expand(samples, -1), first)
+        first = torch.zeros_like(first)
+        posts.append(state)
+    out = {}
+    for start in starts:
+        state = posts[start]
+        path = [wm.decode(state.feat())]
+        for t in range(start, min(start + horizon, len(actions))):
+            state = wm.rssm.img_step(state, a[t].expand(samples, -1))
+            path.append(wm.decode(state.feat()))
+        out[start] = torch.stack(path, 1).numpy()
+    return out
+
+
 def check_dreamer(cfg: Config) -> None:
     d = cfg.node(DreamerConfig)
     need(
@@ -214,5 +252,6 @@ register(
         nodes=(DreamerConfig,),
         check=check_dreamer,
         world_model=True,
+        open_loop=open_loop,
     )
 )

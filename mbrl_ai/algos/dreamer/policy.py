@@ -91,6 +91,13 @@ class DreamerPolicy:
             return action.argmax(-1)
         return self.center.to(action.device) + self.scale.to(action.device) * action
 
+    def normalised_actions(self, env_action: torch.Tensor) -> torch.Tensor:
+        """The inverse of :meth:`env_actions`: one-hots, or rescaled to [-1, 1]."""
+        if self.discrete:
+            return F.one_hot(env_action.long().reshape(-1), self.action_dim).float()
+        x = env_action.float().reshape(-1, self.action_dim)
+        return (x - self.center.to(x.device)) / self.scale.to(x.device)
+
     def mode(self, obs: torch.Tensor) -> torch.Tensor:
         """The evaluation action (the policy's mode given its latent state), in env units."""
         action = self.act(obs, explore=False)
