@@ -127,11 +127,12 @@ def run_mbrl_ai(
     config: str,
     threshold: float = 475.0,
     stop_when_solved: bool = False,
+    stop: Callable[[RunContext], bool] | None = None,
 ) -> RunRecord:
     """Train ``cfg`` with mbrl_ai in a temporary directory and keep what the studies need. With
     ``stop_when_solved``, training ends at the iteration whose evaluation makes it solved (three
-    evaluations in a row ≥ ``threshold``)."""
-    solved = solved_by_evals(threshold) if stop_when_solved else None
+    evaluations in a row ≥ ``threshold``); with ``stop``, at the iteration where it holds."""
+    solved = stop or (solved_by_evals(threshold) if stop_when_solved else None)
     with tempfile.TemporaryDirectory() as tmp:
         result = train_until(cfg, Path(tmp), solved)
         metrics = read_jsonl(Path(tmp) / "metrics.jsonl")
@@ -157,7 +158,8 @@ def run_mbrl_ai(
         threshold=threshold,
         imagined_ratio=float(np.median(ratios)) if ratios else None,
         diagnostics=diagnostics,
-        stopped_when_solved=stop_when_solved and result.env_steps < cfg.total_timesteps,
+        stopped_when_solved=(stop_when_solved or stop is not None)
+        and result.env_steps < cfg.total_timesteps,
     )
 
 

@@ -232,7 +232,9 @@ def visualize(
         errors = k_step_errors(model, states, actions, horizon)
     else:  # the algorithm's own world model (Dreamer's: decoded latent rollouts)
         info = inspect_env(cfg.env, cfg.env_kwargs)
-        every = own(cfg, info, state["objects"], states, actions, list(range(len(actions))), horizon)
+        every = own(
+            cfg, info, state["objects"], states, actions, list(range(len(actions))), horizon
+        )
         rollouts = {s: every[s] for s in picks}
         errors = open_loop_errors(every, states, horizon, states.std(0) + 1e-8)
     names = {"CartPole-v1": ["cart position", "cart velocity", "pole angle", "pole velocity"]}
