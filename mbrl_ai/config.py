@@ -780,12 +780,7 @@ class DynaDQNConfig:
             "must be in (0, 1]",
         )
         need_choice("dyna_dqn.imagined_actions", self.imagined_actions, ("uniform", "policy"))
-        need(
-            self.train_freq % c.n_envs == 0,
-            "dyna_dqn.train_freq",
-            self.train_freq,
-            f"must be a multiple of n_envs ({c.n_envs})",
-        )
+        need_multiple_of_envs("dyna_dqn.train_freq", self.train_freq, c.n_envs)
 
 
 @dataclass
@@ -889,6 +884,7 @@ class DreamerConfig:
             "must be in (0, 1]",
         )
         need_choice("dreamer.actor_grad", self.actor_grad, ("auto", "reinforce", "dynamics"))
+        need_multiple_of_envs("dreamer.steps_per_iteration", self.steps_per_iteration, c.n_envs)
 
 
 @dataclass
@@ -1175,6 +1171,11 @@ def need_int(node: Any, prefix: str, key: str, low: int) -> None:
     value = getattr(node, key)
     full = f"{prefix}.{key}" if prefix else key
     need(value >= low, full, value, f"must be an integer >= {low}")
+
+
+def need_multiple_of_envs(key: str, value: int, n_envs: int) -> None:
+    """``key`` counts real steps that every training env takes equally often."""
+    need(value % n_envs == 0, key, value, f"must be a multiple of n_envs ({n_envs})")
 
 
 def need_choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:

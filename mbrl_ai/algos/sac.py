@@ -22,7 +22,7 @@ import torch
 
 from mbrl_ai.algos import AlgorithmSpec, register
 from mbrl_ai.buffers import ReplayBuffer, Transitions
-from mbrl_ai.config import Config, SACConfig, need
+from mbrl_ai.config import Config, SACConfig, need_multiple_of_envs
 from mbrl_ai.envs import EnvInfo
 from mbrl_ai.modules import RunningMeanStd
 from mbrl_ai.modules.sac_nets import SquashedGaussianActor
@@ -77,12 +77,7 @@ def build_sac_agent(
 def check_sac(cfg: Config) -> None:
     """Every iteration steps all training envs the same number of times."""
     s = cfg.node(SACConfig)
-    need(
-        s.steps_per_iteration % cfg.n_envs == 0,
-        "sac.steps_per_iteration",
-        s.steps_per_iteration,
-        f"must be a multiple of n_envs ({cfg.n_envs})",
-    )
+    need_multiple_of_envs("sac.steps_per_iteration", s.steps_per_iteration, cfg.n_envs)
 
 
 def load_sac_policy(

@@ -37,7 +37,7 @@ from mbrl_ai.algos.dreamer.behavior import (
 from mbrl_ai.algos.dreamer.policy import DreamerPolicy
 from mbrl_ai.algos.dreamer.replay import SequenceReplay
 from mbrl_ai.algos.dreamer.world_model import Latent
-from mbrl_ai.config import Config, DreamerConfig, need
+from mbrl_ai.config import Config, DreamerConfig
 from mbrl_ai.envs import EnvInfo
 from mbrl_ai.modules import RunningMeanStd
 from mbrl_ai.runtime import Checkpointer, RunContext, RunResult, start_run
@@ -232,16 +232,6 @@ def open_loop(
     return out
 
 
-def check_dreamer(cfg: Config) -> None:
-    d = cfg.node(DreamerConfig)
-    need(
-        d.steps_per_iteration % cfg.n_envs == 0,
-        "dreamer.steps_per_iteration",
-        d.steps_per_iteration,
-        f"must be a multiple of n_envs ({cfg.n_envs})",
-    )
-
-
 register(
     AlgorithmSpec(
         name="dreamer",
@@ -250,7 +240,6 @@ register(
         action_spaces=(gym.spaces.Discrete, gym.spaces.Box),
         reads=("gamma",),
         nodes=(DreamerConfig,),
-        check=check_dreamer,
         world_model=True,
         open_loop=open_loop,
     )
