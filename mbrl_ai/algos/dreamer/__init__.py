@@ -11,8 +11,8 @@ for each iteration of ``dreamer.steps_per_iteration`` real steps until total_tim
             replay batch_size chunks of seq_len steps
             world model: posterior states, decoder + reward + continuation + balanced KL loss
                                                                               (world_model.WorldModel)
-            actor and critic: imagined trajectories of ``horizon`` steps from every posterior
-            state, λ-returns, normalised returns, slow critic                  (behavior)
+            actor and critic: imagined trajectories of ``horizon`` steps from ``imagine_starts``
+            of the posterior states, λ-returns, normalised returns, slow critic  (behavior)
     evaluate (greedy action, sampled latents from its own generator), log, checkpoint
 """
 
