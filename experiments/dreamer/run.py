@@ -161,12 +161,25 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("--seeds", type=int, default=5, help="how many seeds")
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first..first+seeds-1")
+    parser.add_argument(
+        "--tabulate",
+        type=Path,
+        help="train nothing: the table and figure of the runs in this file (one record per line, "
+        "as <env>.partial.jsonl keeps them while a study runs)",
+    )
     args = parser.parse_args()
     threshold, budget, hold, arms = ENVS[args.env]
     chosen = args.arms or list(arms)
     unknown = set(chosen) - set(arms)
     if unknown:
         parser.error(f"--arms: {sorted(unknown)}: allowed for {args.env}: {', '.join(arms)}")
+    if args.tabulate is not None:
+        rows = [json.loads(line) for line in args.tabulate.read_text().splitlines() if line]
+        records = [RunRecord(**r) for r in rows if r["method"] in chosen]
+        seen = sorted({r.seed for r in records})
+        label = ", ".join(map(str, seen))
+        write(args, records, chosen, params_of(arms, chosen), label, threshold, budget, hold)
+        return
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     jobs = [(arm, arms[arm], seed, threshold, budget, hold) for seed in seeds for arm in chosen]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -179,11 +192,29 @@ def main() -> None:
                 f.write(json.dumps(future.result().__dict__, default=float) + "\n")
         records = [f.result() for f in futures]
     partial.unlink()
-    params = {arm: world_model_parameters(arms[arm]) for arm in chosen}
+    label = f"{seeds.start}–{seeds.stop - 1}"
+    write(args, records, chosen, params_of(arms, chosen), label, threshold, budget, hold)
+
+
+def params_of(arms: dict[str, list[str]], chosen: list[str]) -> dict[str, int | None]:
+    return {arm: world_model_parameters(arms[arm]) for arm in chosen}
+
+
+def write(
+    args: argparse.Namespace,
+    records: list[RunRecord],
+    chosen: list[str],
+    params: dict[str, int | None],
+    seeds: str,
+    threshold: float,
+    budget: int,
+    hold: int,
+) -> None:
+    """``<env>.md``, ``<env>.json`` and ``<env>.png`` under ``--out``."""
+    args.out.mkdir(parents=True, exist_ok=True)
     text = (
         f"{args.env}: threshold {threshold:g} three evaluations in a row within {budget:,} real "
-        f"steps, seeds {seeds.start}–{seeds.stop - 1}, "
-        f"`python experiments/dreamer/run.py {' '.join(sys.argv[1:])}`\n\n"
+        f"steps, seeds {seeds}, `python experiments/dreamer/run.py {' '.join(sys.argv[1:])}`\n\n"
         + table(records, chosen, budget, hold, params)
     )
     (args.out / f"{args.env}.md").write_text(text)
