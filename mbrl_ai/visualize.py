@@ -12,8 +12,9 @@ is the range over latent samples):
 - ``trajectories.png``: one panel per state dimension; the real trajectory in black, the ensemble
   mean of each imagined rollout in colour with the members' range as a band;
 - ``model_error.png``: k-step open-loop error against k, in units of the state variance of the
-  model's training data (Dreamer: of the episode's states): on the episode above (now), and as logged during training
-  (``model/open_loop_mse_k`` of ``metrics.jsonl``) at the first, middle and last iteration.
+  model's training data (Dreamer: of the episode's states): on the episode above (now), and as
+  logged during training (``model/open_loop_mse_k`` of ``metrics.jsonl``) at the first, middle
+  and last iteration.
 """
 
 from __future__ import annotations
