@@ -20,10 +20,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip setuptools wheel
 
-# torch first, so that nothing below pulls a different (multi-GB CUDA) build.
+# torch first, so that nothing below pulls a different (multi-GB CUDA) build. The compat editable
+# mode puts the checkout on sys.path, where Hydra's plugin scan finds hydra_plugins/ (the
+# default editable finder hides it from that scan).
 $(STAMP): $(BIN)/python setup.cfg pyproject.toml $(CONSTRAINTS)
 	$(BIN)/python -m pip install "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -c $(CONSTRAINTS) -e ".[$(EXTRAS)]"
+	$(BIN)/python -m pip install -c $(CONSTRAINTS) --config-settings editable_mode=compat -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
 install: $(STAMP)

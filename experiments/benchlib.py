@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from mbrl_ai.config import Config
-from mbrl_ai.runtime import Checkpointer, RunContext, RunResult
+from mbrl_ai.errors import EndRun
+from mbrl_ai.runtime import RunContext, RunResult, watch_iterations
 from mbrl_ai.stats import bootstrap_ci, median_iqr, steps_to_threshold
 from mbrl_ai.train import run
 from mbrl_ai.utils import read_jsonl
@@ -53,14 +54,6 @@ class RunRecord:
         return 1000.0 * self.train_seconds / self.env_steps
 
 
-class _Solved(Exception):
-    """Raised at the end of the iteration whose evaluation met the stop criterion."""
-
-    def __init__(self, result: RunResult) -> None:
-        super().__init__(f"solved at real step {result.env_steps}")
-        self.result = result
-
-
 def solved_by_evals(threshold: float, consecutive: int = 3) -> Callable[[RunContext], bool]:
     """The studies' criterion: ``consecutive`` evaluations in a row with mean ≥ ``threshold``."""
 
@@ -75,27 +68,19 @@ def solved_by_evals(threshold: float, consecutive: int = 3) -> Callable[[RunCont
 @contextmanager
 def stop_when(solved: Callable[[RunContext], bool] | None) -> Iterator[None]:
     """Within the block, every training loop of the package ends its run after the iteration at
-    which ``solved(run)`` first holds (``None``: no stop). Use with :func:`train_until`.
-
-    It wraps ``Checkpointer.end_iteration``, which every loop calls once per iteration after evaluating and
-    logging; the check draws no random numbers, so a stopped run is the same run as the full one
-    up to the stop. Each process that trains must enter the block itself.
-    """
+    which ``solved(run)`` first holds (``None``: no stop). Use with :func:`train_until`. The
+    check draws no random numbers, so a stopped run is the same run as the full one up to the
+    stop (:func:`mbrl_ai.runtime.watch_iterations`). Each process that trains must enter it."""
     if solved is None:
         yield
         return
-    original = Checkpointer.end_iteration
 
-    def end_iteration(self: Checkpointer, **loop: object) -> None:
-        original(self, **loop)
-        if solved(self.run):
-            raise _Solved(self.run.result())
+    def watcher(run: RunContext) -> None:
+        if solved(run):
+            raise EndRun(run.result(), f"solved at real step {run.env_steps}")
 
-    Checkpointer.end_iteration = end_iteration  # type: ignore[method-assign]
-    try:
+    with watch_iterations(watcher):
         yield
-    finally:
-        Checkpointer.end_iteration = original  # type: ignore[method-assign]
 
 
 def train_until(
@@ -106,8 +91,8 @@ def train_until(
     with stop_when(solved):
         try:
             return run(cfg, out_dir)
-        except _Solved as done:
-            return done.result
+        except EndRun as done:
+            return done.result  # type: ignore[no-any-return]
 
 
 DIAGNOSTICS = (

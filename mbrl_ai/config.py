@@ -914,6 +914,79 @@ class LoggerConfig:
         need_choice("logger.progress", self.progress, PROGRESS)
 
 
+OBJECTIVES = ("steps_to_threshold", "auc", "final_return")
+AGGREGATES = ("median", "iqm", "mean")
+PRUNERS = ("none", "median", "successive_halving")
+
+
+@dataclass
+class TuneConfig:
+    """What a run or a tuning trial is scored by, and the seeds a trial trains.
+
+    The score of one run (:func:`mbrl_ai.tune.objective.score`): ``steps_to_threshold``, the real
+    steps at the first of ``consecutive`` evaluations in a row with mean return >= the threshold
+    (``eval_threshold`` or the env's), lower is better; a run that never gets there scores
+    ``total_timesteps x (1 + unsolved_penalty)``. ``auc``, the mean of every evaluation's mean
+    return (the area under the curve per step on the evaluation grid), and ``final_return``, the
+    mean of the last ``consecutive`` evaluations: higher is better.
+    """
+
+    objective: str = "steps_to_threshold"
+    """``steps_to_threshold`` (minimise), ``auc`` or ``final_return`` (maximise)."""
+    consecutive: int = 3
+    """Evaluations in a row at or above the threshold that count as solved (and the evaluations
+    ``final_return`` averages)."""
+    unsolved_penalty: float = 1.0
+    """``steps_to_threshold`` of a run that is not solved, or that stopped on a non-finite value:
+    ``total_timesteps x (1 + unsolved_penalty)``."""
+    seeds: list[int] = field(default_factory=list)
+    """Train the configuration once per seed, one after the other, into ``<run dir>/seed=<s>``,
+    and score it by ``aggregate`` over them (empty: one run with ``seed``)."""
+    aggregate: str = "median"
+    """Across ``seeds``: ``median``, ``iqm`` (interquartile mean) or ``mean``."""
+    stop_when_solved: bool = True
+    """With ``steps_to_threshold`` and ``seeds``: end each seed's run at the evaluation that solves
+    it (its score cannot change after that)."""
+    pruner: str = "median"
+    """In an Optuna trial: ``none``, ``median`` (stop a trial whose score at an evaluation is worse
+    than the median of earlier trials at the same point) or ``successive_halving``."""
+    pruner_startup_trials: int = 4
+    """Trials that finish before the pruner stops any."""
+    pruner_warmup_evals: int = 3
+    """Evaluations of a trial's first seed before the pruner may stop it."""
+    trial: int | None = None
+    """Set by the Optuna sweeper: the trial number this job runs."""
+    storage: str | None = None
+    """Set by the Optuna sweeper: the study's storage URL."""
+    study: str | None = None
+    """Set by the Optuna sweeper: the study's name."""
+
+    def check(self, c: Config) -> None:
+        need_choice("tune.objective", self.objective, OBJECTIVES)
+        need_choice("tune.aggregate", self.aggregate, AGGREGATES)
+        need_choice("tune.pruner", self.pruner, PRUNERS)
+        need_int(self, "tune", "consecutive", 1)
+        need_int(self, "tune", "pruner_startup_trials", 0)
+        need_int(self, "tune", "pruner_warmup_evals", 0)
+        need(self.unsolved_penalty >= 0.0, "tune.unsolved_penalty", self.unsolved_penalty,
+             "must be >= 0")  # fmt: skip
+        for s in self.seeds:
+            need(
+                isinstance(s, int) and 0 <= s < SEED_LIMIT,
+                "tune.seeds",
+                list(self.seeds),
+                f"every seed must be an integer in [0, {SEED_LIMIT - 1}]",
+            )
+        need(len(set(self.seeds)) == len(self.seeds), "tune.seeds", list(self.seeds),
+             "must not repeat a seed")  # fmt: skip
+        need(
+            (self.trial is None) == (self.storage is None) == (self.study is None),
+            "tune.trial",
+            self.trial,
+            "tune.trial, tune.storage and tune.study are set together (by the Optuna sweeper)",
+        )
+
+
 @dataclass
 class Config:
     # ---- the pseudocode's section-1 hyperparameters (names and defaults as written there) ----
@@ -1002,6 +1075,7 @@ class Config:
     curiosity: CuriosityConfig = field(default_factory=CuriosityConfig)
     beta: BetaConfig = field(default_factory=BetaConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    tune: TuneConfig = field(default_factory=TuneConfig)
     # Algorithm-owned nodes (``sac``, ``mbpo`` ...) are not fields here: each algorithm registers
     # its own with ``mbrl_ai.algos.register``, and ``mbrl_ai.algos.config_schema()`` is this class
     # with those nodes added. Read one, typed, with :meth:`node`.
@@ -1100,6 +1174,8 @@ N = TypeVar("N")
 # keys a resumed run may change; every other key must stay as the checkpoint saved it
 RUN_MANAGEMENT_KEYS = ("checkpoint_every", "keep_checkpoints", "resume", "debug")
 RESUME_MAY_CHANGE = ("total_timesteps", *RUN_MANAGEMENT_KEYS, "logger")
+# keys that score a run but do not change what it computes: a run directory resumes whatever they say
+SCORING_KEYS = ("tune",)
 # root keys of every run, whatever the algorithm: the environment, the budget, evaluation,
 # hardware, checkpoints and logging
 RUN_KEYS = (
@@ -1123,6 +1199,7 @@ RUN_KEYS = (
     "debug",
     "algo",
     "logger",
+    "tune",
 )
 # algorithm name -> the other root keys and nodes it reads (``mbrl_ai.algos.register`` fills it);
 # an algorithm missing here reads every key

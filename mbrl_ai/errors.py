@@ -27,3 +27,13 @@ class RunInterrupted(Exception):  # noqa: N818 - an event, not a fault
     def exit_code(self) -> int:
         """The shell convention: 128 + signal number (130 for SIGINT, 143 for SIGTERM)."""
         return 128 + self.signum
+
+
+class EndRun(Exception):  # noqa: N818 - an event, not a fault
+    """Raised by an iteration watcher (:func:`mbrl_ai.runtime.watch_iterations`) to end a run at
+    the end of an iteration, e.g. once it is solved or when a tuning pruner stops its trial;
+    ``result`` is the run's :class:`~mbrl_ai.runtime.RunResult` up to there."""
+
+    def __init__(self, result: object, why: str = "stopped") -> None:
+        self.result, self.why = result, why
+        super().__init__(why)

@@ -43,6 +43,7 @@ from mbrl_ai.checkpoint import CheckpointError, latest_checkpoint, read_checkpoi
 from mbrl_ai.cli_help import help_text
 from mbrl_ai.config import (
     RESUME_MAY_CHANGE,
+    SCORING_KEYS,
     Config,
     ConfigError,
     config_dict,
@@ -56,6 +57,8 @@ from mbrl_ai.envs import inspect_env, refuse_untrusted_module
 from mbrl_ai.errors import NonFiniteError, RunInterrupted
 from mbrl_ai.report import plot_run
 from mbrl_ai.stats import steps_to_threshold
+from mbrl_ai.tune.objective import score as objective_score
+from mbrl_ai.tune.trial import TRIAL_FILE, run_trial
 from mbrl_ai.utils import device_unavailable
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -102,9 +105,22 @@ LOCK_FILE = ".lock"
 
 def check_run(cfg: Config) -> None:
     """Checks that need the machine or the environment: the device exists here, the id exists and
-    the algorithm handles its spaces."""
+    the algorithm handles its spaces; a trial scored by steps to threshold has a threshold."""
     check_device(cfg.device)
-    check_spaces(inspect_env(cfg.env, cfg.env_kwargs), cfg.algo.name)
+    info = inspect_env(cfg.env, cfg.env_kwargs)
+    check_spaces(info, cfg.algo.name)
+    threshold = cfg.eval_threshold if cfg.eval_threshold is not None else info.reward_threshold
+    if is_trial(cfg) and cfg.tune.objective == "steps_to_threshold" and threshold is None:
+        raise ConfigError(
+            "tune.objective",
+            cfg.tune.objective,
+            f"{cfg.env} has no reward threshold: set eval_threshold, or use auc or final_return",
+        )
+
+
+def is_trial(cfg: Config) -> bool:
+    """Several seeds (``tune.seeds``) or an Optuna trial: :func:`mbrl_ai.tune.trial.run_trial`."""
+    return bool(cfg.tune.seeds) or cfg.tune.trial is not None
 
 
 def check_device(name: str) -> None:
@@ -429,7 +445,7 @@ def check_resumable(cfg: Config, out_dir: Path) -> None:
     defaults = _flatten(config_dict(config_schema()()))
     for key in sorted(set(saved) | set(now)):
         was = saved.get(key, defaults.get(key))
-        if key.split(".")[0] in RESUME_MAY_CHANGE or was == now.get(key):
+        if key.split(".")[0] in (*RESUME_MAY_CHANGE, *SCORING_KEYS) or was == now.get(key):
             continue
         raise ConfigError(
             key,
@@ -489,26 +505,65 @@ def _task(dcfg: DictConfig) -> float | None:
             # the sweep folder's name, with ':' for '=' (W&B report filters read '=' as an operator)
             cfg.logger.group = hydra_cfg.job.override_dirname.replace("=", ":")
         if cfg.resume is not None:
+            if is_trial(cfg):
+                raise ConfigError("resume", cfg.resume, "resumes one run: drop tune.seeds (a "
+                                  "trial continues when the same command runs again)")  # fmt: skip
             out_dir = Path(cfg.resume)
             cfg = resumed_config(cfg, list(hydra_cfg.overrides.task))
         check_run(cfg)
         check_resumable(cfg, out_dir)
     except ConfigError as exc:
         _fail(exc)
+    if is_trial(cfg):
+        return _trial_task(cfg, out_dir)
     saved = latest_checkpoint(out_dir) if out_dir.is_dir() else None
     start = f"resuming {saved}" if saved is not None else "a new run"
     print(f"{cfg.algo.name} on {cfg.env}, seed {cfg.seed}: {start} in {out_dir}", flush=True)
-    try:
+    with _run_errors(out_dir):
         result = run(cfg, out_dir)
+    evals = getattr(result, "evals", None) or []
+    try:
+        plot_run(out_dir)
+    except OSError as exc:
+        print(io_error_line(exc, out_dir), file=sys.stderr)
+        sys.exit(1)
+    print(summary_line(result, out_dir), flush=True)
+    if cfg.tune.objective == "steps_to_threshold" and result.threshold is None:
+        return None
+    return objective_score(evals, cfg.tune, result.threshold, cfg.total_timesteps)
+
+
+def _trial_task(cfg: Config, out_dir: Path) -> float | None:
+    """Several seeds, or an Optuna trial: train each seed into ``<out_dir>/seed=<s>``, return the
+    aggregate score (a pruned trial: its last reported score)."""
+    seeds = list(cfg.tune.seeds) or [cfg.seed]
+    what = f"Optuna trial {cfg.tune.trial}" if cfg.tune.trial is not None else "trial"
+    print(f"{cfg.algo.name} on {cfg.env}, {what} on seeds {seeds} in {out_dir}", flush=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with _run_errors(out_dir, trial=True), run_lock(out_dir):
+        outcome = run_trial(cfg, out_dir, run)
+    if outcome.pruned_at is not None:
+        state = f"pruned at reported step {outcome.pruned_at}"
+    else:
+        state = f"{cfg.tune.aggregate} {cfg.tune.objective} {outcome.value:g}"
+    scores = ", ".join(f"{s}: {v:g}" for s, v in outcome.scores.items())
+    print(f"done: {state}; per seed {{{scores}}}; {out_dir / TRIAL_FILE}", flush=True)
+    return outcome.value
+
+
+@contextmanager
+def _run_errors(out_dir: Path, trial: bool = False) -> Iterator[None]:
+    """What ends a run (``trial``: a trial's runs) early, each as one line and its exit code."""
+    try:
+        yield
     except ConfigError as exc:  # the run directory is in use
         _fail(exc)
     except CheckpointError as exc:  # its entries do not fit the config (found on restoring)
         _fail(exc)
     except RunInterrupted as exc:
-        print(
-            f"interrupted by {exc}; the same command (or resume={out_dir}) continues the run",
-            file=sys.stderr,
-        )
+        how = "the same command continues the trial" if trial else (
+            f"the same command (or resume={out_dir}) continues the run")  # fmt: skip
+        print(f"interrupted by {exc}; {how}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except NonFiniteError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -516,14 +571,6 @@ def _task(dcfg: DictConfig) -> float | None:
     except OSError as exc:  # a full disk, a folder made read-only, a file system gone
         print(io_error_line(exc, out_dir), file=sys.stderr)
         sys.exit(1)
-    evals = getattr(result, "evals", None)
-    try:
-        plot_run(out_dir)
-    except OSError as exc:
-        print(io_error_line(exc, out_dir), file=sys.stderr)
-        sys.exit(1)
-    print(summary_line(result, out_dir), flush=True)
-    return float(evals[-1]["mean_return"]) if evals else None
 
 
 def io_error_line(exc: OSError, out_dir: Path) -> str:

@@ -27,7 +27,12 @@ Algorithm-specific pieces (PPO's normalisers and learning-rate annealing, SAC's 
 belong to the algorithm's agent (``agent.py``, ``algos/sac.py``), not to the run.
 """
 
-from mbrl_ai.runtime.checkpointer import CHECKPOINT_FORMAT, STOP_SIGNALS, Checkpointer
+from mbrl_ai.runtime.checkpointer import (
+    CHECKPOINT_FORMAT,
+    STOP_SIGNALS,
+    Checkpointer,
+    watch_iterations,
+)
 from mbrl_ai.runtime.context import EPISODE_RETURN_WINDOW, RunContext, RunResult, start_run
 
 __all__ = [
@@ -38,4 +43,5 @@ __all__ = [
     "RunContext",
     "RunResult",
     "start_run",
+    "watch_iterations",
 ]

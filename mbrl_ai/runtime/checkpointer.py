@@ -16,6 +16,8 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -37,6 +39,24 @@ STOP_SIGNALS = tuple(
     for name in ("SIGINT", "SIGTERM", "SIGUSR1", "SIGUSR2")
     if hasattr(signal, name)
 )
+
+
+# called with the run at the end of every iteration (see watch_iterations)
+_WATCHERS: list[Callable[[RunContext], None]] = []
+
+
+@contextmanager
+def watch_iterations(watcher: Callable[[RunContext], None]) -> Iterator[None]:
+    """Within the block, every training loop of the package calls ``watcher(run)`` at the end of
+    each iteration, after evaluating, logging and any checkpoint that was due. The watcher may
+    raise :class:`~mbrl_ai.errors.EndRun` to end the run there (what early stopping and tuning
+    pruners do); it must draw no random numbers, so that a stopped run is the same run as the
+    full one up to the stop. It holds for this process only."""
+    _WATCHERS.append(watcher)
+    try:
+        yield
+    finally:
+        _WATCHERS.remove(watcher)
 
 
 class Checkpointer:
@@ -96,7 +116,8 @@ class Checkpointer:
         return self.stop_signal is not None
 
     def end_iteration(self, **loop: Any) -> None:
-        """Write a checkpoint when one is due; after SIGINT / SIGTERM, write one and stop.
+        """Write a checkpoint when one is due; after SIGINT / SIGTERM, write one and stop. Then
+        call the watchers of :func:`watch_iterations` (which may end the run with ``EndRun``).
 
         ``loop`` holds the loop's own values that the next iteration needs (plain values or
         dataclasses of them); :meth:`begin` hands them back on resumption.
@@ -105,6 +126,8 @@ class Checkpointer:
         if due or self.stop_signal is not None:
             self.checkpoint(**loop)
         if self.stop_signal is None:
+            for watcher in list(_WATCHERS):
+                watcher(self.run)
             return
         signum, self.stop_signal = self.stop_signal, None
         handler = self._previous_handlers.get(signum)

@@ -27,7 +27,7 @@ from mbrl_ai.envs import (
     make_vec_env,
     set_env_state,
 )
-from mbrl_ai.errors import NonFiniteError, RunInterrupted
+from mbrl_ai.errors import EndRun, NonFiniteError, RunInterrupted
 from mbrl_ai.evaluation import EVAL_SEED_OFFSET, evaluate_policy
 from mbrl_ai.logger import RunLogger
 from mbrl_ai.modules import RunningMeanStd
@@ -108,7 +108,7 @@ class RunContext:
         torch.autograd.set_detect_anomaly(self._previous_torch_modes[1])
         self.envs.close()
         self.eval_envs.close()
-        if exc is None:
+        if exc is None or isinstance(exc, EndRun):
             code = 0
         elif isinstance(exc, RunInterrupted):
             code = exc.exit_code
