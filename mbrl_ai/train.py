@@ -35,6 +35,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import IntervalSweep
 from omegaconf import DictConfig, OmegaConf
 
 from mbrl_ai import algos
@@ -290,10 +291,19 @@ def precheck(argv: list[str]) -> None:
         if named is not None and (Path(str(named)) / LOCK_FILE).is_file():
             with run_lock(Path(str(named)), record=False):
                 pass
+    if multirun:
+        parsed = [*parsed, *_optuna_params(parsed)]
     base: list[str] = []
     sweeps: list[tuple[str, list[str]]] = []  # (prefix 'key=' with +/~ markers, values)
     for o in parsed:
         key = o.key_or_group
+        if key.startswith("hydra") and o.is_sweep_override():
+            raise ConfigError(
+                key,
+                (o.input_line or "").partition("=")[2],
+                "Hydra's own keys are not swept; an Optuna search space is <key>=<sweep>, e.g. "
+                "'gamma=choice(0.95,0.99)', or a quoted hydra.sweeper.params.<key> value",
+            )
         if key.startswith("hydra"):
             continue
         assert o.input_line is not None  # parse_overrides keeps every override's text
@@ -313,10 +323,7 @@ def precheck(argv: list[str]) -> None:
         _check_override_key(key, value, groups)
         prefix = o.input_line.partition("=")[0] + "="
         if o.is_sweep_override():
-            try:
-                values = list(o.sweep_string_iterator())
-            except Exception:  # interval sweeps (for optimising sweepers) cannot be enumerated
-                continue
+            values = _sweep_values(o)
             sweeps.append((prefix, values))
             base.append(prefix + values[0])
         else:
@@ -344,6 +351,42 @@ def precheck(argv: list[str]) -> None:
         if (cfg.env, cfg.algo.name) not in checked:
             check_run(cfg)
             checked.add((cfg.env, cfg.algo.name))
+
+
+def _sweep_values(o: Any) -> list[str]:
+    """The values of a sweep override to check: all of a list, the ends of an interval."""
+    value = o.value()
+    if isinstance(value, IntervalSweep):  # for optimising sweepers: sampled, not enumerated
+        assert value.start is not None and value.end is not None
+        ends = [value.start, value.end]
+        return [str(int(v)) if "int" in value.tags else repr(float(v)) for v in ends]
+    return list(o.sweep_string_iterator())
+
+
+def _optuna_params(parsed: list[Any]) -> list[Any]:
+    """With the Optuna sweeper (``hydra/sweeper=optuna``, as such or from a preset): its
+    ``hydra.sweeper.params`` as parsed overrides, so that they are checked like the command
+    line's; ConfigError without Optuna installed."""
+    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+    try:
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            composed = compose(config_name="config", overrides=fixed, return_hydra_config=True)
+    except Exception:  # the checks that follow name the problem
+        return []
+    target = str(OmegaConf.select(composed, "hydra.sweeper._target_", default=""))
+    if not target.endswith("mbrl_ai_sweeper.OptunaSweeper"):
+        return []
+    if importlib.util.find_spec("optuna") is None:
+        raise ConfigError("hydra/sweeper", "optuna", "needs optuna: pip install 'mbrl_ai[tune]'")
+    params = OmegaConf.select(composed, "hydra.sweeper.params") or {}
+    lines = [f"{k}={v}" for k, v in params.items()]
+    try:
+        return list(OverridesParser.create().parse_overrides(lines))
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ConfigError(
+            "hydra.sweeper.params", " ".join(lines), f"cannot parse: {first}"
+        ) from None
 
 
 def _check_explicit_curiosity(overrides: list[str], cfg: Config) -> None:
@@ -494,6 +537,10 @@ def run(cfg: Config, out_dir: Path) -> Any:
         return algos.get(cfg.algo.name).train(cfg, out_dir)
 
 
+class InvalidTrial(ValueError):
+    """An Optuna trial sampled values that the config checks refuse (the sweeper marks it failed)."""
+
+
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def _task(dcfg: DictConfig) -> float | None:
     try:
@@ -513,6 +560,9 @@ def _task(dcfg: DictConfig) -> float | None:
         check_run(cfg)
         check_resumable(cfg, out_dir)
     except ConfigError as exc:
+        if OmegaConf.select(dcfg, "tune.trial") is not None:
+            # a sampled combination the checks refuse: that trial fails, the study goes on
+            raise InvalidTrial(str(exc)) from None
         _fail(exc)
     if is_trial(cfg):
         return _trial_task(cfg, out_dir)

@@ -93,6 +93,7 @@ NESTED = [
     "dyna_dqn",
     "dreamer",
     "logger",
+    "tune",
 ]
 
 

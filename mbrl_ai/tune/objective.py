@@ -48,10 +48,10 @@ def score(evals: Sequence[dict], tune: TuneConfig, threshold: float | None, budg
         return float(hit) if hit is not None else unsolved_score(tune, budget)
     if not evals:
         return float("nan")
-    means = np.array([e["mean_return"] for e in evals], dtype=float)
+    curve = np.array([e["mean_return"] for e in evals], dtype=float)
     if tune.objective == "auc":
-        return float(means.mean())
-    return float(means[-tune.consecutive :].mean())
+        return float(curve.mean())
+    return float(curve[-tune.consecutive :].mean())
 
 
 def aggregate(scores: Sequence[float], how: str) -> float:

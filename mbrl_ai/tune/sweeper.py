@@ -31,6 +31,7 @@ from typing import Any
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
 from hydra.core.plugins import Plugins
+from hydra.plugins.launcher import Launcher
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
@@ -63,6 +64,7 @@ def search_space(overrides: Sequence[str]) -> tuple[dict[str, Any], dict[str, st
         if not o.is_sweep_override():
             fixed[key] = o.get_value_element_as_str()
         elif isinstance(value, IntervalSweep):
+            assert value.start is not None and value.end is not None
             log_scale, as_int = "log" in value.tags, "int" in value.tags
             if as_int:
                 space[key] = d.IntDistribution(int(value.start), int(value.end), log=log_scale)
@@ -74,7 +76,7 @@ def search_space(overrides: Sequence[str]) -> tuple[dict[str, Any], dict[str, st
             choices = [start + i * step for i in range(math.ceil((stop - start) / step))]
             space[key] = d.CategoricalDistribution(choices)
         elif isinstance(value, ChoiceSweep):
-            space[key] = d.CategoricalDistribution(list(value.list))
+            space[key] = d.CategoricalDistribution(list(value.list))  # type: ignore[arg-type]
         else:
             raise ConfigError(key, str(value), "a sweep the Optuna sweeper cannot sample")
     return space, fixed
@@ -141,6 +143,7 @@ class OptunaSweeper(Sweeper):
         self.params = dict(params or {})
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
+        self.launcher: Launcher | None = None
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -171,7 +174,7 @@ class OptunaSweeper(Sweeper):
                 study_name=self.study_name,
                 storage=open_storage(url),
                 sampler=self._sampler(),
-                direction=self.direction,
+                direction=self.direction,  # type: ignore[arg-type]
                 load_if_exists=True,
             )
             if study.direction.name.lower() != self.direction:
@@ -190,8 +193,8 @@ class OptunaSweeper(Sweeper):
             while (todo := self.n_trials - self._finished(study)) > 0:
                 batch = []
                 for _ in range(min(todo, self.n_jobs)):
-                    trial = study.ask(space)
-                    batch.append((trial.number, trial.params))
+                    asked = study.ask(space)
+                    batch.append((asked.number, asked.params))
                 returns += self._run(study, batch, common)
             self._write_best(study, common)
         return returns
@@ -218,10 +221,15 @@ class OptunaSweeper(Sweeper):
         import optuna
 
         jobs = [
-            [*common, *(f"{k}={override_text(v)}" for k, v in params.items()),
-             f"tune.trial={number}", f"hydra.sweep.subdir=trial_{number}"]  # fmt: skip
+            [
+                *common,
+                *(f"{k}={override_text(v)}" for k, v in params.items()),
+                f"tune.trial={number}",
+                f"hydra.sweep.subdir=trial_{number}",
+            ]  # fmt: skip
             for number, params in batch
         ]
+        assert self.launcher is not None
         returns = self.launcher.launch(jobs, initial_job_idx=batch[0][0])
         for (number, _), ret in zip(batch, returns, strict=True):
             frozen = study.trials[number]
@@ -279,10 +287,14 @@ class OptunaSweeper(Sweeper):
             "best_value": best.value,
             "best_params": dict(best.params),
             "overrides": " ".join(overrides),
-            "trials": {s.name.lower(): len(study.get_trials(deepcopy=False, states=(s,)))
-                       for s in (optuna.trial.TrialState.COMPLETE,
-                                 optuna.trial.TrialState.PRUNED,
-                                 optuna.trial.TrialState.FAIL)},  # fmt: skip
+            "trials": {
+                s.name.lower(): len(study.get_trials(deepcopy=False, states=(s,)))
+                for s in (
+                    optuna.trial.TrialState.COMPLETE,
+                    optuna.trial.TrialState.PRUNED,
+                    optuna.trial.TrialState.FAIL,
+                )
+            },  # fmt: skip
         }
         loaded = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
         with_hydra = OmegaConf.to_container(loaded, resolve=False)
@@ -300,10 +312,14 @@ class OptunaSweeper(Sweeper):
         parts = [self.holdout_seeds[i :: self.n_jobs] for i in range(self.n_jobs)]
         parts = [p for p in parts if p]
         jobs = [
-            [*overrides, f"tune.seeds=[{','.join(map(str, p))}]",
-             f"hydra.sweep.subdir={HOLDOUT_DIR}/part_{i}"]  # fmt: skip
+            [
+                *overrides,
+                f"tune.seeds=[{','.join(map(str, p))}]",
+                f"hydra.sweep.subdir={HOLDOUT_DIR}/part_{i}",
+            ]  # fmt: skip
             for i, p in enumerate(parts)
         ]
+        assert self.launcher is not None
         self.launcher.launch(jobs, initial_job_idx=10**6)
         scores: dict[int, float] = {}
         for i in range(len(parts)):

@@ -74,7 +74,9 @@ class StudyLink:
 
         assert tune.trial is not None and tune.storage is not None and tune.study is not None
         self.study = optuna.load_study(
-            study_name=tune.study, storage=open_storage(tune.storage), pruner=pruner(tune, eval_every)
+            study_name=tune.study,
+            storage=open_storage(tune.storage),
+            pruner=pruner(tune, eval_every),
         )
         storage = self.study._storage
         self.trial_id = storage.get_trial_id_from_study_id_trial_number(
