@@ -16,7 +16,8 @@ lacks is no difference by itself: a PPO group is ``algo.name=ppo`` beside
   median with a 95% bootstrap interval (a run that never gets there counts as never, ``inf``);
 - the share of runs that got there, the imagined/real sample ratio and the training wall time;
 
-and ``report.json`` holds the same numbers. Figures (PNG): ``learning_curves.png`` (evaluation
+and ``report.json`` holds the same numbers. A tuning sweep (``hydra/sweeper=optuna``; its folder
+holds ``tuning.yaml``) gets ``tuning.md`` instead: see :mod:`mbrl_ai.tune.report`. Figures (PNG): ``learning_curves.png`` (evaluation
 return, median and interquartile band per group), ``adaptive.png`` (confidence, imagined rollouts,
 imagined depth and β over real steps) and ``samples.png`` (cumulative real and imagined
 transitions). :func:`plot_run` draws one run's ``learning_curve.png`` in its own directory.
@@ -41,6 +42,7 @@ from omegaconf import OmegaConf
 
 from mbrl_ai.config import RUN_MANAGEMENT_KEYS
 from mbrl_ai.stats import iqm, median, steps_to_threshold, stratified_bootstrap_ci
+from mbrl_ai.tune.report import is_tuning_sweep, write_tuning_report
 from mbrl_ai.utils import read_jsonl
 
 if TYPE_CHECKING:
@@ -627,6 +629,18 @@ def main(argv: list[str] | None = None) -> int:
         "--consecutive", type=_positive_int, default=3, help="evaluations in a row (>= 1)"
     )
     args = parser.parse_args(argv)
+    tuning = [d for d in args.dirs if is_tuning_sweep(d)]
+    if tuning:  # a tuning sweep has a report of its own
+        if len(args.dirs) > 1:
+            print(f"error: {tuning[0]} is a tuning sweep: report it alone", file=sys.stderr)
+            return 2
+        try:
+            path = write_tuning_report(tuning[0], args.out or tuning[0])
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(path)
+        return 0
     try:
         path = write_report(
             args.dirs,

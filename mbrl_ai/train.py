@@ -433,11 +433,12 @@ def _check_writable(key: str, path: str) -> None:
 _LAUNCHER_PLUGINS = {
     "joblib": "hydra_joblib_launcher",
     "submitit": "hydra_submitit_launcher",
+    "ray": "hydra_ray_launcher",
 }
 
 
 def _check_launcher(name: Any) -> None:
-    """``hydra/launcher=joblib|submitit_*`` needs its plugin: say how to get it, in one line."""
+    """``hydra/launcher=joblib|submitit_*|ray`` needs its plugin: say how to get it, in one line."""
     if not isinstance(name, str):
         return
     plugin = next((m for k, m in _LAUNCHER_PLUGINS.items() if name.startswith(k)), None)

@@ -164,6 +164,7 @@ SWEEP = (
     "eval_every=512", "eval_episodes=2", "eval_threshold=60", "checkpoint_every=512",
     "tune.seeds=[0,1]", "hydra.sweeper.n_trials=4", "hydra.sweeper.startup_trials=2",
     "lr_actor_critic=tag(log,interval(3e-4,3e-3))", "n_epochs=choice(2,5)",
+    "hydra.sweeper.holdout_seeds=[5]",
 )  # fmt: skip
 
 
@@ -201,3 +202,14 @@ def test_an_interrupted_sweep_resumes_to_its_trial_count(tmp_path: Path) -> None
         assert outcome is not None and outcome.trial == t.number
         if t.state == optuna.trial.TrialState.COMPLETE:
             assert outcome.value == t.value and sorted(outcome.scores) == [0, 1]
+    report = run_cli(str(sweep), "--out", str(tmp_path / "report"), module="mbrl_ai.report")
+    assert report.returncode == 0, report.stderr
+    text = (tmp_path / "report" / "tuning.md").read_text()
+    assert f"Best trial {study.best_trial.number}:" in text
+    assert "| held-out [5] |" in text
+    assert list(best["holdout"]["scores"]) == [5]  # the best configuration, on seed 5
+    assert (sweep / "holdout" / "part_0" / "seed=5" / "eval.jsonl").is_file()
+    for figure in ("parallel_coordinates.png", "history.png"):
+        assert (tmp_path / "report" / figure).stat().st_size > 0
+    mixed = run_cli(str(sweep), str(tmp_path), module="mbrl_ai.report")
+    assert mixed.returncode == 2 and "report it alone" in mixed.stderr

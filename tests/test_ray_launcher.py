@@ -1,0 +1,67 @@
+"""``hydra/launcher=ray`` (hydra-ray-launcher) on a local Ray instance started by the sweep."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mbrl_ai.utils import read_jsonl
+from tests.conftest import ROOT, run_cli
+
+pytest.importorskip("hydra_plugins.hydra_ray_launcher")
+
+# a local instance of one or two CPUs, no dashboard; what a laptop or one cluster node runs
+RAY = (
+    "hydra/launcher=ray",
+    "+hydra.launcher.ray.init.include_dashboard=false",
+)
+RUN = ("experiment=ppo_cartpole", "eval_episodes=2", "logger.progress=off")
+
+
+def eval_steps(run_dir: Path) -> list[int]:
+    return [e["env_steps"] for e in read_jsonl(run_dir / "eval.jsonl") if "env_steps" in e]
+
+
+def test_a_two_job_sweep_runs_on_ray(tmp_path: Path) -> None:
+    result = run_cli(
+        "-m", *RAY, "+hydra.launcher.ray.init.num_cpus=2", *RUN, "total_timesteps=1024",
+        "eval_every=512", "seed=0,1", f"hydra.sweep.dir={tmp_path}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = sorted(tmp_path.glob("*/seed=*"))
+    assert [r.name for r in runs] == ["seed=0", "seed=1"]
+    for r in runs:
+        assert eval_steps(r) == [512, 1024]
+
+
+def test_a_task_ray_restarts_resumes_its_run(tmp_path: Path) -> None:
+    """The job's worker is killed mid-run; Ray runs the task again, and the run continues from
+    its checkpoint in the same directory instead of starting over."""
+    command = [
+        sys.executable, "-m", "mbrl_ai.train", "-m", *RAY, "+hydra.launcher.ray.init.num_cpus=1",
+        *RUN, "total_timesteps=16384", "eval_every=1024", "checkpoint_every=1024", "seed=0",
+        f"hydra.sweep.dir={tmp_path}",
+    ]  # fmt: skip
+    environ = {**os.environ, "WANDB_MODE": "disabled"}
+    sweep = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    deadline = time.monotonic() + 180
+    while not list(tmp_path.glob("*/seed=0/checkpoints/step_*")):
+        assert sweep.poll() is None and time.monotonic() < deadline, sweep.communicate()[0]
+        time.sleep(0.05)
+    (lock,) = tmp_path.glob("*/seed=0/.lock")
+    worker = int(lock.read_text().split()[1])  # "process <pid> on <host>"
+    os.kill(worker, signal.SIGKILL)
+    out, _ = sweep.communicate(timeout=300)
+    assert sweep.returncode == 0, out[-3000:]
+    run_dir = lock.parent
+    assert "resuming" in out  # the second attempt found the first one's checkpoint
+    assert eval_steps(run_dir) == list(
+        range(1024, 16384 + 1, 1024)
+    )  # every evaluation once, none repeated
