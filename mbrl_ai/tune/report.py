@@ -183,8 +183,10 @@ def _figures(study: Any, out: Path) -> list[Path]:
             warnings.simplefilter("ignore")
             ax = plot(study)
         path = out / f"{name}.png"
-        ax.figure.savefig(path, dpi=100, bbox_inches="tight")
-        plt.close(ax.figure)
+        figure = ax.get_figure(root=True)
+        assert figure is not None
+        figure.savefig(path, dpi=100, bbox_inches="tight")
+        plt.close(figure)
         paths.append(path)
     return paths
 
