@@ -6,6 +6,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -45,6 +47,30 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
+
+
+def start_cli_until(
+    *args: str, done: Callable[[], bool], timeout: float = 180, module: str = "mbrl_ai.train"
+) -> subprocess.Popen:
+    """Start ``python -m <module> <args>`` (stdout and stderr together, as text) and return it
+    once ``done()`` holds; fails the test, with the output, if it exits or times out first."""
+    environ = {**os.environ, "WANDB_MODE": "disabled"}
+    environ.pop("HYDRA_FULL_ERROR", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + timeout
+    while not done():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"exited or timed out before the condition held:\n{proc.communicate()[0]}")
+        time.sleep(0.05)
+    return proc
 
 
 def comparable(path: Path, *drop: str) -> list[dict]:

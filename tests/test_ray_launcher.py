@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from mbrl_ai.utils import read_jsonl
-from tests.conftest import ROOT, run_cli
+from tests.conftest import run_cli, start_cli_until
 
 pytest.importorskip("hydra_plugins.hydra_ray_launcher")
 
@@ -43,18 +40,11 @@ def test_a_two_job_sweep_runs_on_ray(tmp_path: Path) -> None:
 def test_a_task_ray_restarts_resumes_its_run(tmp_path: Path) -> None:
     """The job's worker is killed mid-run; Ray runs the task again, and the run continues from
     its checkpoint in the same directory instead of starting over."""
-    command = [
-        sys.executable, "-m", "mbrl_ai.train", "-m", *RAY, "+hydra.launcher.ray.init.num_cpus=1",
-        *RUN, "total_timesteps=16384", "eval_every=1024", "checkpoint_every=1024", "seed=0",
-        f"hydra.sweep.dir={tmp_path}",
-    ]  # fmt: skip
-    environ = {**os.environ, "WANDB_MODE": "disabled"}
-    sweep = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    deadline = time.monotonic() + 180
-    while not list(tmp_path.glob("*/seed=0/checkpoints/step_*")):
-        assert sweep.poll() is None and time.monotonic() < deadline, sweep.communicate()[0]
-        time.sleep(0.05)
+    sweep = start_cli_until(
+        "-m", *RAY, "+hydra.launcher.ray.init.num_cpus=1", *RUN, "total_timesteps=16384",
+        "eval_every=1024", "checkpoint_every=1024", "seed=0", f"hydra.sweep.dir={tmp_path}",
+        done=lambda: bool(list(tmp_path.glob("*/seed=0/checkpoints/step_*"))),
+    )  # fmt: skip
     (lock,) = tmp_path.glob("*/seed=0/.lock")
     worker = int(lock.read_text().split()[1])  # "process <pid> on <host>"
     os.kill(worker, signal.SIGKILL)

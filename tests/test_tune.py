@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import math
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import optuna
@@ -21,7 +17,7 @@ from mbrl_ai.train import run
 from mbrl_ai.tune.objective import aggregate, direction, score
 from mbrl_ai.tune.sweeper import override_text, search_space
 from mbrl_ai.tune.trial import TrialOutcome, run_trial
-from tests.conftest import ROOT, compose, run_cli
+from tests.conftest import compose, run_cli, start_cli_until
 
 
 def curve(*means: float, every: int = 100) -> list[dict]:
@@ -170,14 +166,10 @@ SWEEP = (
 
 def test_an_interrupted_sweep_resumes_to_its_trial_count(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
-    command = [sys.executable, "-m", "mbrl_ai.train", *SWEEP, f"hydra.sweep.dir={sweep}"]
-    environ = {**os.environ, "WANDB_MODE": "disabled"}
-    first = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not list(sweep.glob("trial_1/seed=0/checkpoints/step_*")):
-        assert first.poll() is None and time.monotonic() < deadline, first.communicate()[0]
-        time.sleep(0.05)
+    first = start_cli_until(
+        *SWEEP, f"hydra.sweep.dir={sweep}",
+        done=lambda: bool(list(sweep.glob("trial_1/seed=0/checkpoints/step_*"))),
+    )  # fmt: skip
     first.send_signal(signal.SIGINT)
     out, _ = first.communicate(timeout=60)
     assert first.returncode == 130, out
