@@ -73,4 +73,4 @@ constraints:
 	rm -rf .venv-pin
 
 clean:
-	rm -rf $(VENV) outputs multirun runs .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) outputs multirun tuning runs .pytest_cache .ruff_cache *.egg-info

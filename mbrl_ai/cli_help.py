@@ -36,6 +36,7 @@ usage: python -m mbrl_ai.train [group=option ...] [key=value ...]
   python -m mbrl_ai.train env=CartPole-v1 planning_horizon=5
   python -m mbrl_ai.train experiment=ppo_cartpole seed=3
   python -m mbrl_ai.train -m seed=0,1,2 lr_actor_critic=3e-4,1e-3
+  python -m mbrl_ai.train -m tune=ppo_cartpole    (an Optuna tuning sweep; see tune.* below)
   python -m mbrl_ai.train resume=outputs/mbppo/CartPole-v1/<run> total_timesteps=200000
   python -m mbrl_ai.train env=FrozenLake-v1 +env_kwargs.is_slippery=false
 
@@ -57,7 +58,8 @@ def groups_text() -> str:
     config store, e.g. a plugin algorithm's ``algo_yaml``), the default option marked."""
     defaults = _default_options()
     lines = ["config groups (group=option; an experiment sets several keys and groups at once):"]
-    for group in sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir()):
+    # conf/hydra/ holds Hydra's own groups (hydra/sweeper=optuna): --hydra-help lists those
+    for group in sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "hydra"):
         options = {p.stem for p in (CONF_DIR / group).glob("*.yaml")} | _stored_options(group)
         shown = [f"{o} (default)" if o == defaults.get(group) else o for o in sorted(options)]
         lines.append(_wrap(", ".join(shown), f"{KEY_INDENT}{group}: ", DOC_INDENT))

@@ -3,6 +3,7 @@
     python -m mbrl_ai.train env=CartPole-v1 planning_horizon=5
     python -m mbrl_ai.train experiment=ppo_cartpole seed=3
     python -m mbrl_ai.train -m seed=0,1,2 lr_actor_critic=3e-4,1e-3
+    python -m mbrl_ai.train -m tune=ppo_cartpole
     python -m mbrl_ai.train resume=outputs/mbppo/CartPole-v1/<run> total_timesteps=200000
 
 Bad input is refused before any work: every override (every value of a sweep) is composed and
@@ -169,7 +170,7 @@ def _groups() -> dict[str, list[str]]:
     groups = {
         g.name: sorted(p.stem for p in g.glob("*.yaml"))
         for g in Path(CONF_DIR).iterdir()
-        if g.is_dir()
+        if g.is_dir() and g.name != "hydra"  # Hydra's own groups: hydra/sweeper=optuna
     }
     store = ConfigStore.instance()
     for name in store.list(""):

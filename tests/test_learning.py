@@ -55,7 +55,7 @@ def test_mbppo_solves_cartpole_with_the_pseudocode_defaults(tmp_path: Path) -> N
 
 @pytest.mark.slow
 def test_mbppo_replay_preset_solves_cartpole_in_a_fraction_of_ppos_steps(tmp_path: Path) -> None:
-    # seed 0: tuned PPO (experiment=ppo_cartpole) needs 8,192 real steps; this preset 2,048
+    # seed 0: hand-tuned PPO (experiment=ppo_cartpole_hand) needs 8,192 real steps; this preset 2,048
     cfg = compose("experiment=mbppo_cartpole_replay", "seed=0", "logger.progress=off")
     solved_at, means = _solved_at(cfg, tmp_path, 475.0)
     assert solved_at is not None and solved_at <= 4096, f"solved at {solved_at}; evals {means}"

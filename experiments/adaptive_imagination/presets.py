@@ -28,7 +28,7 @@ from benchlib import add_seed_arguments, run_mbrl_ai, solved_steps  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ENVS = {
-    "cartpole": (475.0, {"ppo": "ppo_cartpole", "mbppo": "mbppo_cartpole_replay"}),
+    "cartpole": (475.0, {"ppo": "ppo_cartpole_hand", "mbppo": "mbppo_cartpole_replay"}),
     "pendulum": (-400.0, {"ppo": "ppo_pendulum", "mbppo": "mbppo_pendulum_replay"}),
 }
 

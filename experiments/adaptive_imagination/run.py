@@ -4,7 +4,7 @@ For each condition (stationary CartPole-v1, a mid-run change of the pole's lengt
 reversal of the push force, process noise on one half of the track, observation noise) one
 invocation trains, on the same seeds:
 
-- ``ppo``: tuned PPO (``experiment=ppo_cartpole``), no imagination;
+- ``ppo``: tuned PPO (``experiment=ppo_cartpole_hand``), no imagination;
 - ``fixed_h{1,3,5,10,20}``: the MB-PPO preset ``experiment=mbppo_cartpole_replay`` with a fixed
   rollout count and depth H; ``fixed_h20_small``: a quarter of the rollouts;
 - ``breadth``: the rollout count follows the open-loop confidence (H = 20);
@@ -74,7 +74,7 @@ CONDITIONS: dict[str, list[str]] = {
 MB = ["experiment=mbppo_cartpole_replay"]
 OPEN_LOOP = ["world_model.confidence=open_loop"]
 ARMS: dict[str, list[str]] = {
-    "ppo": ["experiment=ppo_cartpole"],
+    "ppo": ["experiment=ppo_cartpole_hand"],
     **{
         f"fixed_h{h}": [*MB, "imagination.mode=fixed", f"planning_horizon={h}"]
         for h in (1, 3, 5, 10, 20)

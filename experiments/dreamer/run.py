@@ -53,7 +53,7 @@ ENVS: dict[str, tuple[float, int, int, dict[str, list[str]]]] = {
         30_000,
         {
             "dreamer": ["experiment=dreamer_cartpole", "total_timesteps=60000"],
-            "ppo": ["experiment=ppo_cartpole", "eval_every=1000", "total_timesteps=30000"],
+            "ppo": ["experiment=ppo_cartpole_hand", "eval_every=1000", "total_timesteps=30000"],
             "mbppo": ["experiment=mbppo_cartpole", "eval_every=1000", "total_timesteps=30000"],
         },
     ),

@@ -67,7 +67,7 @@ ENVS: dict[str, tuple[float, dict[str, list[str]]]] = {
             "cem": ["experiment=pets_cartpole"],
             "cem_value": ["experiment=pets_cartpole", "mpc.terminal_value=true"],
             "cem_known": ["experiment=pets_cartpole", *KNOWN],
-            "ppo": ["experiment=ppo_cartpole"],
+            "ppo": ["experiment=ppo_cartpole_hand"],
             "mbppo": ["experiment=mbppo_cartpole"],
         },
     ),

@@ -50,7 +50,7 @@ THRESHOLD = 475.0
 CONFIGS = {
     # the pseudocode's section-1 values, which are also SB3's PPO defaults
     "default": ["algo=ppo", "eval_every=1024"],
-    "tuned": ["experiment=ppo_cartpole"],
+    "tuned": ["experiment=ppo_cartpole_hand"],
 }
 
 

@@ -20,7 +20,7 @@ import torch
 
 # name -> overrides; short budgets, fixed seed
 RUNS = {
-    "ppo": ["experiment=ppo_cartpole", "total_timesteps=3072", "seed=0"],
+    "ppo": ["experiment=ppo_cartpole_hand", "total_timesteps=3072", "seed=0"],
     "mbppo_tuned": ["experiment=mbppo_cartpole", "total_timesteps=2048", "seed=0"],
     "mbppo_default": ["env=CartPole-v1", "n_real_steps=512", "total_timesteps=2048", "seed=0"],
     "mbppo_pendulum_head": [
