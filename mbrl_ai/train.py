@@ -670,6 +670,18 @@ def _fail(exc: ConfigError | CheckpointError) -> typing.NoReturn:
     sys.exit(2)
 
 
+def _check_one_mode(argv: list[str]) -> None:
+    """Hydra runs, sweeps, prints or completes: one at a time (its own error is a traceback)."""
+    modes = {"-m": "-m", "--multirun": "-m", "--cfg": "--cfg", "-c": "--cfg", "--info": "--info",
+             "-i": "--info", "--shell-completion": "-sc", "-sc": "-sc"}  # fmt: skip
+    given = list(dict.fromkeys(modes[a] for a in argv if a in modes))
+    if len(given) > 1:
+        raise ConfigError(
+            given[0], " ".join(given), "choose one of -m, --cfg, --info, -sc (print a sweep's "
+            "first config without -m)",
+        )  # fmt: skip
+
+
 def _resume_in_place(argv: list[str]) -> list[str]:
     """``resume=<dir>`` continues in ``<dir>``: Hydra's own run directory is that one (its job log
     appends there) and it writes no second ``.hydra`` record, so nothing lands under ``outputs/``."""
@@ -689,6 +701,7 @@ def main() -> None:
         print(help_text())  # every key with its docstring; Hydra's own flags: --hydra-help
         return
     try:
+        _check_one_mode(sys.argv[1:])
         precheck(sys.argv[1:])
     except ConfigError as exc:
         _fail(exc)

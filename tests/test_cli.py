@@ -25,6 +25,7 @@ BAD_INPUT = [
         "max_planning_rollouts=10",
     ),
     (["gamma=1.5"], "gamma=1.5"),
+    (["-m", "--cfg", "job"], "choose one of -m, --cfg"),
     (["tune.objective=speed"], "tune.objective='speed'"),
     (["tune.seeds=[0,0]"], "must not repeat a seed"),
     (["env=Pendulum-v1", "algo=sac", "curiosity=none", "tune.seeds=[0,1]"], "no reward threshold"),
