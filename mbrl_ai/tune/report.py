@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 
 from mbrl_ai.tune.objective import aggregate
-from mbrl_ai.tune.sweeper import HOLDOUT_DIR, STUDY_FILE, TUNING_FILE
+from mbrl_ai.tune.sweeper import HOLDOUT_DIR, STUDY_FILE, TUNING_FILE, override_text
 from mbrl_ai.tune.trial import TrialOutcome
 
 TOP = 10  # best trials listed
@@ -60,7 +60,8 @@ def _fmt(x: float | None) -> str:
 
 
 def _params(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+    """``key=value, ...`` as overrides would spell them (floats to 3 significant digits)."""
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={override_text(v)}"
                      for k, v in params.items())  # fmt: skip
 
 
