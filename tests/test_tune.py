@@ -160,7 +160,7 @@ SWEEP = (
     "eval_every=512", "eval_episodes=2", "eval_threshold=60", "checkpoint_every=512",
     "tune.seeds=[0,1]", "hydra.sweeper.n_trials=4", "hydra.sweeper.startup_trials=2",
     "lr_actor_critic=tag(log,interval(3e-4,3e-3))", "n_epochs=choice(2,5)",
-    "hydra.sweeper.holdout_seeds=[5]",
+    "hydra.sweeper.holdout_seeds=[5]", "hydra.sweeper.enqueue_current=true",
 )  # fmt: skip
 
 
@@ -181,6 +181,9 @@ def test_an_interrupted_sweep_resumes_to_its_trial_count(tmp_path: Path) -> None
     assert second.returncode == 0, second.stderr
     assert "running again 1 trial(s) cut off earlier: [1]" in second.stderr + second.stdout
     study = optuna.load_study(study_name="tune", storage=f"sqlite:///{sweep / 'optuna.db'}")
+    # trial 0 ran the preset's own values where they lie in the space (n_epochs=20 does not)
+    assert study.trials[0].params["lr_actor_critic"] == compose(
+        "experiment=ppo_cartpole").lr_actor_critic  # fmt: skip
     finished = [t for t in study.trials if t.state.is_finished()]
     assert len(study.trials) == len(finished) == 4
     best = yaml.safe_load((sweep / "best.yaml").read_text())

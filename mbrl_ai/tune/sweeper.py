@@ -128,6 +128,7 @@ class OptunaSweeper(Sweeper):
         study_name: str = "tune",
         storage: str | None = None,
         holdout_seeds: Sequence[int] = (),
+        enqueue_current: bool = False,
         params: dict[str, Any] | None = None,
     ) -> None:
         if sampler not in SAMPLERS:
@@ -140,6 +141,7 @@ class OptunaSweeper(Sweeper):
         self.seed, self.startup_trials = seed, startup_trials
         self.study_name, self.storage = study_name, storage
         self.holdout_seeds = [int(s) for s in holdout_seeds]
+        self.enqueue_current = bool(enqueue_current)
         self.params = dict(params or {})
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
@@ -180,6 +182,8 @@ class OptunaSweeper(Sweeper):
             if study.direction.name.lower() != self.direction:
                 raise ConfigError("tune.objective", objective, f"the study in {url} was made "
                                   f"to {study.direction.name.lower()}: use another sweep dir")  # fmt: skip
+            if self.enqueue_current and not study.trials:
+                self._enqueue_current(study, space)
             self._write_tuning(space, fixed, url)
             common = [f"{k}={v}" for k, v in fixed.items()]
             common += [f"tune.storage={override_text(url)}", f"tune.study={self.study_name}"]
@@ -198,6 +202,25 @@ class OptunaSweeper(Sweeper):
                 returns += self._run(study, batch, common)
             self._write_best(study, common)
         return returns
+
+    def _enqueue_current(self, study: Any, space: dict[str, Any]) -> None:
+        """Trial 0 runs the values the config has now (the preset being tuned), for those keys of
+        the space where they lie inside it; the others are sampled."""
+        assert self.config is not None
+        current: dict[str, Any] = {}
+        for key, dist in space.items():
+            value = OmegaConf.select(self.config, key.lstrip("+"), default=None)
+            try:
+                inside = value is not None and dist._contains(dist.to_internal_repr(value))
+            except ValueError:  # not one of the choices
+                inside = False
+            if inside:
+                current[key] = value
+            else:
+                log.warning("enqueue_current: %s=%s is outside its search space; sampled", key,
+                            value)  # fmt: skip
+        study.enqueue_trial(current)
+        log.info("trial 0 runs the current values: %s", current)
 
     def _sampler(self) -> Any:
         import optuna
