@@ -10,12 +10,12 @@ import optuna
 import pytest
 import yaml
 
-from mbrl_ai.config import TuneConfig
+from mbrl_ai.config import ConfigError, TuneConfig
 from mbrl_ai.errors import NonFiniteError
 from mbrl_ai.runtime import RunResult
 from mbrl_ai.train import run
 from mbrl_ai.tune.objective import aggregate, direction, score
-from mbrl_ai.tune.sweeper import override_text, search_space
+from mbrl_ai.tune.sweeper import override_text, search_space, sweep_lock
 from mbrl_ai.tune.trial import TrialOutcome, run_trial
 from tests.conftest import compose, run_cli, start_cli_until
 
@@ -87,6 +87,17 @@ def test_override_text_round_trips_through_hydra() -> None:
     for value in (3, 0.000123, True, None, "relu", "a b'c", "sqlite:////tmp/x.db"):
         parsed = parser.parse_overrides([f"k={override_text(value)}"])[0].value()
         assert parsed == value
+
+
+def test_a_second_sweeper_on_the_same_folder_is_refused(tmp_path: Path) -> None:
+    with (
+        sweep_lock(tmp_path),
+        pytest.raises(ConfigError, match="another sweep is running there"),
+        sweep_lock(tmp_path),
+    ):
+        pass
+    with sweep_lock(tmp_path):  # free again once the first is done
+        pass
 
 
 # ---- multi-seed trials --------------------------------------------------------------------------
