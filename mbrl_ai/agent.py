@@ -14,6 +14,7 @@ import torch
 from mbrl_ai.config import Config
 from mbrl_ai.envs import EnvInfo
 from mbrl_ai.modules import Actor, Critic, RunningMeanStd
+from mbrl_ai.optim import Adam
 
 
 @dataclass
@@ -22,7 +23,7 @@ class PPOAgent:
 
     actor: Actor
     critic: Critic
-    optimizer: torch.optim.Optimizer
+    optimizer: Adam
     obs_rms: RunningMeanStd | None  # ppo.normalize_obs: normalises policy and value inputs
     reward_rms: RunningMeanStd | None  # ppo.normalize_reward: scales rewards by the return's std
     lr: float  # the initial learning rate
@@ -67,7 +68,7 @@ def build_ppo_agent(cfg: Config, info: EnvInfo, device: torch.device) -> PPOAgen
     """PPO's actor, critic, their one Adam and the normalisers ``ppo.*`` asks for."""
     actor, critic = build_actor_critic(cfg, info)
     actor, critic = actor.to(device), critic.to(device)
-    optimizer = torch.optim.Adam(
+    optimizer = Adam(
         [*actor.parameters(), *critic.parameters()],
         lr=cfg.lr_actor_critic,
         eps=cfg.ppo.adam_eps,

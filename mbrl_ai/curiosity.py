@@ -29,6 +29,7 @@ from mbrl_ai.modules.icm import ICM
 from mbrl_ai.modules.normalizer import RunningMeanStd
 from mbrl_ai.modules.rnd import RND
 from mbrl_ai.modules.world_model import EnsembleWorldModel
+from mbrl_ai.optim import Optimizer
 
 Curiosity = NoCuriosity | RND | ICM | EnsembleDisagreement
 D = TypeVar("D", Rollout, ImaginedRollouts)
@@ -198,7 +199,7 @@ def intrinsic_stats(
 
 def update_curiosity(
     module: Curiosity,
-    optimizer: torch.optim.Optimizer | None,
+    optimizer: Optimizer | None,
     obs: torch.Tensor,
     actions: torch.Tensor,
     next_obs: torch.Tensor,

@@ -11,10 +11,10 @@ so it is bootstrapped from its true last observation.
 from __future__ import annotations
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from mbrl_ai.modules.q_network import QNetwork
+from mbrl_ai.optim import Optimizer, clip_grad_norm
 
 # (obs [B, obs_dim], actions [B] int64, rewards [B], next_obs [B, obs_dim], terminated [B] float)
 DQNBatch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
@@ -23,7 +23,7 @@ DQNBatch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.T
 def dqn_update(
     q_net: QNetwork,
     target_net: QNetwork,
-    optimizer: torch.optim.Optimizer,
+    optimizer: Optimizer,
     batch: DQNBatch,
     gamma: float,
     double: bool,
@@ -43,6 +43,6 @@ def dqn_update(
     loss = F.smooth_l1_loss(q, target)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    nn.utils.clip_grad_norm_(q_net.parameters(), max_grad_norm)
+    clip_grad_norm(q_net.parameters(), max_grad_norm)
     optimizer.step()
     return torch.stack([loss.detach(), q.detach().mean()])

@@ -33,6 +33,7 @@ from mbrl_ai.collect import Rollout
 from mbrl_ai.config import MBPOConfig, WorldModelConfig
 from mbrl_ai.envs import EnvInfo
 from mbrl_ai.modules.world_model import EnsembleWorldModel
+from mbrl_ai.optim import Adam, Optimizer
 
 # the k-step open-loop error diagnostic starts from at most this many real states per iteration
 OPEN_LOOP_MAX_STARTS = 256
@@ -54,11 +55,9 @@ def build_world_model(
     return model.to(device) if device is not None else model
 
 
-def build_model_optimizer(
-    model: EnsembleWorldModel, lr: float, cfg: WorldModelConfig
-) -> torch.optim.AdamW:
+def build_model_optimizer(model: EnsembleWorldModel, lr: float, cfg: WorldModelConfig) -> Adam:
     """The world model's AdamW (learning rate: the root ``lr_world_model``)."""
-    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+    return Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay, decoupled=True)
 
 
 def build_real_replay(
@@ -124,7 +123,7 @@ def _prepare(
 
 def _gradient_step(
     model: EnsembleWorldModel,
-    optimizer: torch.optim.Optimizer,
+    optimizer: Optimizer,
     data: _FitData,
     cfg: WorldModelConfig,
     rng: np.random.Generator,
@@ -149,7 +148,7 @@ def _gradient_step(
 
 def fit_world_model(
     model: EnsembleWorldModel,
-    optimizer: torch.optim.Optimizer,
+    optimizer: Optimizer,
     replay: ReplayBuffer,
     cfg: WorldModelConfig,
     rng: np.random.Generator,
@@ -252,7 +251,7 @@ def member_heldout_mse(
 
 def fit_with_early_stopping(
     model: EnsembleWorldModel,
-    optimizer: torch.optim.Optimizer,
+    optimizer: Optimizer,
     replay: ReplayBuffer,
     cfg: WorldModelConfig,
     rng: np.random.Generator,

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
 
 from mbrl_ai.collect import Rollout
 from mbrl_ai.config import Config
 from mbrl_ai.imagine import ImaginedRollouts
 from mbrl_ai.modules import Actor, Critic
+from mbrl_ai.optim import Optimizer, clip_grad_norm
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def imagined_to_batch(
 def ppo_update(
     actor: Actor,
     critic: Critic,
-    optimizer: torch.optim.Optimizer,
+    optimizer: Optimizer,
     batch: PPOBatch,
     cfg: Config,
     int_critic: Critic | None = None,
@@ -175,7 +175,7 @@ def ppo_update(
                 int_losses.append(int_value_loss.detach())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            clip_grad_norm(params, cfg.max_grad_norm)
             optimizer.step()
 
             losses.append(torch.stack([policy_loss, value_loss, entropy_mean]).detach())

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from mbrl_ai.modules.sac_nets import SquashedGaussianActor, TwinQ
+from mbrl_ai.optim import Optimizer
 
 # one minibatch: (obs, actions, rewards, next_obs, terminated)
 SACBatch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
@@ -49,9 +50,9 @@ class SACAgent(nn.Module):
 
 def sac_update(
     agent: SACAgent,
-    actor_optimizer: torch.optim.Optimizer,
-    critic_optimizer: torch.optim.Optimizer,
-    alpha_optimizer: torch.optim.Optimizer | None,
+    actor_optimizer: Optimizer,
+    critic_optimizer: Optimizer,
+    alpha_optimizer: Optimizer | None,
     obs: torch.Tensor,
     actions: torch.Tensor,
     rewards: torch.Tensor,

@@ -63,6 +63,7 @@ from mbrl_ai.imagine import (
 )
 from mbrl_ai.modules import Critic
 from mbrl_ai.modules.world_model import EnsembleWorldModel
+from mbrl_ai.optim import Adam
 from mbrl_ai.ppo_update import ppo_update
 from mbrl_ai.runtime import Checkpointer, RunContext, RunResult, start_run
 from mbrl_ai.termination import termination_fn
@@ -73,10 +74,10 @@ class MBPPOParts:
     """What MB-PPO adds to a PPO run: world model, real replay, curiosity, intrinsic head."""
 
     model: EnsembleWorldModel
-    model_optimizer: torch.optim.Optimizer
+    model_optimizer: Adam
     replay: ReplayBuffer
     curiosity: Curiosity
-    curiosity_optimizer: torch.optim.Optimizer | None
+    curiosity_optimizer: Adam | None
     int_scaler: IntrinsicScaler
     int_critic: Critic | None  # a second value head for A_int (curiosity.intrinsic_head)
 
@@ -104,7 +105,7 @@ def build_parts(cfg: Config, run: RunContext, agent: PPOAgent) -> MBPPOParts:
     if isinstance(curiosity, torch.nn.Module):
         curiosity = curiosity.to(device)
     params = curiosity.trainable_parameters()
-    curiosity_optimizer = torch.optim.Adam(params, lr=cfg.lr_curiosity) if params else None
+    curiosity_optimizer = Adam(params, lr=cfg.lr_curiosity) if params else None
     int_critic = None
     if cfg.curiosity.intrinsic_head and cfg.curiosity.name != "none":
         n = cfg.network

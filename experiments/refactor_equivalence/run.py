@@ -32,8 +32,30 @@ RUNS = {
     ],
     "sac": ["experiment=sac_pendulum", "total_timesteps=1500", "sac.learning_starts=500", "seed=0"],
     "mbpo": ["experiment=mbpo_pendulum", "total_timesteps=1000", "seed=0"],
+    "dyna_dqn": [
+        "experiment=dyna_dqn_cartpole",
+        "total_timesteps=1500",
+        "dyna_dqn.learning_starts=500",
+        "eval_every=500",
+        "seed=0",
+    ],
+    "dreamer": [
+        "experiment=dreamer_pendulum",
+        "total_timesteps=600",
+        "dreamer.learning_starts=400",
+        "eval_every=200",
+        "eval_episodes=2",
+        "seed=0",
+    ],
+    "pets_value": [
+        "experiment=pets_cartpole_continuous",
+        "total_timesteps=400",
+        "mpc.terminal_value=true",
+        "mpc.value_steps=50",
+        "seed=0",
+    ],
 }
-IGNORED_SUFFIXES = ("_s", "_per_s", "rss_mb", "seconds", "time")
+IGNORED_SUFFIXES = ("_s", "_per_s", "ms_per_step", "rss_mb", "seconds", "time")
 # the W&B group label holds a digest of the config: renaming a key changes it, learning does not
 IGNORED_KEYS = ("group",)
 

@@ -42,6 +42,7 @@ from mbrl_ai.fit_model import (
 )
 from mbrl_ai.modules import RunningMeanStd
 from mbrl_ai.modules.q_network import QNetwork
+from mbrl_ai.optim import Adam
 from mbrl_ai.rollouts import model_rollouts
 from mbrl_ai.runtime import Checkpointer, RunContext, RunResult, start_run
 from mbrl_ai.termination import termination_fn
@@ -148,7 +149,7 @@ def train_dyna_dqn(cfg: Config, out_dir: Path) -> RunResult:
     q_net = build_q_network(d, info).to(device)
     target_net = build_q_network(d, info).to(device)
     target_net.load_state_dict(q_net.state_dict())
-    optimizer = torch.optim.Adam(q_net.parameters(), lr=d.lr)
+    optimizer = Adam(q_net.parameters(), lr=d.lr)
     replay = build_real_replay(info, d.buffer_size, wm.holdout_fraction, cfg.seed)
     dyna = d.imagined_per_step > 0
     model = build_world_model(wm, info, device) if dyna else None

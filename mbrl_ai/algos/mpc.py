@@ -40,6 +40,7 @@ from mbrl_ai.fit_model import (
 from mbrl_ai.modules import RunningMeanStd
 from mbrl_ai.modules.critic import Critic
 from mbrl_ai.modules.world_model import EnsembleWorldModel
+from mbrl_ai.optim import Adam, Optimizer
 from mbrl_ai.planners import CEM, ICEM, MPPI, CategoricalCEM, Exhaustive, Planner, RandomShooting
 from mbrl_ai.planners.trajectories import sequence_returns
 from mbrl_ai.rewards import KNOWN_REWARD, RewardFn
@@ -83,7 +84,7 @@ def build_value(m: MPCConfig, info: EnvInfo) -> Critic:
 def fit_value(
     critic: Critic,
     target: Critic,
-    optimizer: torch.optim.Optimizer,
+    optimizer: Optimizer,
     replay: ReplayBuffer,
     m: MPCConfig,
     batch_size: int,
@@ -204,7 +205,7 @@ def train_mpc(cfg: Config, out_dir: Path) -> RunResult:
     if m.terminal_value:
         value, value_target = build_value(m, info).to(device), build_value(m, info).to(device)
         value_target.load_state_dict(value.state_dict())
-        value_optimizer = torch.optim.Adam(value.parameters(), lr=m.value_lr)
+        value_optimizer = Adam(value.parameters(), lr=m.value_lr)
     policy = MPCPolicy(cfg, info, model, device, value)
     ckpt = Checkpointer(run)
     ckpt.track(

@@ -26,6 +26,7 @@ from mbrl_ai.config import Config, SACConfig, need_multiple_of_envs
 from mbrl_ai.envs import EnvInfo
 from mbrl_ai.modules import RunningMeanStd
 from mbrl_ai.modules.sac_nets import SquashedGaussianActor
+from mbrl_ai.optim import Adam
 from mbrl_ai.runtime import Checkpointer, RunContext, RunResult, start_run
 from mbrl_ai.sac_update import SACAgent, SACBatch, sac_update
 
@@ -34,9 +35,9 @@ from mbrl_ai.sac_update import SACAgent, SACBatch, sac_update
 class SACOptimizers:
     """SAC's three Adams; ``alpha`` is ``None`` when α is fixed (``sac.auto_alpha=false``)."""
 
-    actor: torch.optim.Optimizer
-    critic: torch.optim.Optimizer
-    alpha: torch.optim.Optimizer | None
+    actor: Adam
+    critic: Adam
+    alpha: Adam | None
 
     @property
     def lr(self) -> float:
@@ -68,9 +69,9 @@ def build_sac_agent(
         s.target_entropy,
     ).to(device)
     lr = cfg.lr_actor_critic
-    actor_opt = torch.optim.Adam(agent.actor.parameters(), lr=lr, fused=True)
-    critic_opt = torch.optim.Adam(agent.critic.parameters(), lr=lr, fused=True)
-    alpha_opt = torch.optim.Adam([agent.log_alpha], lr=lr, fused=True) if s.auto_alpha else None
+    actor_opt = Adam(agent.actor.parameters(), lr=lr, fused=True)
+    critic_opt = Adam(agent.critic.parameters(), lr=lr, fused=True)
+    alpha_opt = Adam([agent.log_alpha], lr=lr, fused=True) if s.auto_alpha else None
     return agent, SACOptimizers(actor_opt, critic_opt, alpha_opt)
 
 

@@ -104,7 +104,9 @@ class RunContext:
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: Any) -> None:
         """Close envs and logs; W&B learns whether the run finished, was interrupted or failed."""
-        torch.use_deterministic_algorithms(self._previous_torch_modes[0])
+        if torch.are_deterministic_algorithms_enabled() != self._previous_torch_modes[0]:
+            # only when it changed: the call imports torch._inductor (and torch._dynamo), ~1 s
+            torch.use_deterministic_algorithms(self._previous_torch_modes[0])
         torch.autograd.set_detect_anomaly(self._previous_torch_modes[1])
         self.envs.close()
         self.eval_envs.close()

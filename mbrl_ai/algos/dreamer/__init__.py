@@ -40,6 +40,7 @@ from mbrl_ai.algos.dreamer.world_model import Latent
 from mbrl_ai.config import Config, DreamerConfig
 from mbrl_ai.envs import EnvInfo
 from mbrl_ai.modules import RunningMeanStd
+from mbrl_ai.optim import Adam, Optimizer, clip_grad_norm
 from mbrl_ai.runtime import Checkpointer, RunContext, RunResult, start_run
 
 # the acting policy's latent samples come from a generator seeded with the run's seed plus this
@@ -55,9 +56,9 @@ class DreamerOptimizers:
     """Adams of the world model, the actor and the critic, checkpointed as one object."""
 
     def __init__(self, agent: DreamerAgent, d: DreamerConfig) -> None:
-        self.model = torch.optim.Adam(agent.wm.parameters(), lr=d.model_lr)
-        self.actor = torch.optim.Adam(agent.actor.parameters(), lr=d.actor_lr)
-        self.critic = torch.optim.Adam(agent.critic.parameters(), lr=d.critic_lr)
+        self.model = Adam(agent.wm.parameters(), lr=d.model_lr)
+        self.actor = Adam(agent.actor.parameters(), lr=d.actor_lr)
+        self.critic = Adam(agent.critic.parameters(), lr=d.critic_lr)
 
     def state_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k).state_dict() for k in ("model", "actor", "critic")}
@@ -67,13 +68,11 @@ class DreamerOptimizers:
             getattr(self, k).load_state_dict(state[k])
 
 
-def step(
-    optimizer: torch.optim.Optimizer, loss: torch.Tensor, module: nn.Module, clip: float
-) -> torch.Tensor:
+def step(optimizer: Optimizer, loss: torch.Tensor, module: nn.Module, clip: float) -> torch.Tensor:
     """One clipped gradient step; the gradient norm before clipping."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    norm = nn.utils.clip_grad_norm_(module.parameters(), clip)
+    norm = clip_grad_norm(module.parameters(), clip)
     optimizer.step()
     return norm
 
