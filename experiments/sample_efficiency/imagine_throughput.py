@@ -31,7 +31,7 @@ def main() -> None:
         model.head.bias[..., -1] = -10.0  # done probability ~0: every rollout runs 5 steps
     cfg = ImaginationConfig(mode="fixed")
     print("| rollouts | ms per call | imagined transitions / s |\n|---|---|---|")
-    for n in (50, 100, 500, 2000):
+    for n in (50, 100, 500, 2000, 5000, 20000):
         start = 0.05 * torch.randn(n, 4)
         for _ in range(20):
             imagine_rollouts(actor, critic, model, start, 5, cfg)

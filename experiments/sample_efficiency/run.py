@@ -52,6 +52,9 @@ CONFIGS = {
     "default_full_fit": {
         "mbppo": ["algo=mbppo", "curiosity=none", "world_model.stop_check_every=0"]
     },
+    # a cheaper fit (world_model=lean): half the model minibatch, the early-stop check twice as
+    # often
+    "default_lean_fit": {"mbppo": ["algo=mbppo", "curiosity=none", "world_model=lean"]},
     "tuned": {"ppo": ["experiment=ppo_cartpole_hand"], "mbppo": ["experiment=mbppo_cartpole"]},
     # the default config as it ships, with RND curiosity (β_init 0.2); its β = 0 twin is the
     # default row above (β = 0 and curiosity=none give bit-identical runs)

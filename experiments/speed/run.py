@@ -43,6 +43,7 @@ ARMS: dict[str, tuple[str, int]] = {
     "ppo_minimal": ("a minimal single-env PPO loop, same hyperparameters and networks", 20_480),
     "ppo_sb3": ("Stable-Baselines3 PPO, same hyperparameters", 20_480),
     "mbppo": ("our MB-PPO at the pseudocode's defaults (RND on), CartPole-v1", 20_480),
+    "mbppo_lean": ("our MB-PPO at the defaults with world_model=lean (RND on)", 20_480),
     "mbppo_preset": ("our MB-PPO, experiment=mbppo_cartpole", 6_144),
     "sac": ("our SAC, Pendulum-v1, SB3's default hyperparameters", 2_000),
     "sac_sb3": ("Stable-Baselines3 SAC, same hyperparameters", 2_000),
@@ -178,6 +179,8 @@ def arm_main(arm: str, steps: int) -> None:
         record = _ours(["algo=ppo"], steps)
     elif arm == "mbppo":
         record = _ours(["algo=mbppo"], steps)
+    elif arm == "mbppo_lean":
+        record = _ours(["algo=mbppo", "world_model=lean"], steps)
     elif arm == "mbppo_preset":
         record = _ours(["experiment=mbppo_cartpole"], steps)
     elif arm == "sac":
@@ -237,6 +240,7 @@ def write_tables(results: dict[str, list[dict[str, Any]]], out: Path, header: st
         ("ppo_sb3", "ppo", "PPO throughput: ours ÷ SB3"),
         ("ppo", "ppo_minimal", "PPO cost: ours ÷ minimal loop"),
         ("mbppo", "ppo", "MB-PPO (defaults) cost ÷ PPO, per real step"),
+        ("mbppo_lean", "ppo", "MB-PPO (world_model=lean) cost ÷ PPO, per real step"),
         ("mbppo_preset", "ppo", "MB-PPO (preset) cost ÷ PPO, per real step"),
         ("sac_sb3", "sac", "SAC throughput: ours ÷ SB3"),
         ("mbpo", "sac", "MBPO cost ÷ SAC, per real step"),
