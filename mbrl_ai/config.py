@@ -146,6 +146,13 @@ class WorldModelConfig:
     termination: str = "learned"
     """What ends a model rollout (MB-PPO's imagination, MBPO's branches): the ``learned`` done
     head, or the env's ``known`` rule (``mbrl_ai.termination``), the ablation."""
+    done_input: str = "state_action"
+    """What the learned done probability reads: ``state_action`` (a head of each member, beside
+    Δs and r) or ``next_state`` (a separate classifier per member of the next state alone, trained
+    on real next states and applied to predicted ones; for tasks whose episodes end on a condition
+    of the state, like CartPole's)."""
+    done_hidden: list[int] = field(default_factory=lambda: [64, 64])
+    """Hidden widths of the next-state done classifier (``done_input=next_state``)."""
     done_threshold: float = 0.5
     """With the learned head: a predicted done probability above this ends the rollout."""
     confidence: str = "heldout"
@@ -174,6 +181,7 @@ class WorldModelConfig:
 
     def check(self, c: Config) -> None:
         need_choice("world_model.confidence", self.confidence, CONFIDENCES)
+        need_choice("world_model.done_input", self.done_input, DONE_INPUTS)
         need(
             self.forget_factor is None or self.forget_factor > 1.0,
             "world_model.forget_factor",
@@ -197,7 +205,9 @@ class WorldModelConfig:
         )
         for key in ("ensemble_size", "train_steps", "batch_size", "replay_capacity"):
             need_int(self, "world_model", key, 1)
-        need_mlp("world_model", {"hidden": self.hidden}, self.activation)
+        need_mlp(
+            "world_model", {"hidden": self.hidden, "done_hidden": self.done_hidden}, self.activation
+        )
         need(
             0.0 < self.holdout_fraction < 1.0,
             "world_model.holdout_fraction",
@@ -1224,6 +1234,7 @@ CONFIDENCES = ("heldout", "open_loop", "open_loop_skill")
 SEED_LIMIT = 2**31
 IMAGINED_WEIGHTS = ("one", "confidence")
 TERMINATIONS = ("learned", "known")
+DONE_INPUTS = ("state_action", "next_state")
 CURIOSITY = ("none", "rnd", "icm", "disagreement")
 ACTIVATIONS = ("tanh", "relu", "elu", "silu")
 LOGGERS = ("console", "wandb")

@@ -51,6 +51,8 @@ def build_world_model(
         cfg.activation,
         cfg.min_logvar,
         cfg.max_logvar,
+        done_on_next_state=cfg.done_input == "next_state",
+        done_hidden=list(cfg.done_hidden),
     )
     return model.to(device) if device is not None else model
 
@@ -88,6 +90,7 @@ class _FitData:
 
     obs: torch.Tensor
     act: torch.Tensor
+    nxt: torch.Tensor
     term: torch.Tensor
     targets: torch.Tensor  # [N, obs_dim + 1]
     pos_weight: torch.Tensor
@@ -113,6 +116,7 @@ def _prepare(
     return _FitData(
         obs,
         act,
+        nxt,
         term,
         targets,
         torch.tensor(pos_weight, device=device),
@@ -135,6 +139,7 @@ def _gradient_step(
         device=data.obs.device,
     )
     mean, logvar, done_logit = model(data.obs[idx], data.act[idx])  # [E, B, D], [E, B, D], [E, B]
+    done_logit = model.done_logit_from(done_logit, data.nxt[idx])  # real next states
     nll = (((mean - data.targets[idx]) ** 2) * torch.exp(-logvar) + logvar).mean()
     bce = F.binary_cross_entropy_with_logits(done_logit, data.term[idx], pos_weight=data.pos_weight)
     loss = nll + bce + cfg.logvar_bound_coef * model.logvar_bound_penalty()
@@ -330,6 +335,7 @@ def score_world_model(
     obs, act, rew, nxt, term = _tensors(data, device)
     target = model.normalized_targets(obs, nxt, rew)
     mean, _, done_logit = model(obs, act)
+    done_logit = model.done_logit_from(done_logit, nxt)
     d = model.obs_dim
     state_mse = ((mean[..., :d] - target[:, :d]) ** 2).mean()
     reward_mse = ((mean[..., d] - target[:, d]) ** 2).mean()

@@ -79,6 +79,7 @@ BAD_INPUT = [
     (["algo=ppo", "curiosity=icm"], "algo=ppo has no curiosity bonus"),
     (["algo=sac", "env=Pendulum-v1", "curiosity.name=rnd"], "algo=sac has no curiosity bonus"),
     (["world_model.confidence=oracle"], "world_model.confidence='oracle'"),
+    (["world_model.done_input=action"], "world_model.done_input='action'"),
     (["world_model.forget_factor=0.5"], "must be > 1 or null"),
     (["imagination.mode=steve", "imagination.recent_share=2"], "imagination.recent_share=2"),
 ]

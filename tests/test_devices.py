@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import torch
 
+from mbrl_ai.optim import Adam
 from mbrl_ai.runtime import Checkpointer
 from mbrl_ai.train import run
 from tests.conftest import TINY, compose
@@ -38,7 +39,7 @@ ON_CPU_BY_DESIGN = {"reward_rms"}
 def _tensors(obj: Any) -> list[tuple[str, torch.Tensor]]:
     if isinstance(obj, torch.nn.Module):
         return [*obj.named_parameters(), *obj.named_buffers()]
-    if isinstance(obj, torch.optim.Optimizer):
+    if isinstance(obj, (torch.optim.Optimizer, Adam)):
         return [
             (f"state.{k}", v)
             for state in obj.state.values()

@@ -148,3 +148,33 @@ def test_terminal_value_adds_the_discounted_value_of_the_last_state() -> None:
 
     added = returns(lambda s: 10.0 * s[:, 0]) - returns(None)
     assert torch.allclose(added, torch.full((2, 3), 0.125 * 30.0 * 2.0), atol=0.1)
+
+
+def test_a_next_state_done_classifier_ends_particles_on_the_state_they_reach() -> None:
+    """world_model.done_input=next_state: each particle ends after the step whose predicted next
+    state the classifier calls terminal (here s' > 1.5). Member e reaches e, 2e, 3e; rewards are
+    the new state: member 0 earns 0, member 1 earns 1 + 2 (ends at 2), members 2–4 earn e (end at
+    once), so the mean over one particle per member is (0 + 3 + 2 + 3 + 4) / 5 = 2.4. The mean
+    model moves 2 per step and ends after the first: 2."""
+    offsets = _member_offset_model()
+    model = EnsembleWorldModel(
+        1, gym.spaces.Box(-1.0, 1.0, (1,)), 5, [8], "tanh", -10.0, -9.0, done_on_next_state=True
+    )
+    model.load_state_dict(offsets.state_dict(), strict=False)
+    assert model.done_net is not None
+    with torch.no_grad():
+        for layer in (model.done_net[0], model.done_net[2]):
+            layer.weight.zero_()
+            layer.bias.zero_()
+        model.done_net[0].weight[:, 0, 0] = 1.0  # unit 0 = tanh(s')
+        model.done_net[2].weight[:, 0, 0] = 100.0
+        model.done_net[2].bias.fill_(-100.0 * float(torch.tanh(torch.tensor(1.5))))
+
+    def reward_is_next_state(s: torch.Tensor, a: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
+        return s2[:, 0]
+
+    obs, candidates = torch.zeros(2, 1), torch.zeros(2, 3, 3, 1)
+    for propagation, particles, expected in (("ts_inf", 5, 2.4), ("expectation", 1, 2.0)):
+        returns = sequence_returns(model, obs, candidates, particles, propagation, 1.0,
+                                   torch.Generator().manual_seed(0), reward_is_next_state)  # fmt: skip
+        assert torch.allclose(returns, torch.full((2, 3), expected), atol=0.05), propagation

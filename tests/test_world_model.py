@@ -336,3 +336,55 @@ def test_a_fit_stops_early_once_held_out_error_stops_falling_and_is_otherwise_un
         )
     assert stopped["train_steps"] < 600 and stopped["train_steps"] % 20 == 0
     assert stopped["heldout_state_mse"] < 0.01
+
+
+def test_next_state_done_classifier_learns_a_condition_on_the_next_state() -> None:
+    """world_model.done_input=next_state: the done probability is a function of s' alone, trained
+    on real next states, and every prediction path applies it to the state it predicted."""
+    torch.manual_seed(0)
+    cfg = WorldModelConfig(
+        train_steps=600, hidden=[64, 64], stop_check_every=0, done_pos_weight=1.0
+    )
+    model = EnsembleWorldModel(3, BOX, 5, [64, 64], "silu", -10.0, 0.5, done_on_next_state=True)
+    data = _linear_system(4000, seed=1)  # terminal where |s'_0| > 2 (the known rule of s')
+    data = Transitions(data.obs, data.actions, data.rewards, data.next_obs,
+                       np.abs(data.next_obs[:, 0]) > 2.0)  # fmt: skip
+    replay = ReplayBuffer(5000, 3, (2,), False, cfg.holdout_fraction, seed=0)
+    replay.add(data)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=cfg.weight_decay)
+    metrics = fit_world_model(model, optimizer, replay, cfg, np.random.default_rng(0))
+    assert metrics["done_recall"] > 0.7 and metrics["done_precision"] > 0.7
+
+    # the classifier reads the next state only: far outside |s'_0| > 2 it says done, inside not
+    probe = torch.tensor([[3.5, 0.0, 0.0], [0.0, 0.0, 0.0], [-3.5, 0.0, 0.0]])
+    p = torch.sigmoid(model.next_state_done_logit(probe)).mean(0)
+    assert p[0] > 0.9 and p[2] > 0.9 and p[1] < 0.1
+
+    # every prediction path reports the classifier's probability on its own predicted state
+    obs, actions = torch.randn(10, 3) * 2, torch.rand(10, 2) * 2 - 1
+    members = torch.arange(10) % 5
+    nxt, _, done_p, _ = model.predict(obs, actions, members, sample=False)
+    expected = torch.sigmoid(model.next_state_done_logit(nxt))[members, torch.arange(10)]
+    torch.testing.assert_close(done_p, expected)
+    g = torch.Generator().manual_seed(0)
+    nxt, _, done_p, _ = model.step(obs, actions, sample=True, generator=g)
+    per_member = torch.sigmoid(model.next_state_done_logit(nxt))  # [E, B]
+    assert all(bool((per_member[:, i] - done_p[i]).abs().min() < 1e-6) for i in range(10))
+
+
+def test_the_default_model_has_no_next_state_classifier() -> None:
+    """Off by default: no extra parameters, so older checkpoints and random streams stay valid."""
+    torch.manual_seed(0)
+    plain = _model()
+    after_plain = torch.rand(1)
+    torch.manual_seed(0)
+    c = WorldModelConfig()
+    classifier = EnsembleWorldModel(
+        3, BOX, c.ensemble_size, c.hidden, c.activation, c.min_logvar, c.max_logvar, True
+    )
+    assert plain.done_net is None and classifier.done_net is not None
+    extra = set(classifier.state_dict()) - set(plain.state_dict())
+    assert extra and all(k.startswith("done_net.") for k in extra)
+    torch.manual_seed(0)
+    _model()
+    assert torch.equal(torch.rand(1), after_plain)  # the default draws what it always drew

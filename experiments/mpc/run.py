@@ -37,6 +37,8 @@ from benchlib import (  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 KNOWN = ["mpc.reward=known", "world_model.termination=known"]
+# the done probability from a classifier of the predicted next state (still learned)
+NEXT_DONE = ["world_model.done_input=next_state"]
 
 # env -> (threshold, arm -> overrides)
 ENVS: dict[str, tuple[float, dict[str, list[str]]]] = {
@@ -48,6 +50,7 @@ ENVS: dict[str, tuple[float, dict[str, list[str]]]] = {
             "mppi": ["experiment=pets_cartpole_continuous", "mpc.planner=mppi"],
             "random": ["experiment=pets_cartpole_continuous", "mpc.planner=random"],
             "cem_value": ["experiment=pets_cartpole_continuous", "mpc.terminal_value=true"],
+            "cem_next_done": ["experiment=pets_cartpole_continuous", *NEXT_DONE],
             "cem_known": ["experiment=pets_cartpole_continuous", *KNOWN],
         },
     ),
@@ -66,6 +69,7 @@ ENVS: dict[str, tuple[float, dict[str, list[str]]]] = {
         {
             "cem": ["experiment=pets_cartpole"],
             "cem_value": ["experiment=pets_cartpole", "mpc.terminal_value=true"],
+            "cem_next_done": ["experiment=pets_cartpole", *NEXT_DONE],
             "cem_known": ["experiment=pets_cartpole", *KNOWN],
             "ppo": ["experiment=ppo_cartpole_hand"],
             "mbppo": ["experiment=mbppo_cartpole"],

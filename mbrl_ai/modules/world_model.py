@@ -55,6 +55,8 @@ class EnsembleWorldModel(nn.Module):
         activation: str,
         min_logvar: float,
         max_logvar: float,
+        done_on_next_state: bool = False,
+        done_hidden: list[int] | None = None,
     ) -> None:
         super().__init__()
         self.obs_dim = obs_dim
@@ -80,6 +82,20 @@ class EnsembleWorldModel(nn.Module):
         self.head = EnsembleLinear(ensemble_size, last, 2 * self.target_dim + 1)
         self.max_logvar = nn.Parameter(torch.full((self.target_dim,), float(max_logvar)))
         self.min_logvar = nn.Parameter(torch.full((self.target_dim,), float(min_logvar)))
+        # world_model.done_input=next_state: the done probability is a classifier of the next state
+        # alone (one per member), trained on real next states and applied to predicted ones; the
+        # head's done logit is then unused
+        self.done_net: nn.Sequential | None = None
+        if done_on_next_state:
+            done_layers: list[nn.Module] = []
+            last = obs_dim
+            for width in hidden if done_hidden is None else done_hidden:
+                done_layers += [
+                    EnsembleLinear(ensemble_size, last, width),
+                    ACTIVATIONS[activation](),
+                ]
+                last = width
+            self.done_net = nn.Sequential(*done_layers, EnsembleLinear(ensemble_size, last, 1))
         for name, size in (("in", in_dim), ("target", self.target_dim)):
             self.register_buffer(f"{name}_mean", torch.zeros(size))
             self.register_buffer(f"{name}_std", torch.ones(size))
@@ -146,6 +162,21 @@ class EnsembleWorldModel(nn.Module):
         logvar = self.min_logvar + F.softplus(logvar - self.min_logvar)
         return mean, logvar, done_logit
 
+    def next_state_done_logit(self, next_obs: torch.Tensor) -> torch.Tensor:
+        """Each member's done logit ``[E, B]`` from next states ``[B, obs_dim]`` (every member sees
+        them all) or ``[E, B, obs_dim]`` (member e sees row e); needs ``done_input=next_state``."""
+        assert self.done_net is not None
+        d = self.obs_dim
+        x = (next_obs - self.in_mean[:d]) / self.in_std[:d]
+        if x.dim() == 2:
+            x = x.unsqueeze(0).expand(self.ensemble_size, -1, -1)
+        return self.done_net(x).squeeze(-1)
+
+    def done_logit_from(self, done_logit: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
+        """The done logit in use: the head's ``done_logit``, or the next-state classifier's on
+        ``next_obs`` laid out like it (``[E, B, obs_dim]`` for ``[E, B]``)."""
+        return done_logit if self.done_net is None else self.next_state_done_logit(next_obs)
+
     @torch.no_grad()
     def predict(
         self,
@@ -163,6 +194,8 @@ class EnsembleWorldModel(nn.Module):
         rows = torch.arange(obs.shape[0], device=obs.device)
         next_obs, reward = self._outputs(obs, mean[members, rows], logvar[members, rows], sample)
         disagreement = mean[..., : self.obs_dim].var(0, unbiased=False).mean(-1)
+        if self.done_net is not None:
+            done_logit = self.next_state_done_logit(next_obs)
         return next_obs, reward, torch.sigmoid(done_logit[members, rows]), disagreement
 
     @torch.no_grad()
@@ -200,6 +233,8 @@ class EnsembleWorldModel(nn.Module):
             return t.reshape(e * per, *t.shape[2:])[slots]
 
         next_obs, reward = self._outputs(obs, row(mean), row(logvar), sample)
+        if self.done_net is not None:  # each member's classifier on the rows it predicted
+            done_logit = self.next_state_done_logit(next_obs[layout].view(e, per, -1))
         return next_obs, reward, torch.sigmoid(row(done_logit)), None
 
     def _outputs(

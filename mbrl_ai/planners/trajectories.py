@@ -102,7 +102,9 @@ def _fixed_members(
         return x.transpose(0, 1).reshape(rows, *x.shape[2:])
 
     raw = by_row(pred) * model.target_std + model.target_mean
-    return state + raw[:, : model.obs_dim], raw[:, -1], torch.sigmoid(by_row(done_logit))
+    nxt = state + raw[:, : model.obs_dim]
+    done_logit = model.done_logit_from(done_logit, by_member(nxt))
+    return nxt, raw[:, -1], torch.sigmoid(by_row(done_logit))
 
 
 def _expectation(
@@ -111,4 +113,6 @@ def _expectation(
     """Every member on every row; the mean over members of their means (and done probabilities)."""
     mean, _, done_logit = model(state, actions)
     raw = mean.mean(0) * model.target_std + model.target_mean
-    return state + raw[:, : model.obs_dim], raw[:, -1], torch.sigmoid(done_logit).mean(0)
+    nxt = state + raw[:, : model.obs_dim]
+    done_logit = model.done_logit_from(done_logit, nxt)
+    return nxt, raw[:, -1], torch.sigmoid(done_logit).mean(0)
