@@ -45,13 +45,16 @@ ENVS: dict[str, tuple[float, dict[str, list[str]]]] = {
     "cartpole_continuous": (
         195.0,
         {
-            "cem": ["experiment=pets_cartpole_continuous"],
-            "icem": ["experiment=pets_cartpole_continuous", "mpc.planner=icem"],
-            "mppi": ["experiment=pets_cartpole_continuous", "mpc.planner=mppi"],
-            "random": ["experiment=pets_cartpole_continuous", "mpc.planner=random"],
-            "cem_value": ["experiment=pets_cartpole_continuous", "mpc.terminal_value=true"],
-            "cem_next_done": ["experiment=pets_cartpole_continuous", *NEXT_DONE],
-            "cem_known": ["experiment=pets_cartpole_continuous", *KNOWN],
+            "cem": ["experiment=pets_cartpole_continuous_head"],
+            "icem": ["experiment=pets_cartpole_continuous_head", "mpc.planner=icem"],
+            "mppi": ["experiment=pets_cartpole_continuous_head", "mpc.planner=mppi"],
+            "random": ["experiment=pets_cartpole_continuous_head", "mpc.planner=random"],
+            "cem_value": ["experiment=pets_cartpole_continuous_head", "mpc.terminal_value=true"],
+            "cem_next_done": ["experiment=pets_cartpole_continuous_head", *NEXT_DONE],
+            # ... with the sweep's best done weight and refit schedule (tuning/, trial 12): the
+            # preset pets_cartpole_continuous
+            "cem_next_done_tuned": ["experiment=pets_cartpole_continuous"],
+            "cem_known": ["experiment=pets_cartpole_continuous_head", *KNOWN],
         },
     ),
     "pendulum": (
@@ -70,6 +73,11 @@ ENVS: dict[str, tuple[float, dict[str, list[str]]]] = {
             "cem": ["experiment=pets_cartpole"],
             "cem_value": ["experiment=pets_cartpole", "mpc.terminal_value=true"],
             "cem_next_done": ["experiment=pets_cartpole", *NEXT_DONE],
+            "cem_next_done_value": [
+                "experiment=pets_cartpole",
+                *NEXT_DONE,
+                "mpc.terminal_value=true",
+            ],
             "cem_known": ["experiment=pets_cartpole", *KNOWN],
             "ppo": ["experiment=ppo_cartpole_hand"],
             "mbppo": ["experiment=mbppo_cartpole"],

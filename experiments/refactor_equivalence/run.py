@@ -48,7 +48,7 @@ RUNS = {
         "seed=0",
     ],
     "pets_value": [
-        "experiment=pets_cartpole_continuous",
+        "experiment=pets_cartpole_continuous_head",
         "total_timesteps=400",
         "mpc.terminal_value=true",
         "mpc.value_steps=50",
