@@ -118,35 +118,27 @@ def test_ppo_solves_frozenlake_8x8_on_seeds_its_preset_was_not_chosen_on(
 
 
 @pytest.mark.slow
-def test_pets_balances_continuous_cartpole(tmp_path: Path) -> None:
-    # The planner and the learned dynamics alone, with the environment's own reward and
-    # termination (``known``), on the first preset. Seed 3 solves at 600 real steps (≈ 1 min:
-    # ~0.07 s of planning a step).
-    cfg = compose(
-        "experiment=pets_cartpole_continuous_head",
-        "mpc.reward=known",
-        "world_model.termination=known",
-        "seed=3",
-        "logger.progress=off",
-    )
-    solved_at, means = _solved_at(cfg, tmp_path, 195.0)
-    assert solved_at is not None, f"never solved; eval means {means}"
-    assert solved_at <= 1000, f"solved only at {solved_at} steps"
-
-
-@pytest.mark.slow
-def test_pets_balances_continuous_cartpole_with_learned_reward_and_termination(
-    tmp_path: Path,
-) -> None:
-    # The preset as it ships: the model's reward head and a classifier of the predicted next
-    # state for termination. It solves 10 of 15 seeds within 1,000 real steps
-    # (experiments/mpc/README.md); seed 0 solves at 400, so 800 steps show it (≈ 2.5 min).
-    cfg = compose(
-        "experiment=pets_cartpole_continuous",
-        "total_timesteps=800",
-        "seed=0",
-        "logger.progress=off",
-    )
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        # The planner and the learned dynamics alone, with the environment's own reward and
+        # termination (``known``), on the first preset. Seed 3 solves at 600 real steps (≈ 1 min:
+        # ~0.07 s of planning a step).
+        [
+            "experiment=pets_cartpole_continuous_head",
+            "mpc.reward=known",
+            "world_model.termination=known",
+            "seed=3",
+        ],
+        # The preset as it ships: the model's reward head and a classifier of the predicted next
+        # state for termination. It solves 10 of 15 seeds within 1,000 real steps
+        # (experiments/mpc/README.md); seed 0 solves at 400, so 800 steps show it (≈ 2 min).
+        ["experiment=pets_cartpole_continuous", "total_timesteps=800", "seed=0"],
+    ],
+    ids=["known_termination", "learned_reward_and_termination"],
+)
+def test_pets_balances_continuous_cartpole(tmp_path: Path, overrides: list[str]) -> None:
+    cfg = compose(*overrides, "logger.progress=off")
     solved_at, means = _solved_at(cfg, tmp_path, 195.0)
     assert solved_at is not None, f"never solved; eval means {means}"
     assert solved_at <= 1000, f"solved only at {solved_at} steps"
