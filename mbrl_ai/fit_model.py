@@ -88,8 +88,7 @@ def _tensors(batch: Transitions, device: torch.device) -> tuple[torch.Tensor, ..
 class _FitData:
     """The replay's training split as tensors, with normalised targets and the done weight."""
 
-    obs: torch.Tensor
-    act: torch.Tensor
+    inputs: torch.Tensor  # [N, obs_dim + action_dim], normalised once per fit
     nxt: torch.Tensor
     term: torch.Tensor
     targets: torch.Tensor  # [N, obs_dim + 1]
@@ -114,8 +113,7 @@ def _prepare(
     pos_weight = cfg.done_pos_weight or max(1.0, (len(term) - n_pos) / max(n_pos, 1.0))
     targets = model.normalized_targets(obs, nxt, rew)
     return _FitData(
-        obs,
-        act,
+        model.normalized_input(obs, act),
         nxt,
         term,
         targets,
@@ -136,9 +134,9 @@ def _gradient_step(
     or None (and no step) when the loss is not finite."""
     idx = torch.as_tensor(
         rng.integers(0, len(data.train_idx), size=(model.ensemble_size, cfg.batch_size)),
-        device=data.obs.device,
+        device=data.inputs.device,
     )
-    mean, logvar, done_logit = model(data.obs[idx], data.act[idx])  # [E, B, D], [E, B, D], [E, B]
+    mean, logvar, done_logit = model.forward_normalized(data.inputs[idx])  # [E,B,D] ×2, [E,B]
     done_logit = model.done_logit_from(done_logit, data.nxt[idx])  # real next states
     nll = (((mean - data.targets[idx]) ** 2) * torch.exp(-logvar) + logvar).mean()
     bce = F.binary_cross_entropy_with_logits(done_logit, data.term[idx], pos_weight=data.pos_weight)
@@ -222,13 +220,18 @@ class _EarlyStop:
         if self.every == 0:
             return
         spread = hold_idx[:: max(1, len(hold_idx) // self.SUBSET)][: self.SUBSET]
-        self.data = replay.get(spread)
+        obs, act, rew, nxt, _ = _tensors(replay.get(spread), device)
+        # normalised once: the statistics are fixed for the whole fit
+        self.inputs = model.normalized_input(obs, act)
+        self.targets = model.normalized_targets(obs, nxt, rew)
         self.best, self.stale = self._mse(), 0
 
     def _mse(self) -> float:
+        """:func:`member_heldout_mse` on the check's transitions, averaged over members."""
         self.model.eval()
         with torch.no_grad():
-            mse = float(member_heldout_mse(self.model, self.data, self.device).mean())
+            mean, _, _ = self.model.forward_normalized(self.inputs)
+            mse = float(((mean - self.targets) ** 2).mean(dim=(1, 2)).mean())
         self.model.train()
         return mse
 

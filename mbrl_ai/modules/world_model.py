@@ -148,7 +148,18 @@ class EnsembleWorldModel(nn.Module):
 
         ``obs`` is ``[B, obs_dim]`` (every member sees the same batch) or ``[E, B, obs_dim]``.
         """
-        x = (self.model_input(obs, actions) - self.in_mean) / self.in_std
+        return self.forward_normalized(self.normalized_input(obs, actions))
+
+    def normalized_input(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Raw (s, a) → the members' normalised input ``[..., obs_dim + action_dim]``: what
+        :meth:`forward_normalized` takes. Row by row, so a fit can normalise its data once and
+        gather minibatches from it."""
+        return (self.model_input(obs, actions) - self.in_mean) / self.in_std
+
+    def forward_normalized(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`forward` on normalised inputs ``[B, in]`` (every member) or ``[E, B, in]``."""
         if x.dim() == 2:
             x = x.unsqueeze(0).expand(self.ensemble_size, -1, -1)
         out = self.head(self.trunk(x))
