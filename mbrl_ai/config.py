@@ -135,6 +135,10 @@ class WorldModelConfig:
     """Real transitions kept for fitting (oldest dropped first)."""
     weight_decay: float = 1e-5
     """AdamW weight decay."""
+    fused_optimizer: bool = False
+    """AdamW as one fused kernel over all parameters (about a tenth cheaper per step on a CPU;
+    equal to the per-tensor update up to float rounding, so not bit for bit the runs measured
+    with it off)."""
     min_logvar: float = -10.0
     """Initial lower soft bound of the predicted log-variance."""
     max_logvar: float = 0.5

@@ -59,7 +59,13 @@ def build_world_model(
 
 def build_model_optimizer(model: EnsembleWorldModel, lr: float, cfg: WorldModelConfig) -> Adam:
     """The world model's AdamW (learning rate: the root ``lr_world_model``)."""
-    return Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay, decoupled=True)
+    return Adam(
+        model.parameters(),
+        lr=lr,
+        weight_decay=cfg.weight_decay,
+        decoupled=True,
+        fused=cfg.fused_optimizer,
+    )
 
 
 def build_real_replay(

@@ -56,6 +56,22 @@ def test_every_group_option_composes(group: str, option: str) -> None:
     assert isinstance(cfg, Config)
 
 
+def test_mbppo_defaults_to_the_lean_fit_and_everything_else_to_the_ensemble() -> None:
+    def fit(*overrides: str) -> tuple[int, int, bool]:
+        wm = compose(*overrides).world_model
+        return wm.batch_size, wm.stop_check_every, wm.fused_optimizer
+
+    lean, ensemble = (128, 10, True), (256, 20, False)
+    assert fit() == fit("algo=mbppo") == lean
+    assert fit("world_model=ensemble") == ensemble  # the command line wins over algo/mbppo.yaml
+    assert fit("world_model.batch_size=64")[0] == 64
+    for algo in ("mbpo", "mpc", "dyna_dqn"):
+        assert fit(f"algo={algo}") == ensemble, algo
+    # the MB-PPO presets keep the fit they were measured with
+    for preset in ("mbppo_cartpole", "mbppo_cartpole_replay", "mbppo_pendulum_replay"):
+        assert fit(f"experiment={preset}")[::2] == (256, False), preset
+
+
 def test_overrides_reach_nested_nodes() -> None:
     cfg = compose("planning_horizon=3", "ppo.clip_range_vf=0.2", "network.actor_hidden=[32,32]")
     assert cfg.planning_horizon == 3 and cfg.ppo.clip_range_vf == 0.2

@@ -86,6 +86,7 @@ def train_one(job: tuple[str, int, int, list[str], bool]) -> dict:
     cfg = compose_config(
         [
             f"env={ENV}",
+            "world_model=ensemble",  # the fit this study was measured with
             f"seed={seed}",
             f"total_timesteps={steps}",
             "logger.progress=off",

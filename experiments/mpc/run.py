@@ -4,6 +4,7 @@ model-free and Dyna-style agents, one invocation per environment.
     python experiments/mpc/run.py --env cartpole_continuous --seeds 5 --jobs 2
     python experiments/mpc/run.py --env pendulum --arms cem sac mbpo --seeds 5
     python experiments/mpc/run.py --env cartpole --stop-when-solved
+    python experiments/mpc/run.py --env cartpole --arms cem -- total_timesteps=2000
 
 Every arm runs the same seeds with its preset's evaluation protocol (``eval_every`` real steps,
 deterministic actions: MPC plans from scratch each evaluation step). Reported per arm: the share
@@ -127,6 +128,11 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs at once (2 cores: at most 2)")
     parser.add_argument("--out", type=Path, default=HERE)
     add_seed_arguments(parser, seeds=5, solved="once it is solved")
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        help="Hydra overrides added to every arm (after --), e.g. total_timesteps=2000",
+    )
     args = parser.parse_args()
     threshold, arms = ENVS[args.env]
     chosen = args.arms or list(arms)
@@ -135,7 +141,7 @@ def main() -> None:
         parser.error(f"--arms: {sorted(unknown)}: allowed for {args.env}: {', '.join(arms)}")
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     jobs = [
-        (args.env, arm, arms[arm], seed, threshold, args.stop_when_solved)
+        (args.env, arm, [*arms[arm], *args.overrides], seed, threshold, args.stop_when_solved)
         for seed in seeds
         for arm in chosen
     ]

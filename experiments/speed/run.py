@@ -3,8 +3,10 @@ PPO, SAC and MBPO against SB3's SAC, imagination against real collection, and pe
 
 Every measurement is one arm run in a fresh process (so that start-up costs and peak RSS are the
 arm's own), with one torch thread, and the arms are interleaved repeat by repeat so that machine
-noise hits all of them alike. Ratios are taken within a repeat, then summarised as the median and
-the range over repeats.
+noise hits all of them alike. Repeat k runs every arm at seed k: a model-based run's cost
+depends on its seed (each world-model fit stops early when it stops improving), so the repeats
+also sample seeds. Ratios are taken within a repeat, then summarised as the median and the range
+over repeats.
 
     python experiments/speed/run.py                       # every arm, 3 repeats
     python experiments/speed/run.py --repeats 5 --arms ppo ppo_minimal ppo_sb3
@@ -42,8 +44,11 @@ ARMS: dict[str, tuple[str, int]] = {
     "ppo": ("our PPO, CartPole-v1, SB3's default hyperparameters", 20_480),
     "ppo_minimal": ("a minimal single-env PPO loop, same hyperparameters and networks", 20_480),
     "ppo_sb3": ("Stable-Baselines3 PPO, same hyperparameters", 20_480),
-    "mbppo": ("our MB-PPO at the pseudocode's defaults (RND on), CartPole-v1", 20_480),
-    "mbppo_lean": ("our MB-PPO at the defaults with world_model=lean (RND on)", 20_480),
+    "mbppo": (
+        "our MB-PPO at the pseudocode's defaults (RND on, its lean fit), CartPole-v1",
+        20_480,
+    ),
+    "mbppo_ensemble": ("our MB-PPO at the defaults with world_model=ensemble (RND on)", 20_480),
     "mbppo_preset": ("our MB-PPO, experiment=mbppo_cartpole", 6_144),
     "sac": ("our SAC, Pendulum-v1, SB3's default hyperparameters", 2_000),
     "sac_sb3": ("Stable-Baselines3 SAC, same hyperparameters", 2_000),
@@ -57,13 +62,14 @@ OURS = ("ppo", "mbppo", "mbppo_preset", "sac", "mbpo")
 # ----------------------------------------------------------------------------------------------
 
 
-def _ours(overrides: list[str], steps: int) -> dict[str, Any]:
+def _ours(overrides: list[str], steps: int, seed: int) -> dict[str, Any]:
     from mbrl_ai.train import compose_config, run
     from mbrl_ai.utils import read_jsonl
 
     cfg = compose_config(
         [
             *overrides,
+            f"seed={seed}",
             f"total_timesteps={steps}",
             f"eval_every={10 * steps}",  # one evaluation, at the end (its time is excluded)
             "eval_episodes=1",
@@ -88,7 +94,7 @@ def _ours(overrides: list[str], steps: int) -> dict[str, Any]:
     return record
 
 
-def _ppo_minimal(steps: int) -> dict[str, Any]:
+def _ppo_minimal(steps: int, seed: int) -> dict[str, Any]:
     """PPO as one would write it in a page: one env, no vector wrapper, two small MLPs, GAE in
     numpy, clipped updates on shuffled minibatches. The reference for collection overhead."""
     import gymnasium as gym
@@ -114,8 +120,8 @@ def _ppo_minimal(steps: int) -> dict[str, Any]:
     act_buf = np.zeros(n, np.int64)
     logp_buf, val_buf, rew_buf = np.zeros(n, np.float32), np.zeros(n + 1), np.zeros(n)
     done_buf = np.zeros(n)
-    obs, _ = env.reset(seed=0)
-    rng = np.random.default_rng(0)
+    obs, _ = env.reset(seed=seed)
+    rng = np.random.default_rng(seed)
     for _ in range(steps // n):
         with torch.no_grad():
             for t in range(n):
@@ -155,42 +161,42 @@ def _ppo_minimal(steps: int) -> dict[str, Any]:
     return {"steps": steps, "seconds": time.perf_counter() - start}
 
 
-def _sb3(kind: str, steps: int) -> dict[str, Any]:
+def _sb3(kind: str, steps: int, seed: int) -> dict[str, Any]:
     import torch  # noqa: F401 (imported before timing, like ours)
 
     start = time.perf_counter()
     if kind == "ppo":
         from stable_baselines3 import PPO
 
-        model = PPO("MlpPolicy", "CartPole-v1", seed=0, device="cpu")
+        model = PPO("MlpPolicy", "CartPole-v1", seed=seed, device="cpu")
     else:
         from stable_baselines3 import SAC
 
-        model = SAC("MlpPolicy", "Pendulum-v1", seed=0, device="cpu")
+        model = SAC("MlpPolicy", "Pendulum-v1", seed=seed, device="cpu")
     model.learn(total_timesteps=steps)
     return {"steps": steps, "seconds": time.perf_counter() - start}
 
 
-def arm_main(arm: str, steps: int) -> None:
+def arm_main(arm: str, steps: int, seed: int) -> None:
     import torch
 
     torch.set_num_threads(1)
     if arm == "ppo":
-        record = _ours(["algo=ppo"], steps)
+        record = _ours(["algo=ppo"], steps, seed)
     elif arm == "mbppo":
-        record = _ours(["algo=mbppo"], steps)
-    elif arm == "mbppo_lean":
-        record = _ours(["algo=mbppo", "world_model=lean"], steps)
+        record = _ours(["algo=mbppo"], steps, seed)
+    elif arm == "mbppo_ensemble":
+        record = _ours(["algo=mbppo", "world_model=ensemble"], steps, seed)
     elif arm == "mbppo_preset":
-        record = _ours(["experiment=mbppo_cartpole"], steps)
+        record = _ours(["experiment=mbppo_cartpole"], steps, seed)
     elif arm == "sac":
-        record = _ours(["algo=sac", "env=Pendulum-v1"], steps)
+        record = _ours(["algo=sac", "env=Pendulum-v1"], steps, seed)
     elif arm == "mbpo":
-        record = _ours(["experiment=mbpo_pendulum"], steps)
+        record = _ours(["experiment=mbpo_pendulum"], steps, seed)
     elif arm == "ppo_minimal":
-        record = _ppo_minimal(steps)
+        record = _ppo_minimal(steps, seed)
     elif arm in ("ppo_sb3", "sac_sb3"):
-        record = _sb3(arm.removesuffix("_sb3"), steps)
+        record = _sb3(arm.removesuffix("_sb3"), steps, seed)
     else:
         raise SystemExit(f"unknown arm {arm}")
     record["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -202,10 +208,19 @@ def arm_main(arm: str, steps: int) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
-def run_arm(arm: str, steps: int, root: Path) -> dict[str, Any]:
+def run_arm(arm: str, steps: int, seed: int, root: Path) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
     done = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--arm", arm, "--steps", str(steps)],
+        [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--arm",
+            arm,
+            "--steps",
+            str(steps),
+            "--seed",
+            str(seed),
+        ],
         cwd=root,
         env=env,
         capture_output=True,
@@ -240,7 +255,7 @@ def write_tables(results: dict[str, list[dict[str, Any]]], out: Path, header: st
         ("ppo_sb3", "ppo", "PPO throughput: ours ÷ SB3"),
         ("ppo", "ppo_minimal", "PPO cost: ours ÷ minimal loop"),
         ("mbppo", "ppo", "MB-PPO (defaults) cost ÷ PPO, per real step"),
-        ("mbppo_lean", "ppo", "MB-PPO (world_model=lean) cost ÷ PPO, per real step"),
+        ("mbppo_ensemble", "ppo", "MB-PPO (world_model=ensemble) cost ÷ PPO, per real step"),
         ("mbppo_preset", "ppo", "MB-PPO (preset) cost ÷ PPO, per real step"),
         ("sac_sb3", "sac", "SAC throughput: ours ÷ SB3"),
         ("mbpo", "sac", "MBPO cost ÷ SAC, per real step"),
@@ -274,13 +289,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arm", help=argparse.SUPPRESS)
     parser.add_argument("--steps", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--against", help="also run our arms at this git revision")
     parser.add_argument("--out", type=Path, default=HERE)
     args = parser.parse_args()
     if args.arm:
-        arm_main(args.arm, args.steps)
+        arm_main(args.arm, args.steps, args.seed)
         return
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
@@ -302,7 +318,7 @@ def main() -> None:
                 for tag, root in roots.items():
                     if tag and arm not in OURS:
                         continue
-                    record = run_arm(arm, ARMS[arm][1], root)
+                    record = run_arm(arm, ARMS[arm][1], repeat, root)  # seed = repeat
                     results.setdefault(arm + tag, []).append(record)
                     per_step = record["seconds"] / record["steps"] * 1e6
                     print(
