@@ -176,7 +176,10 @@ class WorldModelConfig:
     """Iterations of open-loop error the change test compares with (at least 3 are needed)."""
     stop_check_every: int = 20
     """Early stop of each fit: every this many of the ``train_steps`` steps, score the model on
-    (up to 512 of) the held-out transitions; 0 always takes all ``train_steps``."""
+    held-out transitions (``stop_check_size``); 0 always takes all ``train_steps``."""
+    stop_check_size: int = 512
+    """The early-stop check scores at most this many held-out transitions, spread evenly over the
+    held-out split."""
     stop_patience: int = 1
     """... and stop once that many checks in a row improved the held-out MSE by less than
     ``stop_min_improvement`` (relative) on the best so far."""
@@ -194,6 +197,7 @@ class WorldModelConfig:
         )
         need_int(self, "world_model", "forget_window", 3)
         need_int(self, "world_model", "stop_check_every", 0)
+        need_int(self, "world_model", "stop_check_size", 1)
         need_int(self, "world_model", "stop_patience", 1)
         need(
             0.0 <= self.stop_min_improvement < 1.0,

@@ -207,11 +207,9 @@ def fit_world_model(
 
 class _EarlyStop:
     """Every ``stop_check_every`` steps, the held-out MSE (ensemble mean, normalised units) on a
-    fixed spread of up to 512 held-out transitions: converged once ``stop_patience`` checks in
+    fixed spread of up to ``stop_check_size`` held-out transitions: converged once ``stop_patience`` checks in
     a row beat the best so far by less than ``stop_min_improvement`` (relative). Draws no random
     numbers, so a fit that does not stop takes exactly the steps it took without the checks."""
-
-    SUBSET = 512
 
     def __init__(
         self,
@@ -225,7 +223,8 @@ class _EarlyStop:
         self.every = cfg.stop_check_every
         if self.every == 0:
             return
-        spread = hold_idx[:: max(1, len(hold_idx) // self.SUBSET)][: self.SUBSET]
+        size = cfg.stop_check_size
+        spread = hold_idx[:: max(1, len(hold_idx) // size)][:size]
         obs, act, rew, nxt, _ = _tensors(replay.get(spread), device)
         # normalised once: the statistics are fixed for the whole fit
         self.inputs = model.normalized_input(obs, act)
