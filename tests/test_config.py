@@ -61,7 +61,7 @@ def test_mbppo_defaults_to_the_lean_fit_and_everything_else_to_the_ensemble() ->
         wm = compose(*overrides).world_model
         return wm.batch_size, wm.stop_check_every, wm.fused_optimizer
 
-    lean, ensemble = (64, 10, True), (256, 20, False)
+    lean, ensemble = (128, 10, True), (256, 20, False)
     assert fit() == fit("algo=mbppo") == lean
     assert fit("world_model=ensemble") == ensemble  # the command line wins over algo/mbppo.yaml
     assert fit("world_model.batch_size=64")[0] == 64

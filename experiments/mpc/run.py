@@ -79,6 +79,15 @@ ENVS: dict[str, tuple[float, dict[str, list[str]]]] = {
                 *NEXT_DONE,
                 "mpc.terminal_value=true",
             ],
+            # the continuous preset's termination and refit settings on the discrete task
+            "cem_next_done_value_refit50": [
+                "experiment=pets_cartpole",
+                *NEXT_DONE,
+                "mpc.terminal_value=true",
+                "world_model.done_pos_weight=23",
+                "mpc.refit_every=50",
+                "mpc.model_epochs=50",
+            ],
             "cem_known": ["experiment=pets_cartpole", *KNOWN],
             "ppo": ["experiment=ppo_cartpole_hand"],
             "mbppo": ["experiment=mbppo_cartpole"],

@@ -59,6 +59,15 @@ CONFIGS = {
     },
     # MB-PPO as it ships: the pseudocode's values with its lean fit (conf/algo/mbppo.yaml)
     "shipped": {"mbppo": ["algo=mbppo", "curiosity=none"]},
+    # the shipped fit with half its minibatch again (64) and half the early-stop check (256)
+    "lean64": {
+        "mbppo": [
+            "algo=mbppo",
+            "curiosity=none",
+            "world_model.batch_size=64",
+            "world_model.stop_check_size=256",
+        ]
+    },
     "tuned": {"ppo": ["experiment=ppo_cartpole_hand"], "mbppo": ["experiment=mbppo_cartpole"]},
     # the default config as it ships, with RND curiosity (β_init 0.2); its β = 0 twin is the
     # default row above (β = 0 and curiosity=none give bit-identical runs)
