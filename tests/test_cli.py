@@ -81,6 +81,7 @@ BAD_INPUT = [
     (["world_model.confidence=oracle"], "world_model.confidence='oracle'"),
     (["world_model.done_input=action"], "world_model.done_input='action'"),
     (["world_model.forget_factor=0.5"], "must be > 1 or null"),
+    (["world_model.stop_check_size=0"], "world_model.stop_check_size"),
     (["imagination.mode=steve", "imagination.recent_share=2"], "imagination.recent_share=2"),
 ]
 if not torch.cuda.is_available():
