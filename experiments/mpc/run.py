@@ -71,24 +71,25 @@ ENVS: dict[str, tuple[float, dict[str, list[str]]]] = {
     "cartpole": (
         475.0,
         {
-            "cem": ["experiment=pets_cartpole"],
-            "cem_value": ["experiment=pets_cartpole", "mpc.terminal_value=true"],
-            "cem_next_done": ["experiment=pets_cartpole", *NEXT_DONE],
+            "cem": ["experiment=pets_cartpole_head"],
+            "cem_value": ["experiment=pets_cartpole_head", "mpc.terminal_value=true"],
+            "cem_next_done": ["experiment=pets_cartpole_head", *NEXT_DONE],
             "cem_next_done_value": [
-                "experiment=pets_cartpole",
+                "experiment=pets_cartpole_head",
                 *NEXT_DONE,
                 "mpc.terminal_value=true",
             ],
-            # the continuous preset's termination and refit settings on the discrete task
+            # the continuous preset's termination and refit settings on the discrete task: the
+            # preset pets_cartpole (with total_timesteps=2000)
             "cem_next_done_value_refit50": [
-                "experiment=pets_cartpole",
+                "experiment=pets_cartpole_head",
                 *NEXT_DONE,
                 "mpc.terminal_value=true",
                 "world_model.done_pos_weight=23",
                 "mpc.refit_every=50",
                 "mpc.model_epochs=50",
             ],
-            "cem_known": ["experiment=pets_cartpole", *KNOWN],
+            "cem_known": ["experiment=pets_cartpole_head", *KNOWN],
             "ppo": ["experiment=ppo_cartpole_hand"],
             "mbppo": ["experiment=mbppo_cartpole"],
         },
