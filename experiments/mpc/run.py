@@ -90,6 +90,7 @@ ENVS: dict[str, tuple[float, dict[str, list[str]]]] = {
                 "mpc.model_epochs=50",
             ],
             "cem_known": ["experiment=pets_cartpole_head", *KNOWN],
+            "cem_preset": ["experiment=pets_cartpole"],
             "ppo": ["experiment=ppo_cartpole_hand"],
             "mbppo": ["experiment=mbppo_cartpole"],
         },
