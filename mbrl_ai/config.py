@@ -862,6 +862,13 @@ class DreamerConfig:
     """Global gradient-norm clip of the actor's and the critic's updates."""
     entropy: float = 3e-4
     """Actor entropy bonus η (on normalised returns)."""
+    explore: str = "sample"
+    """How the training envs act once learning starts: ``sample`` the actor (DreamerV2/V3) or take
+    its ``mode``; either way a uniformly random action replaces it with probability
+    ``explore_epsilon``."""
+    explore_epsilon: float = 0.0
+    """Probability of a uniformly random action in a training env's step (DreamerV1's
+    ε-greedy exploration, on top of ``explore``)."""
     actor_grad: str = "auto"
     """Actor gradient: ``reinforce`` (score function, with the critic as baseline), ``dynamics``
     (backpropagation through the world model; Box actions only) or ``auto`` (reinforce for
@@ -873,6 +880,9 @@ class DreamerConfig:
     bootstrap values and regularises the critic."""
     slow_critic_reg: float = 1.0
     """Weight of the critic's loss toward the slow critic's values."""
+    replay_critic: float = 0.0
+    """Weight of the critic's loss on the replayed posterior states, toward λ-returns of the real
+    rewards and terminations (DreamerV3's replay value loss, 0.3 there; 0: off)."""
     bins: int = 255
     """Bins of the critic's two-hot distribution over symlog values in [-20, 20]."""
 
@@ -889,9 +899,9 @@ class DreamerConfig:
                     "train_ratio"):  # fmt: skip
             need(getattr(self, key) > 0, f"dreamer.{key}", getattr(self, key), "must be > 0")
         for key in ("free_bits", "kl_dynamics", "kl_representation", "entropy",
-                    "slow_critic_reg"):  # fmt: skip
+                    "slow_critic_reg", "replay_critic"):  # fmt: skip
             need(getattr(self, key) >= 0, f"dreamer.{key}", getattr(self, key), "must be >= 0")
-        for key in ("lambda_", "return_norm_decay"):
+        for key in ("lambda_", "return_norm_decay", "explore_epsilon"):
             value = getattr(self, key)
             need(0.0 <= value <= 1.0, f"dreamer.{key}", value, "must be in [0, 1]")
         need(0.0 <= self.unimix < 1.0, "dreamer.unimix", self.unimix, "must be in [0, 1)")
@@ -902,6 +912,7 @@ class DreamerConfig:
             "must be in (0, 1]",
         )
         need_choice("dreamer.actor_grad", self.actor_grad, ("auto", "reinforce", "dynamics"))
+        need_choice("dreamer.explore", self.explore, ("sample", "mode"))
         need_multiple_of_envs("dreamer.steps_per_iteration", self.steps_per_iteration, c.n_envs)
 
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch.distributions import Categorical, kl_divergence
 
-from mbrl_ai.algos.dreamer import build_agent, open_loop
-from mbrl_ai.algos.dreamer.behavior import imagined_weights, lambda_returns
+from mbrl_ai.algos.dreamer import build_agent, epsilon_greedy, open_loop
+from mbrl_ai.algos.dreamer.behavior import imagined_weights, lambda_returns, replay_returns
 from mbrl_ai.algos.dreamer.dist import TwoHot, categorical_kl, symexp, symlog
 from mbrl_ai.algos.dreamer.policy import DreamerPolicy
 from mbrl_ai.algos.dreamer.replay import SequenceReplay
@@ -88,6 +88,26 @@ def test_continuation_masks_imagined_returns_and_weights() -> None:
     assert (imagined_weights(cont, torch.tensor([0.0]), gamma) == 0).all()  # a terminal start
 
 
+def test_replay_returns_by_hand_and_at_episode_ends() -> None:
+    """λ-returns over replayed real steps: stop at a terminal step, bootstrap where a time limit
+    cut the episode, and mask what has no target."""
+    gamma, lam = 0.9, 0.5
+    rewards = torch.tensor([[0.0, 1.0, 2.0, 3.0]] * 3)
+    values = torch.tensor([[10.0, 20.0, 30.0, 40.0]] * 3)
+    terminal = torch.tensor([[0, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]], dtype=torch.bool)
+    first = torch.tensor([[0, 0, 0, 0], [0, 0, 0, 1], [0, 0, 0, 1]], dtype=torch.bool)
+    out, mask = replay_returns(rewards, terminal, first, values, gamma, lam)
+    r2 = 3 + gamma * 40  # one sequence, no episode end
+    r1 = 2 + gamma * (0.5 * 30 + 0.5 * r2)
+    assert torch.allclose(out[0], torch.tensor([1 + gamma * (0.5 * 20 + 0.5 * r1), r1, r2, 40]))
+    # step 2 is terminal: step 1's return is the reward of reaching it, nothing after
+    assert torch.isclose(out[1, 1], torch.tensor(2.0))
+    # step 3 begins another episode (a time limit ended the one before): step 2 bootstraps
+    # from its own value, and step 1 from step 2's
+    assert out[2, 2] == 30.0 and torch.isclose(out[2, 1], torch.tensor(2 + gamma * 30.0))
+    assert mask.tolist() == [[1, 1, 1, 0], [1, 1, 0, 0], [1, 1, 0, 0]]
+
+
 def test_two_hot_round_trip() -> None:
     dist = TwoHot(255)
     x = torch.tensor([-300.0, -1.5, 0.0, 0.3, 42.0, 1e3])
@@ -149,6 +169,19 @@ def test_policy_scales_box_actions_and_carries_its_state() -> None:
     assert second.shape == (3, 1) and (second.abs() <= 2.0).all()
 
 
+def test_epsilon_greedy_swaps_in_random_actions_at_its_rate() -> None:
+    info = inspect_env("CartPole-v1", {})
+    policy = DreamerPolicy(build_agent(TINY, info), info, seed=0)
+    policy.start(4000)
+    greedy = torch.nn.functional.one_hot(torch.zeros(4000, dtype=torch.long), 2).float()
+    rng = np.random.default_rng(0)
+    assert torch.equal(epsilon_greedy(policy, greedy, 0.0, rng), greedy)
+    mixed = epsilon_greedy(policy, greedy, 0.4, rng)
+    assert (mixed.sum(-1) == 1).all()
+    # a random action is the other one half the time: 0.4 × 0.5 of the steps change
+    assert abs(float((mixed[:, 1] == 1).float().mean()) - 0.2) < 0.03
+
+
 SHORT = [
     "algo=dreamer",
     "total_timesteps=600",
@@ -172,11 +205,21 @@ SHORT = [
 ]
 
 
-@pytest.mark.parametrize("env", ["CartPole-v1", "Pendulum-v1"])
+@pytest.mark.parametrize(
+    ("env", "explore"),
+    [
+        ("CartPole-v1", []),
+        (
+            "CartPole-v1",
+            ["dreamer.explore=mode", "dreamer.explore_epsilon=0.2", "dreamer.replay_critic=0.3"],
+        ),
+        ("Pendulum-v1", []),
+    ],
+)
 def test_dreamer_resumes_exactly_and_evaluates(
-    env: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    env: str, explore: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    cfg = compose(*SHORT, f"env={env}")
+    cfg = compose(*SHORT, f"env={env}", *explore)
     check_exact_resume(cfg, tmp_path, 300, monkeypatch)
     a, b = read_checkpoint(tmp_path / "straight")[0], read_checkpoint(tmp_path / "resumed")[0]
     for key, value in a["objects"]["agent"].items():
@@ -203,6 +246,8 @@ def test_dreamer_refuses_bad_keys() -> None:
         (["dreamer.seq_len=1"], "dreamer.seq_len"),
         (["dreamer.train_ratio=0"], "dreamer.train_ratio"),
         (["dreamer.unimix=1"], "dreamer.unimix"),
+        (["dreamer.explore=greedy"], "dreamer.explore"),
+        (["dreamer.explore_epsilon=1.5"], "dreamer.explore_epsilon"),
         (["n_envs=2", "dreamer.steps_per_iteration=101"], "dreamer.steps_per_iteration"),
     ):
         result = run_cli("algo=dreamer", *bad)

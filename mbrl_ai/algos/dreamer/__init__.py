@@ -5,7 +5,8 @@ for each iteration of ``dreamer.steps_per_iteration`` real steps until total_tim
     every real step:
         observe: the posterior latent state of each training env from its observation, its last
             latent state and its last action (reset where an episode begins)   (policy.DreamerPolicy)
-        act: uniformly random before ``learning_starts``, else a ~ π(·|h, z)
+        act: uniformly random before ``learning_starts``, else a ~ π(·|h, z) (or its mode), and
+            with probability ``explore_epsilon`` a uniformly random action instead
         store (o, a, r, first, terminal) in each env's stream                 (replay.SequenceReplay)
         gradient steps while fewer than train_ratio × (real steps − learning_starts) were taken:
             replay batch_size chunks of seq_len steps
@@ -13,6 +14,7 @@ for each iteration of ``dreamer.steps_per_iteration`` real steps until total_tim
                                                                               (world_model.WorldModel)
             actor and critic: imagined trajectories of ``horizon`` steps from ``imagine_starts``
             of the posterior states, λ-returns, normalised returns, slow critic  (behavior)
+            critic, with ``replay_critic`` > 0: also λ-returns of the replayed real rewards
     evaluate (greedy action, sampled latents from its own generator), log, checkpoint
 """
 
@@ -32,6 +34,7 @@ from mbrl_ai.algos import AlgorithmSpec, register
 from mbrl_ai.algos.dreamer.behavior import (
     DreamerAgent,
     behavior_losses,
+    replay_critic_loss,
     update_slow_critic,
 )
 from mbrl_ai.algos.dreamer.policy import DreamerPolicy
@@ -100,8 +103,16 @@ def train_step(
         pick = torch.as_tensor(rng.choice(n, d.imagine_starts, replace=False), device=device)
     start = Latent(seen.latent.h.flatten(0, 1)[pick], seen.latent.z.flatten(0, 1)[pick]).detach()
     start_cont = 1.0 - t["is_terminal"].flatten()[pick].float()
-    actor_loss, critic_loss, ac = behavior_losses(agent, start, start_cont, d, gamma, dynamics)
+    actor_loss, critic_loss, ac, start_returns = behavior_losses(
+        agent, start, start_cont, d, gamma, dynamics
+    )
     stats.update(ac)
+    if d.replay_critic > 0:
+        replay_loss = replay_critic_loss(
+            agent, seen.latent.feat(), t, pick, start_returns, d, gamma
+        )
+        critic_loss = critic_loss + d.replay_critic * replay_loss
+        stats["replay_critic_loss"] = replay_loss.detach()
     stats["actor_grad_norm"] = step(opts.actor, actor_loss, agent.actor, d.ac_grad_clip)
     stats["critic_grad_norm"] = step(opts.critic, critic_loss, agent.critic, d.ac_grad_clip)
     update_slow_critic(agent, d.slow_critic_tau)
@@ -110,6 +121,15 @@ def train_step(
 
 def uses_dynamics_gradient(d: DreamerConfig, discrete: bool) -> bool:
     return d.actor_grad == "dynamics" or (d.actor_grad == "auto" and not discrete)
+
+
+def epsilon_greedy(
+    policy: DreamerPolicy, action: torch.Tensor, epsilon: float, rng: np.random.Generator
+) -> torch.Tensor:
+    """``action [n, A]`` with each env's replaced by a uniformly random one with probability
+    ``epsilon``."""
+    swap = torch.as_tensor(rng.random(len(action)) < epsilon, device=action.device)
+    return torch.where(swap.unsqueeze(-1), policy.random_actions(rng), action)
 
 
 def store_step(
@@ -155,9 +175,11 @@ def train_dreamer(cfg: Config, out_dir: Path) -> RunResult:
             stats: list[dict[str, torch.Tensor]] = []
             for _ in range(d.steps_per_iteration // cfg.n_envs):
                 obs = torch.as_tensor(run.collect.obs, device=device)
-                action = acting.act(obs, explore=True)
+                action = acting.act(obs, explore=d.explore == "sample")
                 if run.env_steps < d.learning_starts:
                     action = acting.random_actions(run.rng)
+                elif d.explore_epsilon > 0.0:
+                    action = epsilon_greedy(acting, action, d.explore_epsilon, run.rng)
                 acting.commit(action)
                 action_np = action.cpu().numpy()
                 store_step(replay, acting, run, action_np, acting.env_actions(action).cpu().numpy())

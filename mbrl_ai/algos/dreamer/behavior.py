@@ -10,6 +10,9 @@ batch.
     actor:  reinforce  −w_t [log π(a_t | s_t) sg((R_t − v_t) / scale) + η H(π(s_t))]
             dynamics   −w_t [R_t / scale + η H(π(s_t))]      (gradient through the world model)
     critic: two-hot −log p(R_t | s_t) − reg · log p(v_slow(s_t) | s_t), weighted by w_t
+            + replay_critic · −log p(R^replay_t | s_t) on the replayed posterior states, R^replay
+            the λ-returns of the real rewards bootstrapped from the imagined R_0 (slow critic
+            where no imagination started)
     slow critic ← τ critic + (1 − τ) slow critic
 """
 
@@ -87,6 +90,32 @@ def lambda_returns(
     return torch.stack(out[::-1])
 
 
+def replay_returns(
+    rewards: torch.Tensor,
+    is_terminal: torch.Tensor,
+    is_first: torch.Tensor,
+    values: torch.Tensor,
+    gamma: float,
+    lam: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """λ-returns ``[B, T]`` along replayed sequences of real rewards and terminations, bootstrapped
+    from ``values [B, T]``, and the mask of the steps that have one. A step whose successor is the
+    first of another episode bootstraps from its own value (a time limit cut it) and, like a
+    terminal step and the last step of a chunk, is masked out."""
+    cont = 1.0 - is_terminal.to(values.dtype)
+    last = values[:, -1]
+    out = [last]
+    for t in reversed(range(values.shape[1] - 1)):
+        step = rewards[:, t + 1] + gamma * cont[:, t + 1] * (
+            (1.0 - lam) * values[:, t + 1] + lam * last
+        )
+        last = torch.where(is_first[:, t + 1], values[:, t], step)
+        out.append(last)
+    mask = torch.zeros_like(values)
+    mask[:, :-1] = (~is_first[:, 1:]).to(values.dtype) * cont[:, :-1]
+    return torch.stack(out[::-1], 1), mask
+
+
 def imagined_weights(cont: torch.Tensor, start_cont: torch.Tensor, gamma: float) -> torch.Tensor:
     """Loss weights ``[H, N]`` of imagined steps 0..H-1: 1 − terminal at the start, then γ·c per
     step, so steps after an imagined episode end count (almost) nothing."""
@@ -146,9 +175,10 @@ def behavior_losses(
     d: DreamerConfig,
     gamma: float,
     dynamics: bool,
-) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
     """Actor and critic losses from imagined trajectories that start at ``start [N, ...]``
-    (``start_cont [N]``: 1 − terminal of each start)."""
+    (``start_cont [N]``: 1 − terminal of each start), their statistics, and the λ-returns of the
+    starts ``[N]``."""
     wm, actor, critic = agent.wm, agent.actor, agent.critic
     wm.requires_grad_(False)
     try:
@@ -183,7 +213,35 @@ def behavior_losses(
         "imagined_cont": cont.detach().mean(),
         "return_scale": scale.detach(),
     }
-    return actor_loss, critic_loss, stats
+    return actor_loss, critic_loss, stats, returns[0].detach()
+
+
+def replay_critic_loss(
+    agent: DreamerAgent,
+    feat: torch.Tensor,
+    batch: dict[str, torch.Tensor],
+    pick: torch.Tensor,
+    start_returns: torch.Tensor,
+    d: DreamerConfig,
+    gamma: float,
+) -> torch.Tensor:
+    """The critic's loss on the replayed batch's posterior states ``feat [B, T, F]``: two-hot NLL
+    of λ-returns over the real rewards and terminations (DreamerV3's replay value loss). They
+    bootstrap from the imagined λ-return of the states imagination started from (``pick`` into
+    the flattened batch, ``start_returns``) and from the slow critic's value elsewhere."""
+    feat = feat.detach()
+    with torch.no_grad():
+        boot = agent.slow_critic.value(feat).flatten()
+        boot[pick] = start_returns
+        targets, mask = replay_returns(
+            batch["rewards"],
+            batch["is_terminal"],
+            batch["is_first"],
+            boot.reshape(feat.shape[:2]),
+            gamma,
+            d.lambda_,
+        )
+    return (mask * agent.critic.dist.nll(agent.critic(feat), targets)).mean()
 
 
 @torch.no_grad()
