@@ -59,6 +59,11 @@ class PPOConfig:
     """Clip the value prediction to old_value ± this; ``null`` disables value clipping."""
     normalize_advantage: bool = True
     """Normalise advantages per minibatch."""
+    minibatches: str = "per_sample"
+    """How a batch with imagined samples is cut: ``per_sample``, minibatches of ``batch_size``
+    samples (imagined samples add gradient steps); ``per_real``, as many minibatches as the real
+    samples alone fill (⌈real / batch_size⌉), each enlarged by its share of the imagined ones. The
+    same for a batch of real samples only."""
     anneal_lr: bool = False
     """Anneal the learning rate linearly to 0 over ``total_timesteps``."""
     target_kl: float | None = None
@@ -85,6 +90,7 @@ class PPOConfig:
                 getattr(self, key),
                 "must be >= 0",
             )
+        need_choice("ppo.minibatches", self.minibatches, MINIBATCH_MODES)
         for key in ("clip_range_vf", "target_kl"):
             value = getattr(self, key)
             need(value is None or value > 0.0, f"ppo.{key}", value, "must be > 0 or null")
@@ -1243,6 +1249,7 @@ def reads_key(algo: str, key: str) -> bool:
 
 
 ROLLOUT_LENGTHS = ("fixed", "linear", "adaptive")
+MINIBATCH_MODES = ("per_sample", "per_real")
 MPC_PLANNERS = ("random", "cem", "icem", "mppi", "exhaustive")
 MPC_PROPAGATIONS = ("ts_inf", "ts1", "expectation")
 DYNA_METHODS = ("dyna_q", "dyna_q_plus", "prioritized_sweeping")

@@ -109,6 +109,15 @@ def imagined_to_batch(
     )
 
 
+def minibatch_size(size: int, is_real: torch.Tensor | None, batch_size: int, mode: str) -> int:
+    """Samples per minibatch (``ppo.minibatches``): ``batch_size``, or with ``per_real`` the
+    batch spread over the ⌈real / batch_size⌉ minibatches its real samples alone would fill."""
+    if mode == "per_sample" or is_real is None:
+        return batch_size
+    count = max(1, -(-int(is_real.sum()) // batch_size))
+    return -(-size // count)
+
+
 def ppo_update(
     actor: Actor,
     critic: Critic,
@@ -117,7 +126,8 @@ def ppo_update(
     cfg: Config,
     int_critic: Critic | None = None,
 ) -> dict[str, float]:
-    """``cfg.n_epochs`` passes of minibatches of ``cfg.batch_size``; returns mean losses and stats.
+    """``cfg.n_epochs`` passes of minibatches (``cfg.batch_size`` samples, or as
+    ``ppo.minibatches`` says); returns mean losses and stats.
 
     Keys: policy_loss, value_loss, entropy, approx_kl, clip_fraction, explained_variance,
     n_updates, and kl_stop (1 when the KL early stop ended the update). When the batch mixes real
@@ -133,6 +143,7 @@ def ppo_update(
     if int_head is not None:
         params += list(int_head.parameters())
     size = len(batch)
+    mb_size = minibatch_size(size, batch.is_real, cfg.batch_size, p.minibatches)
     fields = {k: v for k, v in batch.__dict__.items() if v is not None}
     losses: list[torch.Tensor] = []  # [policy, value, entropy] per minibatch, detached
     int_losses: list[torch.Tensor] = []
@@ -144,8 +155,8 @@ def ppo_update(
         # shuffle once per epoch, then take contiguous slices (cheaper than indexing per minibatch)
         order = torch.randperm(size, device=batch.obs.device)
         shuffled = {k: v[order] for k, v in fields.items()}
-        for start in range(0, size, cfg.batch_size):
-            mb = {k: v[start : start + cfg.batch_size] for k, v in shuffled.items()}
+        for start in range(0, size, mb_size):
+            mb = {k: v[start : start + mb_size] for k, v in shuffled.items()}
             new_logp, entropy = actor.evaluate(mb["obs"], mb["actions"])
             values = critic(mb["obs"])
             adv = mb["advantages"]

@@ -36,6 +36,7 @@ BAD_INPUT = [
     (["-m", "tune=ppo_cartpole", "hydra.sweeper.params.gamma='choice(0.9,1.5)'"], "gamma=1.5"),
     (["n_real_steps=100", "n_envs=3"], "multiple of n_envs"),
     (["device=gpu"], "device='gpu'"),
+    (["ppo.minibatches=some"], "ppo.minibatches='some': allowed: per_sample, per_real"),
     (["algo=nope"], "algo='nope'"),
     (["logger.mode=sometimes"], "online, offline, disabled"),
     (["env=CartPol-v1"], "Did you mean: `CartPole`"),

@@ -181,3 +181,28 @@ def test_real_and_imagined_samples_mix_with_their_weights_and_kinds() -> None:
     out = ppo_update(actor, critic, opt, mixed, _cfg("batch_size=5"))
     assert out["adv_abs_real"] == pytest.approx(1.0)
     assert out["adv_abs_imagined"] == pytest.approx((0 + 1 + 3) / 3)
+
+
+@pytest.mark.parametrize(
+    ("mode", "real", "imagined", "batch_size", "updates"),
+    [
+        ("per_sample", 8, 5, 4, 4),  # 13 samples in minibatches of 4: 4, 4, 4, 1
+        ("per_real", 8, 5, 4, 2),  # as many as the 8 real samples fill: 2, of 7 and 6
+        ("per_real", 8, 0, 4, 2),  # no imagined samples: the same as per_sample
+        ("per_real", 3, 9, 4, 1),  # fewer real samples than one minibatch: one of all 12
+    ],
+)
+def test_minibatches_per_real_sample_keep_the_real_batchs_step_count(
+    mode: str, real: int, imagined: int, batch_size: int, updates: int
+) -> None:
+    actor, critic = _actor(), Critic(2, [8], "tanh", True)
+    batch = _batch(actor, 1.0, 1.0, n=real)
+    if imagined:
+        valid = torch.ones(1, imagined, dtype=torch.bool)
+        adv = torch.ones(1, imagined)
+        batch = concat_batches(batch, imagined_to_batch(_imagined(valid), adv, adv, 1.0))
+    opt = torch.optim.Adam([*actor.parameters(), *critic.parameters()], lr=0.01)
+    out = ppo_update(
+        actor, critic, opt, batch, _cfg(f"batch_size={batch_size}", f"ppo.minibatches={mode}")
+    )
+    assert out["n_updates"] == updates

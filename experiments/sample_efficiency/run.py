@@ -68,6 +68,9 @@ CONFIGS = {
             "world_model.stop_check_size=256",
         ]
     },
+    # the shipped config with imagined samples spread over the real batch's minibatches
+    # (ppo.minibatches=per_real): no extra PPO steps for the imagined ones
+    "shipped_per_real": {"mbppo": ["algo=mbppo", "curiosity=none", "ppo.minibatches=per_real"]},
     "tuned": {"ppo": ["experiment=ppo_cartpole_hand"], "mbppo": ["experiment=mbppo_cartpole"]},
     # the default config as it ships, with RND curiosity (β_init 0.2); its β = 0 twin is the
     # default row above (β = 0 and curiosity=none give bit-identical runs)
