@@ -886,6 +886,10 @@ class DreamerConfig:
     bootstrap values and regularises the critic."""
     slow_critic_reg: float = 1.0
     """Weight of the critic's loss toward the slow critic's values."""
+    actor_ema: float = 0.0
+    """τ of a Polyak average of the actor's weights (averaged ← τ·actor + (1 − τ)·averaged after
+    every update) that acts in the training envs and is evaluated; the actor itself keeps learning
+    in imagination. 0: the actor acts itself."""
     replay_critic: float = 0.0
     """Weight of the critic's loss on the replayed posterior states, toward λ-returns of the real
     rewards and terminations (DreamerV3's replay value loss, 0.3 there; 0: off)."""
@@ -907,7 +911,7 @@ class DreamerConfig:
         for key in ("free_bits", "kl_dynamics", "kl_representation", "entropy",
                     "slow_critic_reg", "replay_critic"):  # fmt: skip
             need(getattr(self, key) >= 0, f"dreamer.{key}", getattr(self, key), "must be >= 0")
-        for key in ("lambda_", "return_norm_decay", "explore_epsilon"):
+        for key in ("lambda_", "return_norm_decay", "explore_epsilon", "actor_ema"):
             value = getattr(self, key)
             need(0.0 <= value <= 1.0, f"dreamer.{key}", value, "must be in [0, 1]")
         need(0.0 <= self.unimix < 1.0, "dreamer.unimix", self.unimix, "must be in [0, 1)")

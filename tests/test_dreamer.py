@@ -4,6 +4,7 @@ refusals, and a learning run."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,12 @@ import torch
 from torch.distributions import Categorical, kl_divergence
 
 from mbrl_ai.algos.dreamer import build_agent, epsilon_greedy, open_loop
-from mbrl_ai.algos.dreamer.behavior import imagined_weights, lambda_returns, replay_returns
+from mbrl_ai.algos.dreamer.behavior import (
+    imagined_weights,
+    lambda_returns,
+    polyak,
+    replay_returns,
+)
 from mbrl_ai.algos.dreamer.dist import TwoHot, categorical_kl, symexp, symlog
 from mbrl_ai.algos.dreamer.policy import DreamerPolicy
 from mbrl_ai.algos.dreamer.replay import SequenceReplay
@@ -182,6 +188,30 @@ def test_epsilon_greedy_swaps_in_random_actions_at_its_rate() -> None:
     assert abs(float((mixed[:, 1] == 1).float().mean()) - 0.2) < 0.03
 
 
+def test_the_averaged_actor_acts_and_follows_the_actor_by_tau() -> None:
+    info = inspect_env("CartPole-v1", {})
+    assert build_agent(TINY, info).averaged_actor is None  # off by default: the actor acts
+    agent = build_agent(replace(TINY, actor_ema=0.25), info)
+    assert agent.acting_actor() is agent.averaged_actor
+    averaged = agent.averaged_actor
+    assert averaged is not None and not any(p.requires_grad for p in averaged.parameters())
+    before = [p.clone() for p in averaged.parameters()]
+    with torch.no_grad():
+        for p in agent.actor.parameters():
+            p.add_(1.0)
+    polyak(averaged, agent.actor, 0.25)
+    for old, new, online in zip(
+        before, averaged.parameters(), agent.actor.parameters(), strict=True
+    ):
+        torch.testing.assert_close(new, old + 0.25 * (online - old))
+    # acting reads the averaged actor: a policy built on it picks its mode
+    policy = DreamerPolicy(agent, info, seed=0)
+    policy.start(2)
+    obs = torch.randn(2, 4)
+    action = policy.act(obs, explore=False)
+    assert torch.equal(action, averaged(policy.state.feat()).mode())
+
+
 SHORT = [
     "algo=dreamer",
     "total_timesteps=600",
@@ -211,7 +241,12 @@ SHORT = [
         ("CartPole-v1", []),
         (
             "CartPole-v1",
-            ["dreamer.explore=mode", "dreamer.explore_epsilon=0.2", "dreamer.replay_critic=0.3"],
+            [
+                "dreamer.explore=mode",
+                "dreamer.explore_epsilon=0.2",
+                "dreamer.replay_critic=0.3",
+                "dreamer.actor_ema=0.1",
+            ],
         ),
         ("Pendulum-v1", []),
     ],
@@ -248,6 +283,7 @@ def test_dreamer_refuses_bad_keys() -> None:
         (["dreamer.unimix=1"], "dreamer.unimix"),
         (["dreamer.explore=greedy"], "dreamer.explore"),
         (["dreamer.explore_epsilon=1.5"], "dreamer.explore_epsilon"),
+        (["dreamer.actor_ema=-0.1"], "dreamer.actor_ema"),
         (["n_envs=2", "dreamer.steps_per_iteration=101"], "dreamer.steps_per_iteration"),
     ):
         result = run_cli("algo=dreamer", *bad)

@@ -5,7 +5,8 @@ for each iteration of ``dreamer.steps_per_iteration`` real steps until total_tim
     every real step:
         observe: the posterior latent state of each training env from its observation, its last
             latent state and its last action (reset where an episode begins)   (policy.DreamerPolicy)
-        act: uniformly random before ``learning_starts``, else a ~ π(·|h, z) (or its mode), and
+        act: uniformly random before ``learning_starts``, else a ~ π(·|h, z) (or its mode; π the
+            Polyak-averaged actor with ``actor_ema``), and
             with probability ``explore_epsilon`` a uniformly random action instead
         store (o, a, r, first, terminal) in each env's stream                 (replay.SequenceReplay)
         gradient steps while fewer than train_ratio × (real steps − learning_starts) were taken:
@@ -34,6 +35,7 @@ from mbrl_ai.algos import AlgorithmSpec, register
 from mbrl_ai.algos.dreamer.behavior import (
     DreamerAgent,
     behavior_losses,
+    polyak,
     replay_critic_loss,
     update_slow_critic,
 )
@@ -116,6 +118,8 @@ def train_step(
     stats["actor_grad_norm"] = step(opts.actor, actor_loss, agent.actor, d.ac_grad_clip)
     stats["critic_grad_norm"] = step(opts.critic, critic_loss, agent.critic, d.ac_grad_clip)
     update_slow_critic(agent, d.slow_critic_tau)
+    if agent.averaged_actor is not None:
+        polyak(agent.averaged_actor, agent.actor, d.actor_ema)
     return stats
 
 

@@ -14,6 +14,7 @@ batch.
             the λ-returns of the real rewards bootstrapped from the imagined R_0 (slow critic
             where no imagination started)
     slow critic ← τ critic + (1 − τ) slow critic
+    averaged actor ← τ' actor + (1 − τ') averaged actor   (with ``actor_ema`` τ' > 0: it acts)
 """
 
 from __future__ import annotations
@@ -166,6 +167,14 @@ class DreamerAgent(nn.Module):
         self.critic = DreamerCritic(d, self.wm.feat_dim)
         self.slow_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.return_norm = ReturnNorm(d.return_norm_decay)
+        # dreamer.actor_ema > 0: a Polyak average of the actor acts in the envs
+        self.averaged_actor: DreamerActor | None = (
+            copy.deepcopy(self.actor).requires_grad_(False) if d.actor_ema > 0 else None
+        )
+
+    def acting_actor(self) -> DreamerActor:
+        """The actor that acts in real envs: the averaged one where there is one."""
+        return self.averaged_actor if self.averaged_actor is not None else self.actor
 
 
 def behavior_losses(
@@ -245,6 +254,11 @@ def replay_critic_loss(
 
 
 @torch.no_grad()
+def polyak(target: nn.Module, online: nn.Module, tau: float) -> None:
+    """target ← τ·online + (1 − τ)·target, parameter by parameter."""
+    for slow, fast in zip(target.parameters(), online.parameters(), strict=True):
+        slow.lerp_(fast, tau)
+
+
 def update_slow_critic(agent: DreamerAgent, tau: float) -> None:
-    for slow, online in zip(agent.slow_critic.parameters(), agent.critic.parameters(), strict=True):
-        slow.lerp_(online, tau)
+    polyak(agent.slow_critic, agent.critic, tau)

@@ -69,7 +69,7 @@ class DreamerPolicy:
         self.state, _ = wm.rssm.obs_step(
             self.state, self.prev_action, wm.embed(obs.float()), self.is_first, self.generator
         )
-        dist = self.agent.actor(self.state.feat())
+        dist = self.agent.acting_actor()(self.state.feat())
         return dist.sample(self.generator) if explore else dist.mode()
 
     def commit(self, action: torch.Tensor) -> None:
