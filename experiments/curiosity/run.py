@@ -87,6 +87,7 @@ def train_one(job: tuple[str, int, int, list[str], bool]) -> dict:
         [
             f"env={ENV}",
             "world_model=ensemble",  # the fit this study was measured with
+            "ppo.minibatches=per_sample",  # and the minibatch cut
             f"seed={seed}",
             f"total_timesteps={steps}",
             "logger.progress=off",

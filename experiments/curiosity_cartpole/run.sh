@@ -7,5 +7,5 @@ set -euo pipefail
 OUT=${OUT:-multirun/curiosity_cartpole}
 python -m mbrl_ai.train -m hydra/launcher=joblib hydra.launcher.n_jobs=${JOBS:-2} \
   hydra.sweep.dir="$OUT" seed=${SEEDS:-0,1,2,3,4} curiosity=none,rnd \
-  world_model=ensemble total_timesteps=30720 eval_every=2048 checkpoint_every=0 logger.progress=off
+  world_model=ensemble ppo.minibatches=per_sample total_timesteps=30720 eval_every=2048 checkpoint_every=0 logger.progress=off
 python -m mbrl_ai.report "$OUT" --out "${REPORT:-$(dirname "$0")}" --title "Curiosity on/off (CartPole-v1)"

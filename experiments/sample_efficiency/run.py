@@ -45,7 +45,12 @@ from benchlib import (  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 # config name → method → Hydra overrides
-ENSEMBLE = ["algo=mbppo", "curiosity=none", "world_model=ensemble"]
+ENSEMBLE = [
+    "algo=mbppo",
+    "curiosity=none",
+    "world_model=ensemble",
+    "ppo.minibatches=per_sample",
+]
 CONFIGS = {
     # the pseudocode's section-1 values with the ensemble's fit, as every table but the last was
     # measured; curiosity off, to isolate imagination
@@ -57,24 +62,33 @@ CONFIGS = {
     "default_lean_fit": {
         "mbppo": [*ENSEMBLE, "world_model.batch_size=128", "world_model.stop_check_every=10"]
     },
-    # MB-PPO as it ships: the pseudocode's values with its lean fit (conf/algo/mbppo.yaml)
-    "shipped": {"mbppo": ["algo=mbppo", "curiosity=none"]},
-    # the shipped fit with half its minibatch again (64) and half the early-stop check (256)
+    # MB-PPO with its lean fit (conf/algo/mbppo.yaml) as it shipped before ppo.minibatches=per_real:
+    # imagined samples add PPO minibatches
+    "shipped": {"mbppo": ["algo=mbppo", "curiosity=none", "ppo.minibatches=per_sample"]},
+    # that fit with half its minibatch again (64) and half the early-stop check (256)
     "lean64": {
         "mbppo": [
             "algo=mbppo",
             "curiosity=none",
             "world_model.batch_size=64",
             "world_model.stop_check_size=256",
+            "ppo.minibatches=per_sample",
         ]
     },
-    # the shipped config with imagined samples spread over the real batch's minibatches
-    # (ppo.minibatches=per_real): no extra PPO steps for the imagined ones
+    # MB-PPO as it ships: the lean fit, and imagined samples spread over the real batch's
+    # minibatches (ppo.minibatches=per_real), no extra PPO steps for them
     "shipped_per_real": {"mbppo": ["algo=mbppo", "curiosity=none", "ppo.minibatches=per_real"]},
     "tuned": {"ppo": ["experiment=ppo_cartpole_hand"], "mbppo": ["experiment=mbppo_cartpole"]},
     # the default config as it ships, with RND curiosity (β_init 0.2); its β = 0 twin is the
     # default row above (β = 0 and curiosity=none give bit-identical runs)
-    "default_curiosity": {"mbppo": ["algo=mbppo", "curiosity=rnd", "world_model=ensemble"]},
+    "default_curiosity": {
+        "mbppo": [
+            "algo=mbppo",
+            "curiosity=rnd",
+            "world_model=ensemble",
+            "ppo.minibatches=per_sample",
+        ]
+    },
     # ablation: CartPole's own termination rule ends imagined rollouts instead of the done head
     "tuned_known_done": {"mbppo": ["experiment=mbppo_cartpole", "world_model.termination=known"]},
     # attribution: the tuned preset with imagination off (no imagined rollouts; still 3 PPO
