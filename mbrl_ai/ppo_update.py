@@ -111,7 +111,8 @@ def imagined_to_batch(
 
 def minibatch_size(size: int, is_real: torch.Tensor | None, batch_size: int, mode: str) -> int:
     """Samples per minibatch (``ppo.minibatches``): ``batch_size``, or with ``per_real`` the
-    batch spread over the ⌈real / batch_size⌉ minibatches its real samples alone would fill."""
+    batch spread over the ⌈real / batch_size⌉ minibatches its real samples alone would fill
+    (⌈size / that⌉ each, so a remainder can leave one fewer)."""
     if mode == "per_sample" or is_real is None:
         return batch_size
     count = max(1, -(-int(is_real.sum()) // batch_size))
