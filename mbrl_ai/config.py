@@ -891,6 +891,11 @@ class DreamerConfig:
     """τ of a Polyak average of the actor's weights (averaged ← τ·actor + (1 − τ)·averaged after
     every update) that acts in the training envs and is evaluated; the actor itself keeps learning
     in imagination. 0: the actor acts itself."""
+    act_context: int = 0
+    """Steps of real observations the acting (and evaluated) policy filters its latent state over:
+    K > 0 re-filters each env's last K steps from a blank state at every step, so the actor sees
+    states like those of the replayed ``seq_len``-step sequences it learned from; 0 filters the
+    whole episode."""
     replay_critic: float = 0.0
     """Weight of the critic's loss on the replayed posterior states, toward λ-returns of the real
     rewards and terminations (DreamerV3's replay value loss, 0.3 there; 0: off)."""
@@ -902,7 +907,7 @@ class DreamerConfig:
                     "steps_per_iteration"):  # fmt: skip
             need_int(self, "dreamer", key, 1)
         need_int(self, "dreamer", "seq_len", 2)
-        for key in ("model_layers", "layers", "learning_starts", "imagine_starts"):
+        for key in ("model_layers", "layers", "learning_starts", "imagine_starts", "act_context"):
             need_int(self, "dreamer", key, 0)
         need_int(self, "dreamer", "buffer_size", self.seq_len * c.n_envs)
         need(self.bins >= 2, "dreamer.bins", self.bins, "must be an integer >= 2")

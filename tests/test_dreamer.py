@@ -175,6 +175,40 @@ def test_policy_scales_box_actions_and_carries_its_state() -> None:
     assert second.shape == (3, 1) and (second.abs() <= 2.0).all()
 
 
+def test_a_policy_with_a_context_sees_only_its_last_k_steps_of_the_episode() -> None:
+    info = inspect_env("CartPole-v1", {})
+    agent = build_agent(TINY, info)
+    with torch.no_grad():  # sharp posteriors: the latent samples follow the observations
+        for p in agent.wm.rssm.post_net.parameters():
+            p.mul_(50.0)
+    tail = [torch.randn(2, 4) for _ in range(3)]
+    heads = [[torch.randn(2, 4) for _ in range(4)] for _ in range(2)]
+    one_hot = torch.nn.functional.one_hot(torch.tensor([0, 1]), 2).float()
+
+    def final_state(context: int, head: list[torch.Tensor], reset: bool) -> torch.Tensor:
+        """The state after ``head`` then ``tail`` (env 0's episode restarting with ``tail``)."""
+        policy = DreamerPolicy(agent, info, seed=0, context=context)
+        policy.start(2)
+        for i, obs in enumerate(head + tail):
+            if reset and i == len(head):
+                policy.reset_state(np.array([True, False]))
+            if i == len(head) + len(tail) - 1:
+                policy.generator.manual_seed(7)  # the same draws for the last filtering
+            policy.act(obs, explore=False)
+            policy.commit(one_hot)
+        return torch.cat([policy.state.h, policy.state.z.flatten(1)], -1)
+
+    # two different pasts, the same last 3 steps: the same state with a context of 3 ...
+    torch.testing.assert_close(final_state(3, heads[0], False), final_state(3, heads[1], False))
+    # ... but not without a context, where the past carries through
+    assert not torch.equal(final_state(0, heads[0], False)[1], final_state(0, heads[1], False)[1])
+    # a context of 5: env 1 sees two steps of the differing pasts; env 0's episode began 3 steps
+    # ago, so its window holds only those
+    a, b = final_state(5, heads[0], True), final_state(5, heads[1], True)
+    torch.testing.assert_close(a[0], b[0])
+    assert not torch.equal(a[1], b[1])
+
+
 def test_epsilon_greedy_swaps_in_random_actions_at_its_rate() -> None:
     info = inspect_env("CartPole-v1", {})
     policy = DreamerPolicy(build_agent(TINY, info), info, seed=0)
@@ -246,6 +280,7 @@ SHORT = [
                 "dreamer.explore_epsilon=0.2",
                 "dreamer.replay_critic=0.3",
                 "dreamer.actor_ema=0.1",
+                "dreamer.act_context=4",
             ],
         ),
         ("Pendulum-v1", []),
@@ -284,6 +319,7 @@ def test_dreamer_refuses_bad_keys() -> None:
         (["dreamer.explore=greedy"], "dreamer.explore"),
         (["dreamer.explore_epsilon=1.5"], "dreamer.explore_epsilon"),
         (["dreamer.actor_ema=-0.1"], "dreamer.actor_ema"),
+        (["dreamer.act_context=-1"], "dreamer.act_context"),
         (["n_envs=2", "dreamer.steps_per_iteration=101"], "dreamer.steps_per_iteration"),
     ):
         result = run_cli("algo=dreamer", *bad)

@@ -4,7 +4,8 @@ sequences of real experience; the actor and the critic learn only in its imagina
 for each iteration of ``dreamer.steps_per_iteration`` real steps until total_timesteps:
     every real step:
         observe: the posterior latent state of each training env from its observation, its last
-            latent state and its last action (reset where an episode begins)   (policy.DreamerPolicy)
+            latent state and its last action (reset where an episode begins); with
+            ``act_context`` K > 0, filtered afresh over the env's last K steps   (policy.DreamerPolicy)
         act: uniformly random before ``learning_starts``, else a ~ π(·|h, z) (or its mode; π the
             Polyak-averaged actor with ``actor_ema``), and
             with probability ``explore_epsilon`` a uniformly random action instead
@@ -165,10 +166,10 @@ def train_dreamer(cfg: Config, out_dir: Path) -> RunResult:
     agent = build_agent(d, info).to(device)
     opts = DreamerOptimizers(agent, d)
     replay = SequenceReplay(d.buffer_size // cfg.n_envs, cfg.n_envs, info.obs_dim, info.action_dim)
-    acting = DreamerPolicy(agent, info, cfg.seed + ACT_SEED_OFFSET)
+    acting = DreamerPolicy(agent, info, cfg.seed + ACT_SEED_OFFSET, d.act_context)
     ckpt = Checkpointer(run)
     ckpt.track(agent=agent, optimizers=opts, replay=replay, acting=acting)
-    run.evaluate_with(DreamerPolicy(agent, info, cfg.seed))
+    run.evaluate_with(DreamerPolicy(agent, info, cfg.seed, d.act_context))
     with run, ckpt:
         updates = int(ckpt.begin().get("updates", 0))
         if int(replay.size.sum()) == 0:  # a fresh run: the envs' first observations
@@ -214,9 +215,10 @@ def train_dreamer(cfg: Config, out_dir: Path) -> RunResult:
 def load_dreamer_policy(
     cfg: Config, info: EnvInfo, objects: Mapping[str, Any]
 ) -> tuple[DreamerPolicy, RunningMeanStd | None]:
-    agent = build_agent(cfg.node(DreamerConfig), info)
+    d = cfg.node(DreamerConfig)
+    agent = build_agent(d, info)
     agent.load_state_dict(objects["agent"])
-    return DreamerPolicy(agent, info, cfg.seed), None
+    return DreamerPolicy(agent, info, cfg.seed, d.act_context), None
 
 
 @torch.no_grad()

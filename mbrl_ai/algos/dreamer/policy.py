@@ -1,7 +1,12 @@
 """The Dreamer agent acting in real envs: a recurrent policy that carries each env's latent state
 and last action from step to step (``start`` before the first step, ``reset_state`` where
 episodes end). The run's evaluations and ``python -m mbrl_ai.evaluate`` use it like any policy;
-training acts through ``act`` / ``commit``."""
+training acts through ``act`` / ``commit``.
+
+With a context of K steps (``dreamer.act_context``) the policy keeps each env's last K
+observations and actions instead, and at every step filters them afresh from a blank state: the
+actor then sees a posterior state filtered over at most K steps, as the replayed sequences it
+learned from are, rather than one filtered over the whole episode."""
 
 from __future__ import annotations
 
@@ -22,8 +27,8 @@ class DreamerPolicy:
     exploring, actions) come from the policy's own generator, so acting draws nothing from the
     global generators; :meth:`start` reseeds it (every evaluation sees the same draws)."""
 
-    def __init__(self, agent: DreamerAgent, info: EnvInfo, seed: int) -> None:
-        self.agent, self.seed = agent, seed
+    def __init__(self, agent: DreamerAgent, info: EnvInfo, seed: int, context: int = 0) -> None:
+        self.agent, self.seed, self.context = agent, seed, context
         space = info.action_space
         self.discrete = isinstance(space, gym.spaces.Discrete)
         self.action_dim = info.action_dim
@@ -44,6 +49,11 @@ class DreamerPolicy:
         self.state: Latent | None = None
         self.prev_action = torch.zeros(0, self.action_dim, device=self.device)
         self.is_first = torch.ones(0, dtype=torch.bool, device=self.device)
+        # with a context: each env's last ``context`` observations and the actions that led to
+        # them (oldest first), and how many of them belong to its current episode
+        self.window_obs = torch.zeros(context, 0, info.obs_dim, device=self.device)
+        self.window_actions = torch.zeros(context, 0, self.action_dim, device=self.device)
+        self.window_len = torch.zeros(0, dtype=torch.long, device=self.device)
 
     def start(self, n: int) -> None:
         """Fresh states for ``n`` envs about to be reset; reseed the generator."""
@@ -51,6 +61,11 @@ class DreamerPolicy:
         self.state = self.agent.wm.rssm.initial(n, self.device)
         self.prev_action = torch.zeros(n, self.action_dim, device=self.device)
         self.is_first = torch.ones(n, dtype=torch.bool, device=self.device)
+        self.window_obs = torch.zeros(
+            self.context, n, self.window_obs.shape[-1], device=self.device
+        )
+        self.window_actions = torch.zeros(self.context, n, self.action_dim, device=self.device)
+        self.window_len = torch.zeros(n, dtype=torch.long, device=self.device)
 
     def reset_state(self, done: np.ndarray) -> None:
         """The envs where ``done`` start a new episode at their next observation."""
@@ -66,11 +81,34 @@ class DreamerPolicy:
             self.start(len(obs))
         assert self.state is not None
         wm = self.agent.wm
-        self.state, _ = wm.rssm.obs_step(
-            self.state, self.prev_action, wm.embed(obs.float()), self.is_first, self.generator
-        )
+        if self.context > 0:
+            self.state = self._filter_window(obs.float())
+        else:
+            self.state, _ = wm.rssm.obs_step(
+                self.state, self.prev_action, wm.embed(obs.float()), self.is_first, self.generator
+            )
         dist = self.agent.acting_actor()(self.state.feat())
         return dist.sample(self.generator) if explore else dist.mode()
+
+    def _filter_window(self, obs: torch.Tensor) -> Latent:
+        """Append ``obs`` to each env's window (which restarts where an episode begins) and
+        filter the window from a blank state; its oldest step counts as a first step, as the
+        first step of a replayed sequence does."""
+        self.window_obs = torch.cat([self.window_obs[1:], obs.unsqueeze(0)])
+        self.window_actions = torch.cat([self.window_actions[1:], self.prev_action.unsqueeze(0)])
+        self.window_len = torch.where(
+            self.is_first, 1, torch.clamp(self.window_len + 1, max=self.context)
+        )
+        k = self.context
+        first = torch.arange(k, device=self.device).unsqueeze(1) == (k - self.window_len)
+        wm, begin = self.agent.wm, k - int(self.window_len.max())
+        embed = wm.embed(self.window_obs[begin:])
+        state = wm.rssm.initial(len(obs), self.device)
+        for j in range(begin, k):
+            state, _ = wm.rssm.obs_step(
+                state, self.window_actions[j], embed[j - begin], first[j], self.generator
+            )
+        return state
 
     def commit(self, action: torch.Tensor) -> None:
         """The actions taken (the RSSM's next input)."""
@@ -114,6 +152,9 @@ class DreamerPolicy:
             "prev_action": self.prev_action,
             "is_first": self.is_first,
             "generator": self.generator.get_state(),
+            "window_obs": self.window_obs,
+            "window_actions": self.window_actions,
+            "window_len": self.window_len,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -121,3 +162,7 @@ class DreamerPolicy:
         self.prev_action = state["prev_action"].to(self.device)
         self.is_first = state["is_first"].to(self.device)
         self.generator.set_state(state["generator"].to(torch.uint8).cpu())
+        if self.context > 0:
+            self.window_obs = state["window_obs"].to(self.device)
+            self.window_actions = state["window_actions"].to(self.device)
+            self.window_len = state["window_len"].to(self.device)
