@@ -53,6 +53,12 @@ ENVS: dict[str, tuple[float, int, int, dict[str, list[str]]]] = {
         30_000,
         {
             "dreamer": ["experiment=dreamer_cartpole", "total_timesteps=60000"],
+            # the preset acting and evaluated on the latent state of its last 32 real steps
+            "dreamer_context": [
+                "experiment=dreamer_cartpole",
+                "dreamer.act_context=32",
+                "total_timesteps=60000",
+            ],
             "ppo": ["experiment=ppo_cartpole_hand", "eval_every=1000", "total_timesteps=30000"],
             "mbppo": ["experiment=mbppo_cartpole", "eval_every=1000", "total_timesteps=30000"],
         },
