@@ -892,15 +892,23 @@ class DreamerConfig:
     every update) that acts in the training envs and is evaluated; the actor itself keeps learning
     in imagination. 0: the actor acts itself."""
     act_context: int = 0
-    """Steps of real observations the acting (and evaluated) policy filters its latent state over:
-    K > 0 re-filters each env's last K steps from a blank state at every step, so the actor sees
-    states like those of the replayed ``seq_len``-step sequences it learned from; 0 filters the
-    whole episode."""
+    """Steps of real observations the acting (and, unless ``eval_context`` says otherwise, the
+    evaluated) policy filters its latent state over: K > 0 re-filters each env's last K steps from
+    a blank state at every step, so the actor sees states like those of the replayed
+    ``seq_len``-step sequences it learned from; 0 filters the whole episode."""
+    eval_context: int | None = None
+    """The same for the evaluated policy only (the run's evaluations and ``mbrl_ai.evaluate``):
+    the training envs and so the training itself are untouched by it. ``null``: ``act_context``."""
     replay_critic: float = 0.0
     """Weight of the critic's loss on the replayed posterior states, toward λ-returns of the real
     rewards and terminations (DreamerV3's replay value loss, 0.3 there; 0: off)."""
     bins: int = 255
     """Bins of the critic's two-hot distribution over symlog values in [-20, 20]."""
+
+    @property
+    def evaluated_context(self) -> int:
+        """The evaluated policy's context: ``eval_context``, else ``act_context``."""
+        return self.act_context if self.eval_context is None else self.eval_context
 
     def check(self, c: Config) -> None:
         for key in ("deter", "latents", "classes", "hidden", "batch_size", "horizon", "bins",
@@ -909,6 +917,8 @@ class DreamerConfig:
         need_int(self, "dreamer", "seq_len", 2)
         for key in ("model_layers", "layers", "learning_starts", "imagine_starts", "act_context"):
             need_int(self, "dreamer", key, 0)
+        if self.eval_context is not None:
+            need_int(self, "dreamer", "eval_context", 0)
         need_int(self, "dreamer", "buffer_size", self.seq_len * c.n_envs)
         need(self.bins >= 2, "dreamer.bins", self.bins, "must be an integer >= 2")
         for key in ("model_lr", "actor_lr", "critic_lr", "model_grad_clip", "ac_grad_clip",

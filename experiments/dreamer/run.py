@@ -59,6 +59,12 @@ ENVS: dict[str, tuple[float, int, int, dict[str, list[str]]]] = {
                 "dreamer.act_context=32",
                 "total_timesteps=60000",
             ],
+            # the preset's training exactly, evaluated on the latent state of its last 32 steps
+            "dreamer_eval_context": [
+                "experiment=dreamer_cartpole",
+                "dreamer.eval_context=32",
+                "total_timesteps=60000",
+            ],
             "ppo": ["experiment=ppo_cartpole_hand", "eval_every=1000", "total_timesteps=30000"],
             "mbppo": ["experiment=mbppo_cartpole", "eval_every=1000", "total_timesteps=30000"],
         },

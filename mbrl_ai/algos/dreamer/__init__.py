@@ -17,7 +17,8 @@ for each iteration of ``dreamer.steps_per_iteration`` real steps until total_tim
             actor and critic: imagined trajectories of ``horizon`` steps from ``imagine_starts``
             of the posterior states, λ-returns, normalised returns, slow critic  (behavior)
             critic, with ``replay_critic`` > 0: also λ-returns of the replayed real rewards
-    evaluate (greedy action, sampled latents from its own generator), log, checkpoint
+    evaluate (greedy action, sampled latents from its own generator; filtered over the last
+        ``eval_context`` steps if set, else as it acts), log, checkpoint
 """
 
 from __future__ import annotations
@@ -169,7 +170,7 @@ def train_dreamer(cfg: Config, out_dir: Path) -> RunResult:
     acting = DreamerPolicy(agent, info, cfg.seed + ACT_SEED_OFFSET, d.act_context)
     ckpt = Checkpointer(run)
     ckpt.track(agent=agent, optimizers=opts, replay=replay, acting=acting)
-    run.evaluate_with(DreamerPolicy(agent, info, cfg.seed, d.act_context))
+    run.evaluate_with(DreamerPolicy(agent, info, cfg.seed, d.evaluated_context))
     with run, ckpt:
         updates = int(ckpt.begin().get("updates", 0))
         if int(replay.size.sum()) == 0:  # a fresh run: the envs' first observations
@@ -218,7 +219,7 @@ def load_dreamer_policy(
     d = cfg.node(DreamerConfig)
     agent = build_agent(d, info)
     agent.load_state_dict(objects["agent"])
-    return DreamerPolicy(agent, info, cfg.seed, d.act_context), None
+    return DreamerPolicy(agent, info, cfg.seed, d.evaluated_context), None
 
 
 @torch.no_grad()
