@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch.distributions import Categorical, kl_divergence
 
-from mbrl_ai.algos.dreamer import build_agent, epsilon_greedy, open_loop
+from mbrl_ai.algos.dreamer import build_agent, epsilon_greedy, load_dreamer_policy, open_loop
 from mbrl_ai.algos.dreamer.behavior import (
     imagined_weights,
     lambda_returns,
@@ -26,9 +26,10 @@ from mbrl_ai.algos.dreamer.world_model import RSSM
 from mbrl_ai.checkpoint import read_checkpoint
 from mbrl_ai.config import DreamerConfig
 from mbrl_ai.envs import inspect_env
+from mbrl_ai.train import run as train
 from mbrl_ai.utils import read_jsonl
 from mbrl_ai.visualize import real_episode, visualize
-from tests.conftest import check_exact_resume, compose, run_cli
+from tests.conftest import check_exact_resume, comparable, compose, run_cli
 
 TINY = DreamerConfig(deter=16, latents=4, classes=5, hidden=16, bins=15)
 
@@ -310,6 +311,36 @@ def test_dreamer_resumes_exactly_and_evaluates(
     assert all(p.is_file() and p.stat().st_size > 0 for p in out)
 
 
+def test_eval_context_changes_the_evaluated_policy_and_not_the_training(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    contexts: list[int] = []
+    init = DreamerPolicy.__init__
+
+    def record(self: DreamerPolicy, *args: object, **kwargs: object) -> None:
+        init(self, *args, **kwargs)  # type: ignore[arg-type]
+        contexts.append(self.context)
+
+    monkeypatch.setattr(DreamerPolicy, "__init__", record)
+    train(compose(*SHORT, "env=CartPole-v1"), tmp_path / "plain")
+    assert contexts == [0, 0]  # acting, evaluated
+    split = compose(*SHORT, "env=CartPole-v1", "dreamer.eval_context=6")
+    train(split, tmp_path / "split")
+    assert contexts[2:] == [0, 6]
+    # the training envs act as before, so the run learns exactly the same
+    assert comparable(tmp_path / "split" / "metrics.jsonl") == comparable(
+        tmp_path / "plain" / "metrics.jsonl"
+    )
+    a, b = read_checkpoint(tmp_path / "plain")[0], read_checkpoint(tmp_path / "split")[0]
+    for key, value in a["objects"]["agent"].items():
+        assert torch.equal(value, b["objects"]["agent"][key]), key
+    # the evaluation command evaluates the split run's policy on its window too
+    policy, _ = load_dreamer_policy(split, inspect_env("CartPole-v1", {}), b["objects"])
+    assert policy.context == 6
+    acting = compose(*SHORT, "dreamer.act_context=3")
+    assert acting.node(DreamerConfig).evaluated_context == 3  # unset: as it acts
+
+
 def test_dreamer_refuses_bad_keys() -> None:
     for bad, key in (
         (["dreamer.actor_grad=backprop"], "dreamer.actor_grad"),
@@ -320,6 +351,7 @@ def test_dreamer_refuses_bad_keys() -> None:
         (["dreamer.explore_epsilon=1.5"], "dreamer.explore_epsilon"),
         (["dreamer.actor_ema=-0.1"], "dreamer.actor_ema"),
         (["dreamer.act_context=-1"], "dreamer.act_context"),
+        (["dreamer.eval_context=-1"], "dreamer.eval_context"),
         (["n_envs=2", "dreamer.steps_per_iteration=101"], "dreamer.steps_per_iteration"),
     ):
         result = run_cli("algo=dreamer", *bad)
