@@ -53,16 +53,16 @@ ENVS: dict[str, tuple[float, int, int, dict[str, list[str]]]] = {
         30_000,
         {
             "dreamer": ["experiment=dreamer_cartpole", "total_timesteps=60000"],
-            # the preset acting and evaluated on the latent state of its last 32 real steps
+            # the preset's training exactly, evaluated on the latent state of the whole episode
+            "dreamer_whole_episode": [
+                "experiment=dreamer_cartpole",
+                "dreamer.eval_context=0",
+                "total_timesteps=60000",
+            ],
+            # the preset also acting on the latent state of its last 32 real steps
             "dreamer_context": [
                 "experiment=dreamer_cartpole",
                 "dreamer.act_context=32",
-                "total_timesteps=60000",
-            ],
-            # the preset's training exactly, evaluated on the latent state of its last 32 steps
-            "dreamer_eval_context": [
-                "experiment=dreamer_cartpole",
-                "dreamer.eval_context=32",
                 "total_timesteps=60000",
             ],
             "ppo": ["experiment=ppo_cartpole_hand", "eval_every=1000", "total_timesteps=30000"],
