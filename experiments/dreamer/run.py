@@ -65,6 +65,12 @@ ENVS: dict[str, tuple[float, int, int, dict[str, list[str]]]] = {
                 "dreamer.act_context=32",
                 "total_timesteps=60000",
             ],
+            # the preset with the actor learning at half the rate (5e-5; DreamerV3: 3e-5)
+            "dreamer_slow_actor": [
+                "experiment=dreamer_cartpole",
+                "dreamer.actor_lr=5e-5",
+                "total_timesteps=60000",
+            ],
             "ppo": ["experiment=ppo_cartpole_hand", "eval_every=1000", "total_timesteps=30000"],
             "mbppo": ["experiment=mbppo_cartpole", "eval_every=1000", "total_timesteps=30000"],
         },
