@@ -878,8 +878,11 @@ class DreamerConfig:
     ε-greedy exploration, on top of ``explore``)."""
     actor_grad: str = "auto"
     """Actor gradient: ``reinforce`` (score function, with the critic as baseline), ``dynamics``
-    (backpropagation through the world model; Box actions only) or ``auto`` (reinforce for
-    Discrete, dynamics for Box actions, as DreamerV3 does)."""
+    (backpropagation through the world model), ``all_actions`` (Discrete actions only: every
+    action of every imagined state is scored by one more imagined step, r + γ·c·v_slow of the
+    state it reaches, and the actor's probabilities are moved toward the better ones; no action
+    is sampled for the gradient) or ``auto`` (reinforce for Discrete, dynamics for Box actions,
+    as DreamerV3 does)."""
     return_norm_decay: float = 0.99
     """EMA decay of the 5th–95th percentile range S that returns are divided by (by max(1, S))."""
     slow_critic_tau: float = 0.02
@@ -937,7 +940,9 @@ class DreamerConfig:
             self.slow_critic_tau,
             "must be in (0, 1]",
         )
-        need_choice("dreamer.actor_grad", self.actor_grad, ("auto", "reinforce", "dynamics"))
+        need_choice(
+            "dreamer.actor_grad", self.actor_grad, ("auto", "reinforce", "dynamics", "all_actions")
+        )
         need_choice("dreamer.explore", self.explore, ("sample", "mode"))
         need_multiple_of_envs("dreamer.steps_per_iteration", self.steps_per_iteration, c.n_envs)
 

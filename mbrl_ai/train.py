@@ -110,7 +110,7 @@ def check_run(cfg: Config) -> None:
     the algorithm handles its spaces; a trial scored by steps to threshold has a threshold."""
     check_device(cfg.device)
     info = inspect_env(cfg.env, cfg.env_kwargs)
-    check_spaces(info, cfg.algo.name)
+    check_spaces(info, cfg.algo.name, cfg)
     threshold = cfg.eval_threshold if cfg.eval_threshold is not None else info.reward_threshold
     if is_trial(cfg) and cfg.tune.objective == "steps_to_threshold" and threshold is None:
         raise ConfigError(

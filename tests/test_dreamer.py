@@ -14,6 +14,7 @@ from torch.distributions import Categorical, kl_divergence
 
 from mbrl_ai.algos.dreamer import build_agent, epsilon_greedy, load_dreamer_policy, open_loop
 from mbrl_ai.algos.dreamer.behavior import (
+    action_values,
     imagined_weights,
     lambda_returns,
     polyak,
@@ -22,7 +23,7 @@ from mbrl_ai.algos.dreamer.behavior import (
 from mbrl_ai.algos.dreamer.dist import TwoHot, categorical_kl, symexp, symlog
 from mbrl_ai.algos.dreamer.policy import DreamerPolicy
 from mbrl_ai.algos.dreamer.replay import SequenceReplay
-from mbrl_ai.algos.dreamer.world_model import RSSM
+from mbrl_ai.algos.dreamer.world_model import RSSM, Latent
 from mbrl_ai.checkpoint import read_checkpoint
 from mbrl_ai.config import DreamerConfig
 from mbrl_ai.envs import inspect_env
@@ -247,6 +248,36 @@ def test_the_averaged_actor_acts_and_follows_the_actor_by_tau() -> None:
     assert torch.equal(action, averaged(policy.state.feat()).mode())
 
 
+def test_action_values_score_every_action_one_imagined_step_ahead() -> None:
+    """Q(s, a) = r(s') + γ·c(s')·v_slow(s'), s' one imagined step from s with a, for every
+    state of an [H, N] batch and every action (a prior made deterministic so that the batched
+    values can be checked one state and one action at a time)."""
+    torch.manual_seed(0)
+    info = inspect_env("CartPole-v1", {})
+    agent = build_agent(replace(TINY, unimix=0.0), info)
+    head = agent.wm.rssm.prior_net[-1]
+    with torch.no_grad():  # every latent's prior puts all its mass on class 0
+        head.weight.zero_()
+        head.bias.copy_(torch.tensor([50.0] + [-50.0] * (TINY.classes - 1)).repeat(TINY.latents))
+        for p in agent.slow_critic.parameters():  # a critic that is not zero everywhere
+            p.normal_(0.0, 0.3)
+    h = torch.randn(3, 5, TINY.deter)
+    z = torch.nn.functional.one_hot(torch.randint(0, TINY.classes, (3, 5, TINY.latents)),
+                                     TINY.classes).float()  # fmt: skip
+    q = action_values(agent, Latent(h, z), gamma=0.9)
+    assert q.shape == (3, 5, 2)
+    wm = agent.wm
+    for t, n, a in np.ndindex(3, 5, 2):
+        action = torch.nn.functional.one_hot(torch.tensor([a]), 2).float()
+        feat = wm.rssm.img_step(Latent(h[t, n][None], z[t, n][None]), action).feat()
+        with torch.no_grad():
+            want = wm.predicted_reward(feat) + 0.9 * wm.continuation(feat) * (
+                agent.slow_critic.value(feat)
+            )
+        torch.testing.assert_close(q[t, n, a], want[0])
+    assert not torch.allclose(q[..., 0], q[..., 1])  # the two actions lead to different states
+
+
 SHORT = [
     "algo=dreamer",
     "total_timesteps=600",
@@ -282,6 +313,7 @@ SHORT = [
                 "dreamer.replay_critic=0.3",
                 "dreamer.actor_ema=0.1",
                 "dreamer.act_context=4",
+                "dreamer.actor_grad=all_actions",
             ],
         ),
         ("Pendulum-v1", []),
@@ -353,6 +385,7 @@ def test_dreamer_refuses_bad_keys() -> None:
         (["dreamer.act_context=-1"], "dreamer.act_context"),
         (["dreamer.eval_context=-1"], "dreamer.eval_context"),
         (["n_envs=2", "dreamer.steps_per_iteration=101"], "dreamer.steps_per_iteration"),
+        (["env=Pendulum-v1", "dreamer.actor_grad=all_actions"], "dreamer.actor_grad"),
     ):
         result = run_cli("algo=dreamer", *bad)
         assert result.returncode == 2, (bad, result.stderr)

@@ -69,6 +69,9 @@ class AlgorithmSpec:
     ``check(self, cfg)`` method); nodes may be shared by several algorithms (SAC's by MBPO)."""
     check: Callable[[Config], None] | None = None
     """Checks across nodes that only this algorithm needs (raise ``ConfigError``)."""
+    check_env: Callable[[Config, EnvInfo], None] | None = None
+    """Checks of its options against the env's spaces (raise ``ConfigError``); run with
+    :func:`check_spaces`, before any work starts."""
     world_model: bool = False
     """Its checkpoints hold a ``world_model`` (``visualize`` can show it)."""
     open_loop: OpenLoop | None = None
@@ -153,8 +156,9 @@ def to_config(cfg: DictConfig) -> Config:
     return config
 
 
-def check_spaces(info: EnvInfo, algo: str) -> None:
-    """Refuse an env whose spaces the algorithm cannot handle, before any work starts."""
+def check_spaces(info: EnvInfo, algo: str, cfg: Config | None = None) -> None:
+    """Refuse an env whose spaces the algorithm cannot handle (and, given ``cfg``, options of
+    the algorithm that the spaces rule out), before any work starts."""
     spec = get(algo)
     for what, space, allowed in (
         ("observation", info.observation_space, spec.observation_spaces),
@@ -167,6 +171,8 @@ def check_spaces(info: EnvInfo, algo: str) -> None:
                 info.env_id,
                 f"algo={algo} does not support {what} space {space}; allowed: {kinds}",
             )
+    if cfg is not None and spec.check_env is not None:
+        spec.check_env(cfg, info)
 
 
 def load_policy(path: Path, trust: bool = True) -> tuple[Policy, RunningMeanStd | None, Config]:

@@ -44,7 +44,7 @@ from mbrl_ai.algos.dreamer.behavior import (
 from mbrl_ai.algos.dreamer.policy import DreamerPolicy
 from mbrl_ai.algos.dreamer.replay import SequenceReplay
 from mbrl_ai.algos.dreamer.world_model import Latent
-from mbrl_ai.config import Config, DreamerConfig
+from mbrl_ai.config import Config, ConfigError, DreamerConfig
 from mbrl_ai.envs import EnvInfo
 from mbrl_ai.modules import RunningMeanStd
 from mbrl_ai.optim import Adam, Optimizer, clip_grad_norm
@@ -90,7 +90,7 @@ def train_step(
     batch: dict[str, np.ndarray],
     d: DreamerConfig,
     gamma: float,
-    dynamics: bool,
+    estimator: str,
     device: torch.device,
     rng: np.random.Generator,
 ) -> dict[str, torch.Tensor]:
@@ -108,7 +108,7 @@ def train_step(
     start = Latent(seen.latent.h.flatten(0, 1)[pick], seen.latent.z.flatten(0, 1)[pick]).detach()
     start_cont = 1.0 - t["is_terminal"].flatten()[pick].float()
     actor_loss, critic_loss, ac, start_returns = behavior_losses(
-        agent, start, start_cont, d, gamma, dynamics
+        agent, start, start_cont, d, gamma, estimator
     )
     stats.update(ac)
     if d.replay_critic > 0:
@@ -125,8 +125,23 @@ def train_step(
     return stats
 
 
-def uses_dynamics_gradient(d: DreamerConfig, discrete: bool) -> bool:
-    return d.actor_grad == "dynamics" or (d.actor_grad == "auto" and not discrete)
+def check_env(cfg: Config, info: EnvInfo) -> None:
+    """``dreamer.actor_grad=all_actions`` scores every action: Discrete action spaces only."""
+    d = cfg.node(DreamerConfig)
+    if d.actor_grad == "all_actions" and not isinstance(info.action_space, gym.spaces.Discrete):
+        raise ConfigError(
+            "dreamer.actor_grad",
+            d.actor_grad,
+            f"needs a Discrete action space ({info.env_id} has {info.action_space}); "
+            "allowed: auto, reinforce, dynamics",
+        )
+
+
+def actor_estimator(d: DreamerConfig, discrete: bool) -> str:
+    """``dreamer.actor_grad`` with ``auto`` resolved: reinforce for Discrete, dynamics for Box."""
+    if d.actor_grad == "auto":
+        return "reinforce" if discrete else "dynamics"
+    return d.actor_grad
 
 
 def epsilon_greedy(
@@ -163,7 +178,7 @@ def train_dreamer(cfg: Config, out_dir: Path) -> RunResult:
     run = start_run(cfg, out_dir)
     d, info, device = cfg.node(DreamerConfig), run.info, run.device
     discrete = isinstance(info.action_space, gym.spaces.Discrete)
-    dynamics = uses_dynamics_gradient(d, discrete)
+    estimator = actor_estimator(d, discrete)
     agent = build_agent(d, info).to(device)
     opts = DreamerOptimizers(agent, d)
     replay = SequenceReplay(d.buffer_size // cfg.n_envs, cfg.n_envs, info.obs_dim, info.action_dim)
@@ -194,7 +209,7 @@ def train_dreamer(cfg: Config, out_dir: Path) -> RunResult:
                 while updates < due and replay.can_sample(d.seq_len):
                     batch = replay.sample(d.batch_size, d.seq_len, run.rng)
                     stats.append(
-                        train_step(agent, opts, batch, d, cfg.gamma, dynamics, device, run.rng)
+                        train_step(agent, opts, batch, d, cfg.gamma, estimator, device, run.rng)
                     )
                     updates += 1
                 if run.env_steps >= cfg.total_timesteps:
@@ -268,6 +283,7 @@ register(
         action_spaces=(gym.spaces.Discrete, gym.spaces.Box),
         reads=("gamma",),
         nodes=(DreamerConfig,),
+        check_env=check_env,
         world_model=True,
         open_loop=open_loop,
     )

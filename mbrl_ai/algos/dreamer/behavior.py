@@ -9,6 +9,9 @@ batch.
     S ← EMA of the 5th–95th percentile range of R;  scale = max(1, S)
     actor:  reinforce  −w_t [log π(a_t | s_t) sg((R_t − v_t) / scale) + η H(π(s_t))]
             dynamics   −w_t [R_t / scale + η H(π(s_t))]      (gradient through the world model)
+            all_actions  −w_t [Σ_a π(a | s_t) sg((Q(s_t, a) − Σ_b π(b | s_t) Q(s_t, b)) / scale)
+                         + η H(π(s_t))],  Q(s, a) = r(s') + γ c(s') v_slow(s'), s' one imagined
+                         step from s with a   (Discrete actions: every action scored, none sampled)
     critic: two-hot −log p(R_t | s_t) − reg · log p(v_slow(s_t) | s_t), weighted by w_t
             + replay_critic · −log p(R^replay_t | s_t) on the replayed posterior states, R^replay
             the λ-returns of the real rewards bootstrapped from the imagined R_0 (slow critic
@@ -126,9 +129,11 @@ def imagined_weights(cont: torch.Tensor, start_cont: torch.Tensor, gamma: float)
 
 @dataclass
 class Imagined:
-    """An imagined batch: features ``[H + 1, N, F]``, actions ``[H, N, A]``, and the actor's
-    log-probabilities and entropies of steps 0..H-1 ``[H, N]`` (differentiable in the actor)."""
+    """An imagined batch: latent states and their features ``[H + 1, N, ...]``, actions
+    ``[H, N, A]``, and the actor's log-probabilities and entropies of steps 0..H-1 ``[H, N]``
+    (differentiable in the actor)."""
 
+    latent: Latent
     feat: torch.Tensor
     actions: torch.Tensor
     log_prob: torch.Tensor
@@ -142,6 +147,7 @@ def imagine(
     actor's distributions keep their gradient; with ``dynamics`` the whole trajectory is
     differentiable in the actor's parameters (the caller freezes the world model's own)."""
     state, feats, actions, log_probs, entropies = start, [start.feat()], [], [], []
+    states = [start]
     for _ in range(horizon):
         dist = actor(feats[-1] if dynamics else feats[-1].detach())
         with torch.set_grad_enabled(dynamics):
@@ -151,9 +157,32 @@ def imagine(
         entropies.append(dist.entropy())
         feats.append(state.feat())
         actions.append(action)
+        states.append(state)
+    latent = Latent(torch.stack([s.h for s in states]), torch.stack([s.z for s in states]))
     return Imagined(
-        torch.stack(feats), torch.stack(actions), torch.stack(log_probs), torch.stack(entropies)
+        latent,
+        torch.stack(feats),
+        torch.stack(actions),
+        torch.stack(log_probs),
+        torch.stack(entropies),
     )
+
+
+@torch.no_grad()
+def action_values(agent: DreamerAgent, state: Latent, gamma: float) -> torch.Tensor:
+    """Q(s, a) ``[..., A]`` of every discrete action at the latent states ``state [...]``: the
+    state s' that one imagined step with ``a`` reaches, scored r(s') + γ·c(s')·v_slow(s')."""
+    lead = state.h.shape[:-1]
+    flat = Latent(state.h.flatten(0, -2), state.z.flatten(0, -3))
+    one_hots = torch.eye(agent.actor.action_dim, device=flat.h.device)
+    values = []
+    for a in one_hots:
+        feat = agent.wm.rssm.img_step(flat, a.expand(len(flat.h), -1)).feat()
+        cont = agent.wm.continuation(feat)
+        values.append(
+            agent.wm.predicted_reward(feat) + gamma * cont * agent.slow_critic.value(feat)
+        )
+    return torch.stack(values, -1).reshape(*lead, -1)
 
 
 class DreamerAgent(nn.Module):
@@ -183,12 +212,14 @@ def behavior_losses(
     start_cont: torch.Tensor,
     d: DreamerConfig,
     gamma: float,
-    dynamics: bool,
+    estimator: str,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
     """Actor and critic losses from imagined trajectories that start at ``start [N, ...]``
     (``start_cont [N]``: 1 − terminal of each start), their statistics, and the λ-returns of the
-    starts ``[N]``."""
+    starts ``[N]``. ``estimator``: the actor's gradient, ``reinforce``, ``dynamics`` or
+    ``all_actions`` (see the module's docstring)."""
     wm, actor, critic = agent.wm, agent.actor, agent.critic
+    dynamics = estimator == "dynamics"
     wm.requires_grad_(False)
     try:
         traj = imagine(wm, actor, start.detach(), d.horizon, dynamics)
@@ -205,6 +236,11 @@ def behavior_losses(
     logits = critic(feat[:-1].detach())
     if dynamics:
         objective = returns / scale
+    elif estimator == "all_actions":
+        q = action_values(agent, Latent(traj.latent.h[:-1], traj.latent.z[:-1]), gamma)
+        probs = actor(feat[:-1].detach()).probs
+        advantage = q - (probs.detach() * q).sum(-1, keepdim=True)
+        objective = (probs * (advantage / scale)).sum(-1)
     else:
         baseline = critic.dist.mean(logits.detach())
         objective = traj.log_prob * ((returns - baseline).detach() / scale)
