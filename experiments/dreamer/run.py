@@ -71,6 +71,12 @@ ENVS: dict[str, tuple[float, int, int, dict[str, list[str]]]] = {
                 "dreamer.actor_lr=5e-5",
                 "total_timesteps=60000",
             ],
+            # the preset with the all-actions actor gradient (actor_snr.py: less noise)
+            "dreamer_all_actions": [
+                "experiment=dreamer_cartpole",
+                "dreamer.actor_grad=all_actions",
+                "total_timesteps=60000",
+            ],
             "ppo": ["experiment=ppo_cartpole_hand", "eval_every=1000", "total_timesteps=30000"],
             "mbppo": ["experiment=mbppo_cartpole", "eval_every=1000", "total_timesteps=30000"],
         },
