@@ -53,22 +53,24 @@ ENVS: dict[str, tuple[float, int, int, dict[str, list[str]]]] = {
         30_000,
         {
             "dreamer": ["experiment=dreamer_cartpole", "total_timesteps=60000"],
-            # the preset's training exactly, evaluated on the latent state of the whole episode
+            # the preset before round 6 (actor learning rate 1e-4), evaluated on its last 32 steps
+            "dreamer_fast_actor": [
+                "experiment=dreamer_cartpole",
+                "dreamer.actor_lr=1e-4",
+                "total_timesteps=60000",
+            ],
+            # the preset before round 6, evaluated on the latent state of the whole episode
             "dreamer_whole_episode": [
                 "experiment=dreamer_cartpole",
+                "dreamer.actor_lr=1e-4",
                 "dreamer.eval_context=0",
                 "total_timesteps=60000",
             ],
-            # the preset also acting on the latent state of its last 32 real steps
+            # the preset before round 6, also acting on the latent state of its last 32 real steps
             "dreamer_context": [
                 "experiment=dreamer_cartpole",
+                "dreamer.actor_lr=1e-4",
                 "dreamer.act_context=32",
-                "total_timesteps=60000",
-            ],
-            # the preset with the actor learning at half the rate (5e-5; DreamerV3: 3e-5)
-            "dreamer_slow_actor": [
-                "experiment=dreamer_cartpole",
-                "dreamer.actor_lr=5e-5",
                 "total_timesteps=60000",
             ],
             # the preset with the all-actions actor gradient (actor_snr.py: less noise)
