@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from mbrl_ai.config import Config
-from mbrl_ai.errors import EndRun
+from mbrl_ai.core.errors import EndRun
+from mbrl_ai.core.stats import bootstrap_ci, median_iqr, steps_to_threshold
+from mbrl_ai.core.utils import read_jsonl
 from mbrl_ai.runtime import RunContext, RunResult, watch_iterations
-from mbrl_ai.stats import bootstrap_ci, median_iqr, steps_to_threshold
 from mbrl_ai.train import run
-from mbrl_ai.utils import read_jsonl
 
 
 @dataclass
@@ -220,7 +220,7 @@ def learn_sb3(model, cfg: Config, rec: RunRecord, discrete: bool, stop_when_solv
     from stable_baselines3.common.callbacks import BaseCallback
 
     from mbrl_ai.envs import make_vec_env
-    from mbrl_ai.evaluation import EVAL_SEED_OFFSET, evaluate_policy
+    from mbrl_ai.runtime.evaluation import EVAL_SEED_OFFSET, evaluate_policy
 
     eval_envs = make_vec_env(
         cfg.env, min(cfg.eval_n_envs, cfg.eval_episodes), cfg.seed + EVAL_SEED_OFFSET

@@ -12,9 +12,9 @@ from typing import Any
 import torch
 
 from mbrl_ai.config import Config
+from mbrl_ai.core.optim import Adam
 from mbrl_ai.envs import EnvInfo
 from mbrl_ai.modules import Actor, Critic, RunningMeanStd
-from mbrl_ai.optim import Adam
 
 
 @dataclass

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from gymnasium.vector import VectorEnv
 
-from mbrl_ai.buffers import Transitions
+from mbrl_ai.core.buffers import Transitions
+from mbrl_ai.core.errors import NonFiniteError
 from mbrl_ai.envs import final_observations
-from mbrl_ai.errors import NonFiniteError
 from mbrl_ai.modules import Actor, Critic, RunningMeanStd
 from mbrl_ai.modules.mlp import fast_forward
 

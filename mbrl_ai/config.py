@@ -24,19 +24,8 @@ from typing import Any, ClassVar, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 
-from mbrl_ai.termination import KNOWN_TERMINATION
-
-
-class ConfigError(ValueError):
-    """A config value that cannot be used; the message is one line: key, value, what is allowed."""
-
-    def __init__(self, key: str, value: Any, allowed: str) -> None:
-        self.key, self.value, self.allowed = key, value, allowed
-        super().__init__(f"invalid config: {key}={value!r}: {allowed}")
-
-    def __reduce__(self) -> tuple[type, tuple[str, Any, str]]:
-        # rebuilt from its three fields: it crosses process pools (joblib sweeps, study scripts)
-        return (ConfigError, (self.key, self.value, self.allowed))
+from mbrl_ai.core.errors import ConfigError
+from mbrl_ai.envs.termination import KNOWN_TERMINATION
 
 
 @dataclass
@@ -156,7 +145,7 @@ class WorldModelConfig:
     """BCE weight of terminal transitions; ``null`` = (non-terminal / terminal) count in the data."""
     termination: str = "learned"
     """What ends a model rollout (MB-PPO's imagination, MBPO's branches): the ``learned`` done
-    head, or the env's ``known`` rule (``mbrl_ai.termination``), the ablation."""
+    head, or the env's ``known`` rule (``mbrl_ai.envs.termination``), the ablation."""
     done_input: str = "state_action"
     """What the learned done probability reads: ``state_action`` (a head of each member, beside
     Δs and r) or ``next_state`` (a separate classifier per member of the next state alone, trained

@@ -22,6 +22,7 @@ import torch
 
 from mbrl_ai.collect import Rollout
 from mbrl_ai.config import CuriosityConfig
+from mbrl_ai.core.optim import Optimizer
 from mbrl_ai.imagine import ImaginedRollouts
 from mbrl_ai.modules.curiosity import NoCuriosity
 from mbrl_ai.modules.disagreement import EnsembleDisagreement
@@ -29,7 +30,6 @@ from mbrl_ai.modules.icm import ICM
 from mbrl_ai.modules.normalizer import RunningMeanStd
 from mbrl_ai.modules.rnd import RND
 from mbrl_ai.modules.world_model import EnsembleWorldModel
-from mbrl_ai.optim import Optimizer
 
 Curiosity = NoCuriosity | RND | ICM | EnsembleDisagreement
 D = TypeVar("D", Rollout, ImaginedRollouts)

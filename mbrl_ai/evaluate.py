@@ -32,12 +32,12 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from PIL import Image
 
 from mbrl_ai.algos import load_plugins, load_policy
-from mbrl_ai.checkpoint import CHECKPOINTS, STATE_FILE, CheckpointError, latest_checkpoint
 from mbrl_ai.config import Config, ConfigError
+from mbrl_ai.core.checkpoint import CHECKPOINTS, STATE_FILE, CheckpointError, latest_checkpoint
 from mbrl_ai.envs import find_spec, make_env, make_vec_env
-from mbrl_ai.evaluation import EVAL_SEED_OFFSET, evaluate_policy
 from mbrl_ai.modules import RunningMeanStd
 from mbrl_ai.modules.actor import Policy
+from mbrl_ai.runtime.evaluation import EVAL_SEED_OFFSET, evaluate_policy
 
 __all__ = ["evaluate_policy", "main", "record_video", "rendering_problem"]
 
@@ -210,7 +210,7 @@ def record_video(
     max_frames: int = VIDEO_MAX_FRAMES,
 ) -> list[Image.Image]:
     """Frames of ``episodes`` deterministic episodes from ``seed``, played by
-    :func:`~mbrl_ai.evaluation.evaluate_policy` on one env that renders; each episode is cut
+    :func:`~mbrl_ai.runtime.evaluation.evaluate_policy` on one env that renders; each episode is cut
     after ``VIDEO_MAX_STEPS`` steps, and at most ``max_frames`` frames are kept."""
     _render_offscreen()
     limit = min(find_spec(cfg.env).max_episode_steps or cfg.eval_max_steps, VIDEO_MAX_STEPS)

@@ -28,12 +28,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mbrl_ai.buffers import ReplayBuffer, Transitions
 from mbrl_ai.collect import Rollout
 from mbrl_ai.config import MBPOConfig, WorldModelConfig
+from mbrl_ai.core.buffers import ReplayBuffer, Transitions
+from mbrl_ai.core.optim import Adam, Optimizer
 from mbrl_ai.envs import EnvInfo
 from mbrl_ai.modules.world_model import EnsembleWorldModel
-from mbrl_ai.optim import Adam, Optimizer
 
 # the k-step open-loop error diagnostic starts from at most this many real states per iteration
 OPEN_LOOP_MAX_STARTS = 256

@@ -39,10 +39,10 @@ import numpy as np
 import torch
 
 from mbrl_ai.config import ImaginationConfig
+from mbrl_ai.envs.termination import TerminationFn
 from mbrl_ai.modules import Actor, Critic, RunningMeanStd
 from mbrl_ai.modules.world_model import EnsembleWorldModel
 from mbrl_ai.rollouts import model_rollouts
-from mbrl_ai.termination import TerminationFn
 
 
 @dataclass(frozen=True)

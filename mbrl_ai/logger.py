@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mbrl_ai.config import RUN_MANAGEMENT_KEYS, Config, config_dict, used_config_dict
-from mbrl_ai.utils import JsonlWriter, filter_jsonl, versions
+from mbrl_ai.core.utils import JsonlWriter, filter_jsonl, versions
 
 WandbMode = Literal["online", "offline", "disabled"]  # config.WANDB_MODES, as wandb.init types it
 

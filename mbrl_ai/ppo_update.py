@@ -14,9 +14,9 @@ import torch
 
 from mbrl_ai.collect import Rollout
 from mbrl_ai.config import Config
+from mbrl_ai.core.optim import Optimizer, clip_grad_norm
 from mbrl_ai.imagine import ImaginedRollouts
 from mbrl_ai.modules import Actor, Critic
-from mbrl_ai.optim import Optimizer, clip_grad_norm
 
 
 @dataclass(frozen=True)

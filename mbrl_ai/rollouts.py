@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import torch
 
+from mbrl_ai.envs.termination import TerminationFn
 from mbrl_ai.modules.world_model import EnsembleWorldModel
-from mbrl_ai.termination import TerminationFn
 
 # raw states [R, obs_dim] -> (actions, log-probabilities [R])
 ActFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]

@@ -41,8 +41,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from mbrl_ai import algos
 from mbrl_ai.algos import check_spaces, config_schema, to_config
-from mbrl_ai.checkpoint import CheckpointError, latest_checkpoint, read_checkpoint
-from mbrl_ai.cli_help import help_text
+from mbrl_ai.analysis.report import plot_run
+from mbrl_ai.cli.help import help_text
 from mbrl_ai.config import (
     RESUME_MAY_CHANGE,
     SCORING_KEYS,
@@ -55,13 +55,13 @@ from mbrl_ai.config import (
     unknown_key,
     used_config_dict,
 )
+from mbrl_ai.core.checkpoint import CheckpointError, latest_checkpoint, read_checkpoint
+from mbrl_ai.core.errors import NonFiniteError, RunInterrupted
+from mbrl_ai.core.stats import steps_to_threshold
+from mbrl_ai.core.utils import device_unavailable
 from mbrl_ai.envs import inspect_env, refuse_untrusted_module
-from mbrl_ai.errors import NonFiniteError, RunInterrupted
-from mbrl_ai.report import plot_run
-from mbrl_ai.stats import steps_to_threshold
 from mbrl_ai.tune.objective import score as objective_score
 from mbrl_ai.tune.trial import TRIAL_FILE, run_trial
-from mbrl_ai.utils import device_unavailable
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 # ``${or_default:a,b}``: a unless it is empty (sweep folders of runs without overrides)

@@ -30,9 +30,10 @@ import torch
 
 from mbrl_ai.agent import PPOAgent, build_ppo_agent
 from mbrl_ai.beta import BetaState, adapt_beta
-from mbrl_ai.buffers import ReplayBuffer
 from mbrl_ai.collect import collect_rollout
 from mbrl_ai.config import Config
+from mbrl_ai.core.buffers import ReplayBuffer
+from mbrl_ai.core.optim import Adam
 from mbrl_ai.curiosity import (
     Curiosity,
     IntrinsicScaler,
@@ -44,6 +45,7 @@ from mbrl_ai.curiosity import (
     real_intrinsic_rewards,
     update_curiosity,
 )
+from mbrl_ai.envs.termination import termination_fn
 from mbrl_ai.fit_model import (
     build_model_optimizer,
     build_real_replay,
@@ -63,10 +65,8 @@ from mbrl_ai.imagine import (
 )
 from mbrl_ai.modules import Critic
 from mbrl_ai.modules.world_model import EnsembleWorldModel
-from mbrl_ai.optim import Adam
 from mbrl_ai.ppo_update import ppo_update
 from mbrl_ai.runtime import Checkpointer, RunContext, RunResult, start_run
-from mbrl_ai.termination import termination_fn
 
 
 @dataclass

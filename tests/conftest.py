@@ -15,10 +15,10 @@ import torch
 
 import tests.fake_envs  # noqa: F401  (registers the toy envs)
 from mbrl_ai.config import Config
-from mbrl_ai.errors import RunInterrupted
+from mbrl_ai.core.errors import RunInterrupted
+from mbrl_ai.core.utils import read_jsonl
 from mbrl_ai.logger import RunLogger
 from mbrl_ai.train import compose_config, run
-from mbrl_ai.utils import read_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
 

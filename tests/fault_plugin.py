@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mbrl_ai import checkpoint
+from mbrl_ai.core import checkpoint
 
 _name, _, _after = os.environ.get("MBRL_AI_TEST_FAULT", "").partition(":")
 if _name:

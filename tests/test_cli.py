@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mbrl_ai.checkpoint import CheckpointError, load_state, read_checkpoint
-from mbrl_ai.utils import read_jsonl
+from mbrl_ai.core.checkpoint import CheckpointError, load_state, read_checkpoint
+from mbrl_ai.core.utils import read_jsonl
 from tests.conftest import run_cli
 
 BAD_INPUT = [

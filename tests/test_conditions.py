@@ -1,4 +1,4 @@
-"""Conditions for adaptive imagination (``mbrl_ai.conditions``): a mid-run dynamics shift that
+"""Conditions for adaptive imagination (``mbrl_ai.envs.conditions``): a mid-run dynamics shift that
 follows the run's real steps, state noise in one region, observation noise."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from mbrl_ai.checkpoint import read_checkpoint
+from mbrl_ai.core.checkpoint import read_checkpoint
 from mbrl_ai.envs import make_env, make_vec_env
 from mbrl_ai.train import run
 from tests.conftest import compose

@@ -11,8 +11,8 @@ import torch
 
 import mbrl_ai.gae as gae
 import mbrl_ai.trainer as trainer
-from mbrl_ai.checkpoint import read_checkpoint
 from mbrl_ai.config import CuriosityConfig
+from mbrl_ai.core.checkpoint import read_checkpoint
 from mbrl_ai.curiosity import IntrinsicScaler, build_curiosity, update_curiosity
 from mbrl_ai.gae import add_intrinsic_advantage
 from mbrl_ai.modules.world_model import EnsembleWorldModel

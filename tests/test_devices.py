@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import torch
 
-from mbrl_ai.optim import Adam
+from mbrl_ai.core.optim import Adam
 from mbrl_ai.runtime import Checkpointer
 from mbrl_ai.train import run
 from tests.conftest import TINY, compose

@@ -24,12 +24,12 @@ from mbrl_ai.algos.dreamer.dist import TwoHot, categorical_kl, symexp, symlog
 from mbrl_ai.algos.dreamer.policy import DreamerPolicy
 from mbrl_ai.algos.dreamer.replay import SequenceReplay
 from mbrl_ai.algos.dreamer.world_model import RSSM, Latent
-from mbrl_ai.checkpoint import read_checkpoint
+from mbrl_ai.analysis.visualize import real_episode, visualize
 from mbrl_ai.config import DreamerConfig
+from mbrl_ai.core.checkpoint import read_checkpoint
+from mbrl_ai.core.utils import read_jsonl
 from mbrl_ai.envs import inspect_env
 from mbrl_ai.train import run as train
-from mbrl_ai.utils import read_jsonl
-from mbrl_ai.visualize import real_episode, visualize
 from tests.conftest import check_exact_resume, comparable, compose, run_cli
 
 TINY = DreamerConfig(deter=16, latents=4, classes=5, hidden=16, bins=15)

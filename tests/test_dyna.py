@@ -13,10 +13,11 @@ from gymnasium.utils.env_checker import check_env
 
 from mbrl_ai.algos import load_policy
 from mbrl_ai.algos.dyna_q import DynaQAgent
-from mbrl_ai.checkpoint import read_checkpoint
 from mbrl_ai.config import DynaQConfig
+from mbrl_ai.core.checkpoint import read_checkpoint
+from mbrl_ai.core.utils import read_jsonl
 from mbrl_ai.envs import get_env_state, make_vec_env
-from mbrl_ai.tabular import (
+from mbrl_ai.envs.tabular import (
     discounted_optimal_value,
     discounted_policy_value,
     optimal_return,
@@ -24,7 +25,6 @@ from mbrl_ai.tabular import (
     transition_table,
 )
 from mbrl_ai.train import run
-from mbrl_ai.utils import read_jsonl
 from tests.conftest import check_exact_resume, compose, run_cli
 
 

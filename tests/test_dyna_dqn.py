@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from mbrl_ai.algos.dyna_dqn import epsilon, mixed_batch
-from mbrl_ai.buffers import ReplayBuffer, Transitions
-from mbrl_ai.checkpoint import read_checkpoint
+from mbrl_ai.algos.dyna_dqn.update import dqn_update
 from mbrl_ai.config import DynaDQNConfig
-from mbrl_ai.dqn_update import dqn_update
+from mbrl_ai.core.buffers import ReplayBuffer, Transitions
+from mbrl_ai.core.checkpoint import read_checkpoint
+from mbrl_ai.core.utils import read_jsonl
 from mbrl_ai.modules.q_network import QNetwork
-from mbrl_ai.utils import read_jsonl
 from tests.conftest import check_exact_resume, compose, run_cli
 
 

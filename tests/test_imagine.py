@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from mbrl_ai.buffers import ReplayBuffer
 from mbrl_ai.collect import collect_rollout, start_collection
 from mbrl_ai.config import ImaginationConfig
+from mbrl_ai.core.buffers import ReplayBuffer
 from mbrl_ai.envs import make_vec_env
 from mbrl_ai.gae import compute_gae
 from mbrl_ai.imagine import (

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mbrl_ai.config import Config
-from mbrl_ai.stats import steps_to_threshold
+from mbrl_ai.core.stats import steps_to_threshold
 from mbrl_ai.train import run
 from tests.conftest import compose
 

@@ -12,21 +12,21 @@ import numpy as np
 import pytest
 import torch
 
-from mbrl_ai.branched_rollouts import (
+from mbrl_ai.algos.mbpo.branched_rollouts import (
     branched_rollouts,
     max_rollout_horizon,
     rollout_horizon,
 )
-from mbrl_ai.buffers import ModelBuffer, ReplayBuffer, Transitions
-from mbrl_ai.checkpoint import checkpoint_dirs, read_checkpoint
+from mbrl_ai.algos.sac.update import SACAgent, sac_update
 from mbrl_ai.config import MBPOConfig, WorldModelConfig
-from mbrl_ai.errors import RunInterrupted
+from mbrl_ai.core.buffers import ModelBuffer, ReplayBuffer, Transitions
+from mbrl_ai.core.checkpoint import checkpoint_dirs, read_checkpoint
+from mbrl_ai.core.errors import RunInterrupted
+from mbrl_ai.core.utils import read_jsonl
 from mbrl_ai.fit_model import fit_with_early_stopping, member_heldout_mse
 from mbrl_ai.logger import RunLogger
 from mbrl_ai.modules.world_model import EnsembleWorldModel
-from mbrl_ai.sac_update import SACAgent, sac_update
 from mbrl_ai.train import run
-from mbrl_ai.utils import read_jsonl
 from tests.conftest import compose
 
 BOX1 = gym.spaces.Box(-2.0, 2.0, (1,), dtype=np.float32)

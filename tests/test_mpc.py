@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from mbrl_ai.checkpoint import read_checkpoint
-from mbrl_ai.utils import read_jsonl
+from mbrl_ai.core.checkpoint import read_checkpoint
+from mbrl_ai.core.utils import read_jsonl
 from tests.conftest import check_exact_resume, compose, run_cli
 
 SHORT = [

@@ -1,4 +1,4 @@
-"""mbrl_ai.optim repeats torch.optim's Adam/AdamW and clip_grad_norm_ bit for bit, reads and
+"""mbrl_ai.core.optim repeats torch.optim's Adam/AdamW and clip_grad_norm_ bit for bit, reads and
 writes their state dicts, and never imports torch._dynamo."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from mbrl_ai.optim import Adam, clip_grad_norm
+from mbrl_ai.core.optim import Adam, clip_grad_norm
 
 
 def _net(seed: int) -> nn.Module:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mbrl_ai.utils import read_jsonl
+from mbrl_ai.core.utils import read_jsonl
 from tests.conftest import run_cli, start_cli_until
 
 pytest.importorskip("hydra_plugins.hydra_ray_launcher")

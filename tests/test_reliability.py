@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 import torch
 
-from mbrl_ai import checkpoint as ckpt_module
-from mbrl_ai.checkpoint import CheckpointError, checkpoint_dirs, read_checkpoint
-from mbrl_ai.errors import NonFiniteError, RunInterrupted
+from mbrl_ai.core import checkpoint as ckpt_module
+from mbrl_ai.core.checkpoint import CheckpointError, checkpoint_dirs, read_checkpoint
+from mbrl_ai.core.errors import NonFiniteError, RunInterrupted
+from mbrl_ai.core.utils import read_jsonl
 from mbrl_ai.logger import RunLogger
 from mbrl_ai.modules.world_model import EnsembleWorldModel
 from mbrl_ai.train import run
-from mbrl_ai.utils import read_jsonl
 from tests.conftest import ROOT, compose, run_cli
 
 # Two envs, a small model, a checkpoint every third iteration: 8 iterations of 256 real steps.

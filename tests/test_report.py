@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from mbrl_ai.report import RunData, find_runs, group_runs, write_report
-from mbrl_ai.stats import iqm, median, median_iqr, stratified_bootstrap_ci
+from mbrl_ai.analysis.report import RunData, find_runs, group_runs, write_report
+from mbrl_ai.core.stats import iqm, median, median_iqr, stratified_bootstrap_ci
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 8, 10, 13])
@@ -195,7 +195,7 @@ def test_a_report_of_one_run_with_one_evaluation_says_so_in_the_singular(tmp_pat
 
 
 def test_report_cli_refuses_an_empty_directory(tmp_path: Path) -> None:
-    from mbrl_ai.report import main
+    from mbrl_ai.analysis.report import main
 
     assert main([str(tmp_path)]) == 2
 
@@ -231,7 +231,7 @@ def test_a_damaged_log_line_is_one_error_line_naming_the_file(tmp_path: Path) ->
 def test_an_interpolation_in_a_saved_config_does_not_reach_the_report(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mbrl_ai.report import main
+    from mbrl_ai.analysis.report import main
 
     out = _one_run(tmp_path)
     monkeypatch.setenv("MBRL_AI_TEST_SECRET", "s3cr3t-value")

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from mbrl_ai import report
-from mbrl_ai.report import (
+from mbrl_ai.analysis import report
+from mbrl_ai.analysis.report import (
     LEGEND_WIDTH,
     RunData,
     plot_adaptive,

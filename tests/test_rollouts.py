@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from mbrl_ai.branched_rollouts import branched_rollouts
+from mbrl_ai.algos.mbpo.branched_rollouts import branched_rollouts
 from mbrl_ai.config import ImaginationConfig
 from mbrl_ai.imagine import imagine_rollouts
 from mbrl_ai.rollouts import model_rollouts

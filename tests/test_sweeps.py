@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mbrl_ai.utils import read_jsonl
+from mbrl_ai.core.utils import read_jsonl
 from tests.conftest import ROOT, TINY, run_cli
 
 pytest.importorskip("hydra_plugins.hydra_joblib_launcher")

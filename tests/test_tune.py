@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from mbrl_ai.config import ConfigError, TuneConfig
-from mbrl_ai.errors import NonFiniteError
+from mbrl_ai.core.errors import NonFiniteError
 from mbrl_ai.runtime import RunResult
 from mbrl_ai.train import run
 from mbrl_ai.tune.objective import aggregate, direction, score

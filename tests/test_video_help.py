@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from mbrl_ai import algos, evaluate
-from mbrl_ai.cli_help import attribute_docs, help_text
+from mbrl_ai.cli.help import attribute_docs, help_text
 from tests.conftest import TINY, run_cli
 
 TINY_PPO = ["algo=ppo", *TINY]

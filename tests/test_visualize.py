@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from mbrl_ai.checkpoint import CheckpointError
-from mbrl_ai.train import run
-from mbrl_ai.visualize import (
+from mbrl_ai.analysis.visualize import (
     k_step_errors,
     load_world_model,
     main,
     member_rollouts,
     real_episode,
 )
+from mbrl_ai.core.checkpoint import CheckpointError
+from mbrl_ai.train import run
 from tests.conftest import compose
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mbrl_ai.core.utils import read_jsonl
 from mbrl_ai.logger import wandb_group
-from mbrl_ai.utils import read_jsonl
 from tests.conftest import compose, run_cli
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mbrl_ai.wandb_report import PANELS, build_report, main
+from mbrl_ai.analysis.wandb_report import PANELS, build_report, main
 
 wr = pytest.importorskip("wandb_workspaces.reports.v2")
 expr = pytest.importorskip("wandb_workspaces.expr")

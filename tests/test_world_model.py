@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from mbrl_ai.buffers import ReplayBuffer, Transitions
 from mbrl_ai.collect import Rollout
 from mbrl_ai.config import WorldModelConfig
+from mbrl_ai.core.buffers import ReplayBuffer, Transitions
+from mbrl_ai.envs.termination import KNOWN_TERMINATION
 from mbrl_ai.fit_model import fit_world_model, open_loop_error
 from mbrl_ai.modules.world_model import EnsembleLinear, EnsembleWorldModel
-from mbrl_ai.termination import KNOWN_TERMINATION
 
 BOX = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
 
@@ -279,7 +279,7 @@ def test_open_loop_skill_compares_with_predicting_no_change() -> None:
 
 
 def test_the_replay_can_forget_all_but_its_newest_transitions() -> None:
-    from mbrl_ai.buffers import ReplayBuffer, Transitions
+    from mbrl_ai.core.buffers import ReplayBuffer, Transitions
 
     replay = ReplayBuffer(5, 1, (), True, 0.2, seed=0)
     for start in (0, 4):  # 8 transitions into a ring of 5: rows hold 5, 6, 7, 3, 4

@@ -60,7 +60,7 @@ def train_one(job: tuple[str, str, int]) -> dict[str, float | int | str]:
 
 
 def table(records: list[dict]) -> str:
-    from mbrl_ai.stats import iqm, median, stratified_bootstrap_ci
+    from mbrl_ai.core.stats import iqm, median, stratified_bootstrap_ci
 
     def fmt(x: float) -> str:
         return "never" if not math.isfinite(x) else f"{x:,.0f}"

@@ -17,7 +17,7 @@ invocation trains, on the same seeds:
 
 Reported per arm: real steps to solve (first of three evaluations in a row with mean ≥ 475; in
 the shift and reversal conditions the first of them must come after the change), IQM and median
-over seeds with 95% stratified-bootstrap intervals (``mbrl_ai.stats``, as ``mbrl_ai.report``
+over seeds with 95% stratified-bootstrap intervals (``mbrl_ai.core.stats``, as ``mbrl_ai.report``
 computes them), the share solved, imagined per real transition, and training seconds per 1k real
 steps (as a ratio to PPO's in the same invocation). For every MB arm, the Spearman rank
 correlation over iterations between the confidence it used and minus the model's H-step error
@@ -172,8 +172,8 @@ def solved_at(steps: list[int], means: list[float], after: int, threshold: float
 def train_one(job: tuple[str, str, int, int | None, str]) -> dict[str, Any]:
     import torch
 
+    from mbrl_ai.core.utils import read_jsonl
     from mbrl_ai.train import compose_config
-    from mbrl_ai.utils import read_jsonl
 
     condition, arm, seed, budget, runs_dir = job
     torch.set_num_threads(1)
@@ -278,7 +278,7 @@ def drop_lag(record: dict[str, Any], key: str) -> float:
 
 
 def summarise(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
-    from mbrl_ai.stats import iqm, median, stratified_bootstrap_ci
+    from mbrl_ai.core.stats import iqm, median, stratified_bootstrap_ci
 
     table: dict[str, dict[str, dict[str, Any]]] = {}
     for condition in dict.fromkeys(r["condition"] for r in records):

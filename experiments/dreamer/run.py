@@ -38,8 +38,8 @@ from benchlib import (  # noqa: E402
     solved_steps,
 )
 
+from mbrl_ai.core.stats import steps_to_threshold  # noqa: E402
 from mbrl_ai.runtime import RunContext  # noqa: E402
-from mbrl_ai.stats import steps_to_threshold  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 

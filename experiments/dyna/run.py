@@ -29,8 +29,8 @@ from benchlib import fmt_steps, median_with_ci  # noqa: E402
 
 from mbrl_ai.algos.dyna_q import DynaQAgent  # noqa: E402
 from mbrl_ai.config import DynaQConfig  # noqa: E402
-from mbrl_ai.tabular import policy_return, transition_table  # noqa: E402
-from mbrl_ai.utils import read_jsonl  # noqa: E402
+from mbrl_ai.core.utils import read_jsonl  # noqa: E402
+from mbrl_ai.envs.tabular import policy_return, transition_table  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ARGS = argparse.Namespace(name=None)  # the command line (main sets it)

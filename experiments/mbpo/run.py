@@ -42,7 +42,7 @@ from benchlib import (  # noqa: E402
     plot_curves,
 )
 
-from mbrl_ai.stats import steps_to_threshold  # noqa: E402
+from mbrl_ai.core.stats import steps_to_threshold  # noqa: E402
 
 ENVS = {"Pendulum-v1": ("pendulum", -200.0), "HalfCheetah-v5": ("halfcheetah", None)}
 ARMS = {  # arm -> Hydra overrides; {env} is the preset's env name (SB3's SAC reads the SAC preset)

@@ -31,9 +31,9 @@ import numpy as np
 import torch
 
 from mbrl_ai.config import Config
+from mbrl_ai.core.stats import median_iqr
 from mbrl_ai.envs import make_vec_env
-from mbrl_ai.evaluation import EVAL_SEED_OFFSET, evaluate_policy
-from mbrl_ai.stats import median_iqr
+from mbrl_ai.runtime.evaluation import EVAL_SEED_OFFSET, evaluate_policy
 from mbrl_ai.train import compose_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

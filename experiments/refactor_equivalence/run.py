@@ -54,6 +54,14 @@ RUNS = {
         "mpc.value_steps=50",
         "seed=0",
     ],
+    "pets_discrete": ["experiment=pets_cartpole", "total_timesteps=300", "seed=0"],
+    "dyna_q": ["experiment=dyna_maze", "total_timesteps=600", "seed=0"],
+    "dyna_q_sweeping": [
+        "experiment=dyna_maze",
+        "dyna_q.method=prioritized_sweeping",
+        "total_timesteps=600",
+        "seed=0",
+    ],
 }
 IGNORED_SUFFIXES = ("_s", "_per_s", "ms_per_step", "rss_mb", "seconds", "time")
 # the W&B group label holds a digest of the config: renaming a key changes it, learning does not

@@ -63,8 +63,8 @@ OURS = ("ppo", "mbppo", "mbppo_preset", "sac", "mbpo")
 
 
 def _ours(overrides: list[str], steps: int, seed: int) -> dict[str, Any]:
+    from mbrl_ai.core.utils import read_jsonl
     from mbrl_ai.train import compose_config, run
-    from mbrl_ai.utils import read_jsonl
 
     cfg = compose_config(
         [

@@ -30,7 +30,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchlib import fmt_steps, median_with_ci, run_mbrl_ai  # noqa: E402
 
-from mbrl_ai.stats import iqm  # noqa: E402
+from mbrl_ai.core.stats import iqm  # noqa: E402
 from mbrl_ai.train import compose_config  # noqa: E402
 from mbrl_ai.tune.sweeper import override_text  # noqa: E402
 

@@ -30,9 +30,9 @@ import numpy as np
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from mbrl_ai.checkpoint import misfit, read_checkpoint
 from mbrl_ai.config import ALGORITHM_KEYS, RUN_KEYS, Config, ConfigError
 from mbrl_ai.config import to_config as _to_config
+from mbrl_ai.core.checkpoint import misfit, read_checkpoint
 from mbrl_ai.envs import FLATTENABLE, EnvInfo, inspect_env, refuse_untrusted_module
 from mbrl_ai.modules import RunningMeanStd
 from mbrl_ai.modules.actor import Policy

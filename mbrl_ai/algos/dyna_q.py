@@ -16,7 +16,7 @@
 A state is the index of the env's Discrete observation (the run sees it one-hot and takes the
 argmax). Evaluation acts greedily (ties: the lowest action); where the env exposes its transition
 table, it also reports the greedy policy's exact return and the optimum, undiscounted over the
-episode limit and discounted with ``gamma`` (:mod:`mbrl_ai.tabular`).
+episode limit and discounted with ``gamma`` (:mod:`mbrl_ai.envs.tabular`).
 """
 
 from __future__ import annotations
@@ -35,15 +35,15 @@ from gymnasium.vector import SyncVectorEnv
 from mbrl_ai.algos import AlgorithmSpec, register
 from mbrl_ai.config import Config, ConfigError, DynaQConfig
 from mbrl_ai.envs import EnvInfo, inspect_env
-from mbrl_ai.modules import RunningMeanStd
-from mbrl_ai.runtime import Checkpointer, RunContext, RunResult, start_run
-from mbrl_ai.tabular import (
+from mbrl_ai.envs.tabular import (
     discounted_optimal_value,
     discounted_policy_value,
     optimal_return,
     policy_return,
     transition_table,
 )
+from mbrl_ai.modules import RunningMeanStd
+from mbrl_ai.runtime import Checkpointer, RunContext, RunResult, start_run
 
 # the agent's own random draws (exploration, ties, planning) come from a generator seeded with
 # the run's seed plus this

@@ -28,9 +28,12 @@ import numpy as np
 import torch
 
 from mbrl_ai.algos import AlgorithmSpec, register
-from mbrl_ai.buffers import ReplayBuffer, Transitions
 from mbrl_ai.config import Config, ConfigError, MPCConfig
+from mbrl_ai.core.buffers import ReplayBuffer, Transitions
+from mbrl_ai.core.optim import Adam, Optimizer
 from mbrl_ai.envs import EnvInfo, inspect_env
+from mbrl_ai.envs.rewards import KNOWN_REWARD, RewardFn
+from mbrl_ai.envs.termination import termination_fn
 from mbrl_ai.fit_model import (
     build_model_optimizer,
     build_real_replay,
@@ -40,12 +43,9 @@ from mbrl_ai.fit_model import (
 from mbrl_ai.modules import RunningMeanStd
 from mbrl_ai.modules.critic import Critic
 from mbrl_ai.modules.world_model import EnsembleWorldModel
-from mbrl_ai.optim import Adam, Optimizer
 from mbrl_ai.planners import CEM, ICEM, MPPI, CategoricalCEM, Exhaustive, Planner, RandomShooting
 from mbrl_ai.planners.trajectories import sequence_returns
-from mbrl_ai.rewards import KNOWN_REWARD, RewardFn
 from mbrl_ai.runtime import Checkpointer, RunContext, RunResult, start_run
-from mbrl_ai.termination import termination_fn
 
 # the planner's random draws come from a generator seeded with the run's seed plus this
 PLANNER_SEED_OFFSET = 30_011

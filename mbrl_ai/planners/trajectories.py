@@ -24,8 +24,8 @@ from collections.abc import Callable
 
 import torch
 
+from mbrl_ai.envs.termination import TerminationFn
 from mbrl_ai.modules.world_model import EnsembleWorldModel
-from mbrl_ai.termination import TerminationFn
 
 PROPAGATIONS = ("ts_inf", "ts1", "expectation")
 # (state, env-unit action, next state) -> reward, all rows [R, ...]

@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 
 import mbrl_ai
-from mbrl_ai.checkpoint import latest_checkpoint, misfit, read_checkpoint, write_checkpoint
 from mbrl_ai.config import config_dict
-from mbrl_ai.errors import RunInterrupted
+from mbrl_ai.core.checkpoint import latest_checkpoint, misfit, read_checkpoint, write_checkpoint
+from mbrl_ai.core.errors import RunInterrupted
+from mbrl_ai.core.utils import decode_plain, encode_plain, rng_state, set_rng_state
 from mbrl_ai.runtime.context import RunContext
-from mbrl_ai.utils import decode_plain, encode_plain, rng_state, set_rng_state
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = 1
@@ -49,7 +49,7 @@ _WATCHERS: list[Callable[[RunContext], None]] = []
 def watch_iterations(watcher: Callable[[RunContext], None]) -> Iterator[None]:
     """Within the block, every training loop of the package calls ``watcher(run)`` at the end of
     each iteration, after evaluating, logging and any checkpoint that was due. The watcher may
-    raise :class:`~mbrl_ai.errors.EndRun` to end the run there (what early stopping and tuning
+    raise :class:`~mbrl_ai.core.errors.EndRun` to end the run there (what early stopping and tuning
     pruners do); it must draw no random numbers, so that a stopped run is the same run as the
     full one up to the stop. It holds for this process only."""
     _WATCHERS.append(watcher)

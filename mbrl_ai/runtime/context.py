@@ -16,9 +16,17 @@ import numpy as np
 import torch
 from gymnasium.vector import AsyncVectorEnv, SyncVectorEnv, VectorEnv
 
-from mbrl_ai.buffers import Transitions
 from mbrl_ai.collect import CollectState, check_env_output, start_collection
 from mbrl_ai.config import Config
+from mbrl_ai.core.buffers import Transitions
+from mbrl_ai.core.errors import EndRun, NonFiniteError, RunInterrupted
+from mbrl_ai.core.utils import (
+    decode_plain,
+    encode_plain,
+    resident_memory_mb,
+    resolve_device,
+    seed_everything,
+)
 from mbrl_ai.envs import (
     EnvInfo,
     final_observations,
@@ -27,18 +35,10 @@ from mbrl_ai.envs import (
     make_vec_env,
     set_env_state,
 )
-from mbrl_ai.errors import EndRun, NonFiniteError, RunInterrupted
-from mbrl_ai.evaluation import EVAL_SEED_OFFSET, evaluate_policy
 from mbrl_ai.logger import RunLogger
 from mbrl_ai.modules import RunningMeanStd
 from mbrl_ai.modules.actor import Policy
-from mbrl_ai.utils import (
-    decode_plain,
-    encode_plain,
-    resident_memory_mb,
-    resolve_device,
-    seed_everything,
-)
+from mbrl_ai.runtime.evaluation import EVAL_SEED_OFFSET, evaluate_policy
 
 log = logging.getLogger(__name__)
 # the logged ``episode_return`` is the mean over this many most recent finished real episodes
@@ -211,7 +211,7 @@ class RunContext:
         )
 
     def tell_envs_the_step(self, envs: VectorEnv) -> None:
-        """Environments that change with the run's progress (``mbrl_ai.conditions``) learn its
+        """Environments that change with the run's progress (``mbrl_ai.envs.conditions``) learn its
         real-step count; others are left alone."""
         if self.step_aware:
             assert isinstance(envs, (SyncVectorEnv, AsyncVectorEnv))  # make_vec_env's kinds

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mbrl_ai.config import TuneConfig
-from mbrl_ai.stats import iqm, steps_to_threshold
+from mbrl_ai.core.stats import iqm, steps_to_threshold
 
 # which way is better, per objective
 DIRECTIONS = {"steps_to_threshold": "minimize", "auc": "maximize", "final_return": "maximize"}

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mbrl_ai.config import Config, TuneConfig
-from mbrl_ai.errors import EndRun, NonFiniteError
+from mbrl_ai.core.errors import EndRun, NonFiniteError
 from mbrl_ai.runtime import RunContext, RunResult, watch_iterations
 from mbrl_ai.tune.objective import aggregate, direction, diverged_score, score
 

@@ -45,9 +45,9 @@ from mbrl_ai.algos.dreamer.policy import DreamerPolicy
 from mbrl_ai.algos.dreamer.replay import SequenceReplay
 from mbrl_ai.algos.dreamer.world_model import Latent
 from mbrl_ai.config import Config, ConfigError, DreamerConfig
+from mbrl_ai.core.optim import Adam, Optimizer, clip_grad_norm
 from mbrl_ai.envs import EnvInfo
 from mbrl_ai.modules import RunningMeanStd
-from mbrl_ai.optim import Adam, Optimizer, clip_grad_norm
 from mbrl_ai.runtime import Checkpointer, RunContext, RunResult, start_run
 
 # the acting policy's latent samples come from a generator seeded with the run's seed plus this

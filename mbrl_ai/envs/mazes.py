@@ -17,7 +17,7 @@ starts each evaluation with the training environment's layout (its own steps cou
 
 Each maze exposes its transition table for the current layout in Gymnasium's toy-text format
 (``P[s][a] = [(probability, next state, reward, terminated)]``) and its start distribution
-(``initial_state_distrib``), which is what exact evaluation (:mod:`mbrl_ai.tabular`) reads.
+(``initial_state_distrib``), which is what exact evaluation (:mod:`mbrl_ai.envs.tabular`) reads.
 """
 
 from __future__ import annotations
@@ -172,7 +172,9 @@ def register_mazes() -> None:
     ):
         env_id = f"mbrl_ai/{name}"
         if env_id not in gym.registry:
-            gym.register(env_id, entry_point=f"mbrl_ai.mazes:{factory}", max_episode_steps=None)
+            gym.register(
+                env_id, entry_point=f"mbrl_ai.envs.mazes:{factory}", max_episode_steps=None
+            )
 
 
 register_mazes()

@@ -30,9 +30,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 
-from mbrl_ai import conditions, mazes, tasks  # noqa: F401  (register the mbrl_ai/... ids)
-from mbrl_ai.config import ConfigError
-from mbrl_ai.utils import decode_plain, encode_plain
+from mbrl_ai.core.errors import ConfigError
+from mbrl_ai.core.utils import decode_plain, encode_plain
+from mbrl_ai.envs import conditions, mazes, tasks  # noqa: F401  (register the mbrl_ai/... ids)
 
 # observation spaces the networks can read (flattened by FlatObservation where not a flat Box)
 FLATTENABLE: tuple[type[gym.Space], ...] = (

@@ -21,14 +21,14 @@ import numpy as np
 import torch
 
 from mbrl_ai.algos import AlgorithmSpec, register
-from mbrl_ai.buffers import ReplayBuffer, Transitions
+from mbrl_ai.algos.sac.update import SACAgent, SACBatch, sac_update
 from mbrl_ai.config import Config, SACConfig, need_multiple_of_envs
+from mbrl_ai.core.buffers import ReplayBuffer, Transitions
+from mbrl_ai.core.optim import Adam
 from mbrl_ai.envs import EnvInfo
 from mbrl_ai.modules import RunningMeanStd
 from mbrl_ai.modules.sac_nets import SquashedGaussianActor
-from mbrl_ai.optim import Adam
 from mbrl_ai.runtime import Checkpointer, RunContext, RunResult, start_run
-from mbrl_ai.sac_update import SACAgent, SACBatch, sac_update
 
 
 @dataclass

@@ -1,13 +1,11 @@
-"""Errors that end a run early, each with a message of one line.
-
-``ConfigError`` (bad input, before any work) lives in ``config.py``; ``CheckpointError`` in
-``checkpoint.py``. These two arise during training.
-"""
+"""Errors with a message of one line: ``ConfigError`` (bad input, refused before any work) and the
+two that end a run early during training (``CheckpointError`` lives in ``checkpoint.py``)."""
 
 from __future__ import annotations
 
 import signal
 from pathlib import Path
+from typing import Any
 
 
 class NonFiniteError(RuntimeError):
@@ -37,3 +35,15 @@ class EndRun(Exception):  # noqa: N818 - an event, not a fault
     def __init__(self, result: object, why: str = "stopped") -> None:
         self.result, self.why = result, why
         super().__init__(why)
+
+
+class ConfigError(ValueError):
+    """A config value that cannot be used; the message is one line: key, value, what is allowed."""
+
+    def __init__(self, key: str, value: Any, allowed: str) -> None:
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"invalid config: {key}={value!r}: {allowed}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, Any, str]]:
+        # rebuilt from its three fields: it crosses process pools (joblib sweeps, study scripts)
+        return (ConfigError, (self.key, self.value, self.allowed))

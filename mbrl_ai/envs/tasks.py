@@ -47,7 +47,7 @@ def register_tasks() -> None:
     if "mbrl_ai/CartPoleContinuous-v0" not in gym.registry:
         gym.register(
             "mbrl_ai/CartPoleContinuous-v0",
-            entry_point="mbrl_ai.tasks:ContinuousCartPole",
+            entry_point="mbrl_ai.envs.tasks:ContinuousCartPole",
             max_episode_steps=200,
             reward_threshold=195.0,
         )

@@ -1,8 +1,8 @@
-"""A W&B comparison report of run groups: ``python -m mbrl_ai.wandb_report``.
+"""A W&B comparison report of run groups: ``python -m mbrl_ai.analysis.wandb_report``.
 
-    python -m mbrl_ai.wandb_report --entity me --project mbrl_ai \\
+    python -m mbrl_ai.analysis.wandb_report --entity me --project mbrl_ai \\
         --group planning_horizon:1 --group planning_horizon:5 --title "Does H matter?"
-    python -m mbrl_ai.wandb_report ... --publish        # needs `wandb login` and the network
+    python -m mbrl_ai.analysis.wandb_report ... --publish        # needs `wandb login` and the network
 
 Every run logs to one step axis, real environment steps (W&B's ``Step``), under the same names
 (``eval/mean_return``, the pseudocode's ``confidence``, ``imagined_rollouts``, ``beta`` ...), with
@@ -77,7 +77,7 @@ def build_report(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m mbrl_ai.wandb_report", description=__doc__.split("\n")[0]
+        prog="python -m mbrl_ai.analysis.wandb_report", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--entity", required=True)
     parser.add_argument("--project", default="mbrl_ai")

@@ -17,13 +17,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mbrl_ai.buffers import Transitions
 from mbrl_ai.config import MBPOConfig
+from mbrl_ai.core.buffers import Transitions
+from mbrl_ai.envs.termination import TerminationFn
 from mbrl_ai.imagine import adaptive_horizon
 from mbrl_ai.modules.sac_nets import SquashedGaussianActor
 from mbrl_ai.modules.world_model import EnsembleWorldModel
 from mbrl_ai.rollouts import model_rollouts
-from mbrl_ai.termination import TerminationFn
 
 
 def rollout_horizon(cfg: MBPOConfig, iteration: int, variance: float) -> int:

@@ -19,8 +19,8 @@ import gymnasium as gym
 import torch
 from torch import nn
 
+from mbrl_ai.core.optim import Optimizer
 from mbrl_ai.modules.sac_nets import SquashedGaussianActor, TwinQ
-from mbrl_ai.optim import Optimizer
 
 # one minibatch: (obs, actions, rewards, next_obs, terminated)
 SACBatch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]

@@ -22,6 +22,11 @@ import numpy as np
 import torch
 
 from mbrl_ai.algos import AlgorithmSpec, register
+from mbrl_ai.algos.mbpo.branched_rollouts import (
+    branched_rollouts,
+    max_rollout_horizon,
+    rollout_horizon,
+)
 from mbrl_ai.algos.sac import (
     build_sac_agent,
     check_sac,
@@ -30,13 +35,10 @@ from mbrl_ai.algos.sac import (
     sac_objects,
     update_stats,
 )
-from mbrl_ai.branched_rollouts import (
-    branched_rollouts,
-    max_rollout_horizon,
-    rollout_horizon,
-)
-from mbrl_ai.buffers import ModelBuffer, ReplayBuffer
+from mbrl_ai.algos.sac.update import SACBatch, sac_update
 from mbrl_ai.config import Config, MBPOConfig, SACConfig
+from mbrl_ai.core.buffers import ModelBuffer, ReplayBuffer
+from mbrl_ai.envs.termination import termination_fn
 from mbrl_ai.fit_model import (
     build_model_optimizer,
     build_real_replay,
@@ -44,8 +46,6 @@ from mbrl_ai.fit_model import (
     fit_with_early_stopping,
 )
 from mbrl_ai.runtime import Checkpointer, RunResult, start_run
-from mbrl_ai.sac_update import SACBatch, sac_update
-from mbrl_ai.termination import termination_fn
 
 # the branched rollouts draw from their own generator, seeded with the run's seed plus this
 ROLLOUT_SEED_OFFSET = 1

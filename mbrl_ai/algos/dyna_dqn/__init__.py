@@ -30,10 +30,12 @@ import numpy as np
 import torch
 
 from mbrl_ai.algos import AlgorithmSpec, register
-from mbrl_ai.buffers import ReplayBuffer, Transitions
+from mbrl_ai.algos.dyna_dqn.update import DQNBatch, dqn_update
 from mbrl_ai.config import Config, DynaDQNConfig
-from mbrl_ai.dqn_update import DQNBatch, dqn_update
+from mbrl_ai.core.buffers import ReplayBuffer, Transitions
+from mbrl_ai.core.optim import Adam
 from mbrl_ai.envs import EnvInfo
+from mbrl_ai.envs.termination import termination_fn
 from mbrl_ai.fit_model import (
     build_model_optimizer,
     build_real_replay,
@@ -42,10 +44,8 @@ from mbrl_ai.fit_model import (
 )
 from mbrl_ai.modules import RunningMeanStd
 from mbrl_ai.modules.q_network import QNetwork
-from mbrl_ai.optim import Adam
 from mbrl_ai.rollouts import model_rollouts
 from mbrl_ai.runtime import Checkpointer, RunContext, RunResult, start_run
-from mbrl_ai.termination import termination_fn
 
 # the imagined rollouts draw from their own generator, seeded with the run's seed plus this
 IMAGINE_SEED_OFFSET = 50_021

@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from mbrl_ai.core.optim import Optimizer, clip_grad_norm
 from mbrl_ai.modules.q_network import QNetwork
-from mbrl_ai.optim import Optimizer, clip_grad_norm
 
 # (obs [B, obs_dim], actions [B] int64, rewards [B], next_obs [B, obs_dim], terminated [B] float)
 DQNBatch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]

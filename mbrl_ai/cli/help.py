@@ -24,7 +24,7 @@ from omegaconf import OmegaConf
 from mbrl_ai import algos
 from mbrl_ai.config import ConfigError
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 WIDTH = 100
 KEY_INDENT = "  "
 DOC_INDENT = "      "
