@@ -485,7 +485,7 @@ def test_a_checkpoint_older_than_a_config_key_resumes_if_the_key_kept_its_defaul
     tiny: list[str], tmp_path: Path
 ) -> None:
     from mbrl_ai.config import ConfigError
-    from mbrl_ai.train import check_resumable
+    from mbrl_ai.runtime.rundir import check_resumable
 
     cfg = compose(*tiny, "algo=ppo", "total_timesteps=256")
     run(cfg, tmp_path)
