@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from mbrl_ai.config import Config
+from mbrl_ai.config import Config, need
 from mbrl_ai.core.optim import Adam
 from mbrl_ai.envs import EnvInfo
 from mbrl_ai.modules import Actor, Critic, RunningMeanStd
@@ -94,3 +94,22 @@ def load_ppo_policy(
         obs_rms = RunningMeanStd((info.obs_dim,), clip=cfg.ppo.clip_obs)
         obs_rms.load_state_dict(objects["obs_rms"])
     return actor, obs_rms
+
+
+def check_ppo_batch(cfg: Config, imagined: int = 0) -> None:
+    """The batch rules of the PPO family (``algo=ppo``, ``algo=mbppo``): every env takes the same
+    number of real steps per iteration, and one minibatch fits in a batch of ``n_real_steps`` real
+    samples plus ``imagined`` imagined ones at most."""
+    need(
+        cfg.n_real_steps % cfg.n_envs == 0,
+        "n_real_steps",
+        cfg.n_real_steps,
+        f"must be a multiple of n_envs ({cfg.n_envs})",
+    )
+    need(
+        cfg.batch_size <= cfg.n_real_steps + imagined,
+        "batch_size",
+        cfg.batch_size,
+        f"must be <= n_real_steps ({cfg.n_real_steps})"
+        + (f" + max_planning_rollouts x horizon ({imagined})" if imagined else ""),
+    )

@@ -24,14 +24,10 @@ from mbrl_ai.collect import Rollout
 from mbrl_ai.config import CuriosityConfig
 from mbrl_ai.core.optim import Optimizer
 from mbrl_ai.imagine import ImaginedRollouts
-from mbrl_ai.modules.curiosity import NoCuriosity
-from mbrl_ai.modules.disagreement import EnsembleDisagreement
-from mbrl_ai.modules.icm import ICM
+from mbrl_ai.modules.curiosity import CURIOSITY, Curiosity
 from mbrl_ai.modules.normalizer import RunningMeanStd
-from mbrl_ai.modules.rnd import RND
 from mbrl_ai.modules.world_model import EnsembleWorldModel
 
-Curiosity = NoCuriosity | RND | ICM | EnsembleDisagreement
 D = TypeVar("D", Rollout, ImaginedRollouts)
 
 # the curiosity module's weights are drawn from a generator seeded with the run's seed plus this
@@ -49,32 +45,7 @@ def build_curiosity(
     or removing curiosity leaves every other random draw of the run unchanged."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed + CURIOSITY_SEED_OFFSET)
-        if cfg.name == "rnd":
-            return RND(
-                obs_dim,
-                list(cfg.hidden),
-                cfg.feature_dim,
-                cfg.activation,
-                cfg.predictor_extra_layers,
-                cfg.obs_clip,
-                cfg.warmup_steps,
-            )
-        if cfg.name == "icm":
-            return ICM(
-                obs_dim,
-                action_space,
-                list(cfg.hidden),
-                cfg.feature_dim,
-                cfg.activation,
-                cfg.forward_weight,
-                cfg.obs_clip,
-                cfg.warmup_steps,
-            )
-    if cfg.name == "disagreement":
-        if world_model is None:
-            raise ValueError("curiosity=disagreement needs a world model")
-        return EnsembleDisagreement(world_model)
-    return NoCuriosity()
+        return CURIOSITY[cfg.name].from_config(cfg, obs_dim, action_space, world_model)
 
 
 class IntrinsicScaler:

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from mbrl_ai.collect import Rollout
-from mbrl_ai.config import MBPOConfig, WorldModelConfig
+from mbrl_ai.config import WorldModelConfig
 from mbrl_ai.core.buffers import ReplayBuffer, Transitions
 from mbrl_ai.core.optim import Adam, Optimizer
 from mbrl_ai.envs import EnvInfo
@@ -270,8 +270,8 @@ def fit_with_early_stopping(
     rng: np.random.Generator,
     n_elites: int,
     max_epochs: int,
-    patience: int = MBPOConfig.patience,
-    min_improvement: float = MBPOConfig.min_improvement,
+    patience: int,
+    min_improvement: float = 0.01,  # relative; the default of mbpo.min_improvement
     device: torch.device | None = None,
 ) -> dict[str, Any]:
     """MBPO's model training: epochs over the training split until no member's held-out MSE

@@ -20,12 +20,12 @@ from mbrl_ai.algos.dreamer.behavior import (
     polyak,
     replay_returns,
 )
+from mbrl_ai.algos.dreamer.config import DreamerConfig
 from mbrl_ai.algos.dreamer.dist import TwoHot, categorical_kl, symexp, symlog
 from mbrl_ai.algos.dreamer.policy import DreamerPolicy
 from mbrl_ai.algos.dreamer.replay import SequenceReplay
 from mbrl_ai.algos.dreamer.world_model import RSSM, Latent
 from mbrl_ai.analysis.visualize import real_episode, visualize
-from mbrl_ai.config import DreamerConfig
 from mbrl_ai.core.checkpoint import read_checkpoint
 from mbrl_ai.core.utils import read_jsonl
 from mbrl_ai.envs import inspect_env

@@ -12,8 +12,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from mbrl_ai.algos import load_policy
-from mbrl_ai.algos.dyna_q import DynaQAgent
-from mbrl_ai.config import DynaQConfig
+from mbrl_ai.algos.dyna_q import DynaQAgent, DynaQConfig
 from mbrl_ai.core.checkpoint import read_checkpoint
 from mbrl_ai.core.utils import read_jsonl
 from mbrl_ai.envs import get_env_state, make_vec_env

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from mbrl_ai.algos.dyna_dqn import epsilon, mixed_batch
+from mbrl_ai.algos.dyna_dqn.config import DynaDQNConfig
 from mbrl_ai.algos.dyna_dqn.update import dqn_update
-from mbrl_ai.config import DynaDQNConfig
 from mbrl_ai.core.buffers import ReplayBuffer, Transitions
 from mbrl_ai.core.checkpoint import read_checkpoint
 from mbrl_ai.core.utils import read_jsonl

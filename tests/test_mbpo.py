@@ -17,8 +17,9 @@ from mbrl_ai.algos.mbpo.branched_rollouts import (
     max_rollout_horizon,
     rollout_horizon,
 )
+from mbrl_ai.algos.mbpo.config import MBPOConfig
 from mbrl_ai.algos.sac.update import SACAgent, sac_update
-from mbrl_ai.config import MBPOConfig, WorldModelConfig
+from mbrl_ai.config import WorldModelConfig
 from mbrl_ai.core.buffers import ModelBuffer, ReplayBuffer, Transitions
 from mbrl_ai.core.checkpoint import checkpoint_dirs, read_checkpoint
 from mbrl_ai.core.errors import RunInterrupted

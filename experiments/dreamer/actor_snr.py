@@ -21,9 +21,9 @@ from omegaconf import OmegaConf
 from mbrl_ai.algos import to_config
 from mbrl_ai.algos.dreamer import build_agent
 from mbrl_ai.algos.dreamer.behavior import behavior_losses
+from mbrl_ai.algos.dreamer.config import DreamerConfig
 from mbrl_ai.algos.dreamer.replay import SequenceReplay
 from mbrl_ai.algos.dreamer.world_model import Latent
-from mbrl_ai.config import DreamerConfig
 from mbrl_ai.core.checkpoint import read_checkpoint
 from mbrl_ai.envs import inspect_env
 

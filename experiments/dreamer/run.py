@@ -99,7 +99,7 @@ ENVS: dict[str, tuple[float, int, int, dict[str, list[str]]]] = {
 def world_model_parameters(overrides: list[str]) -> int | None:
     """Parameters of the arm's world model (``None`` for a model-free arm)."""
     from mbrl_ai.algos.dreamer import build_agent
-    from mbrl_ai.config import DreamerConfig
+    from mbrl_ai.algos.dreamer.config import DreamerConfig
     from mbrl_ai.envs import inspect_env
     from mbrl_ai.fit_model import build_world_model
     from mbrl_ai.train import compose_config

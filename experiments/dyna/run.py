@@ -27,8 +27,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchlib import fmt_steps, median_with_ci  # noqa: E402
 
-from mbrl_ai.algos.dyna_q import DynaQAgent  # noqa: E402
-from mbrl_ai.config import DynaQConfig  # noqa: E402
+from mbrl_ai.algos.dyna_q import (
+    DynaQAgent,  # noqa: E402
+    DynaQConfig,  # noqa: E402
+)
 from mbrl_ai.core.utils import read_jsonl  # noqa: E402
 from mbrl_ai.envs.tabular import policy_return, transition_table  # noqa: E402
 

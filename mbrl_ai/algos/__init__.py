@@ -6,7 +6,8 @@ their ``key``), the observation and action spaces it handles, and how to rebuild
 a checkpoint for ``evaluate`` and ``visualize``. ``train``, ``evaluate``, ``visualize`` and config
 validation go through :func:`get`; none of them names an algorithm.
 
-Built-in algorithms are the modules imported at the bottom of this file. Others are imported from
+Built-in algorithms are the modules and packages of this folder, found by scanning it
+(:func:`load_builtins`); each owns its config node, its choice lists and its helpers. Others are imported from
 the modules named in the ``MBRL_AI_PLUGINS`` environment variable (comma-separated) or from the
 ``mbrl_ai.algorithms`` entry-point group of an installed package, before the config is composed.
 Each also needs a Hydra option ``algo=<name>``: a file ``conf/algo/<name>.yaml``, or ``algo_yaml``
@@ -19,6 +20,7 @@ import dataclasses
 import functools
 import importlib
 import os
+import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -203,5 +205,11 @@ def load_plugins() -> None:
         ep.load()
 
 
-# the built-in algorithms register themselves on import
-from mbrl_ai.algos import dreamer, dyna_dqn, dyna_q, mbpo, mbppo, mpc, ppo, sac  # noqa: E402, F401
+def load_builtins() -> None:
+    """Import every module and package of this folder: each built-in algorithm registers itself.
+    A new one is found by being here; nothing lists it."""
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+
+
+load_builtins()

@@ -24,8 +24,9 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -33,7 +34,8 @@ import torch
 from gymnasium.vector import SyncVectorEnv
 
 from mbrl_ai.algos import AlgorithmSpec, register
-from mbrl_ai.config import Config, ConfigError, DynaQConfig
+from mbrl_ai.config import Config, ConfigError, need
+from mbrl_ai.core.ranges import Ge, In, OneOf
 from mbrl_ai.envs import EnvInfo, inspect_env
 from mbrl_ai.envs.tabular import (
     discounted_optimal_value,
@@ -44,6 +46,58 @@ from mbrl_ai.envs.tabular import (
 )
 from mbrl_ai.modules import RunningMeanStd
 from mbrl_ai.runtime import Checkpointer, RunContext, RunResult, start_run
+
+# the three planning rules of the agent below (``dyna_q.method``)
+DYNA_METHODS = ("dyna_q", "dyna_q_plus", "prioritized_sweeping")
+
+
+@dataclass
+class DynaQConfig:
+    """Tabular Dyna-Q (``algo=dyna_q``), Sutton & Barto chapter 8: Q-learning on every real step,
+    a table model of what each tried (state, action) led to, and ``planning_steps`` simulated
+    Q-learning updates from the model after every real step. ``method`` chooses how the
+    simulated updates are picked: uniformly among tried pairs (Dyna-Q), the same with an
+    exploration bonus for pairs not tried for long (Dyna-Q+), or by priority (prioritized
+    sweeping). For Discrete observations and actions. Registered by ``algos/dyna_q.py``."""
+
+    key: ClassVar[str] = "dyna_q"
+
+    method: Annotated[str, OneOf(DYNA_METHODS)] = "dyna_q"
+    """``dyna_q``, ``dyna_q_plus`` (bonus ``kappa * sqrt(steps since the pair was last tried)``
+    in simulated updates; untried actions of a visited state are modelled as staying put with
+    reward 0) or ``prioritized_sweeping`` (a queue of pairs by the size of their pending update;
+    every update, real ones included, goes through the queue)."""
+    planning_steps: Annotated[int, Ge(0)] = 5
+    """Simulated updates after every real step (n; 0: plain Q-learning)."""
+    alpha: Annotated[float, In(0.0, 1.0, "(]")] = 0.1
+    """Step size of every Q update."""
+    epsilon: Annotated[float, In(0.0, 1.0, "[]")] = 0.1
+    """ε-greedy exploration (ties between greedy actions are broken at random)."""
+    model: Annotated[str, OneOf(("deterministic", "stochastic"))] = "deterministic"
+    """``deterministic`` (a pair's last outcome, as in the book) or ``stochastic`` (counts of
+    next states and mean rewards; planning samples a next state by its count)."""
+    planning_update: Annotated[str, OneOf(("sample", "expected"))] = "sample"
+    """Dyna-Q / Dyna-Q+ planning: ``sample`` (an outcome drawn from the model, the book's
+    Dyna-Q) or ``expected`` (the model's expectation over every outcome seen; the same for a
+    deterministic model). Prioritized sweeping always uses the expectation."""
+    kappa: Annotated[float, Ge(0.0)] = 1e-4
+    """Dyna-Q+: weight of the exploration bonus."""
+    theta: Annotated[float, Ge(0.0)] = 1e-4
+    """Prioritized sweeping: pairs whose update is no larger than this are not queued."""
+    q_init: float = 0.0
+    """Initial value of every Q entry."""
+    log_every: Annotated[int, Ge(1)] = 100
+    """Real steps per iteration (one log line, checkpoint and signal check)."""
+    exact_eval: bool = True
+    """Where the env exposes its transition table (toy text, the mazes): every evaluation also
+    reports the greedy policy's exact return and the optimum (``exact_return``,
+    ``optimal_return`` in ``eval.jsonl``), undiscounted over the env's time limit (or
+    ``eval_max_steps``), and its discounted value beside the discounted optimum
+    (``discounted_value``, ``optimal_discounted_value``; with ``gamma`` < 1)."""
+
+    def check(self, c: Config) -> None:
+        need(c.n_envs == 1, "n_envs", c.n_envs, "algo=dyna_q steps one env: must be 1")
+
 
 # the agent's own random draws (exploration, ties, planning) come from a generator seeded with
 # the run's seed plus this

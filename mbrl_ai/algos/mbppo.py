@@ -8,9 +8,18 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-from mbrl_ai.agent import load_ppo_policy
+from mbrl_ai.agent import check_ppo_batch, load_ppo_policy
 from mbrl_ai.algos import AlgorithmSpec, register
+from mbrl_ai.config import Config
 from mbrl_ai.trainer import train_mbppo
+
+
+def check_mbppo(cfg: Config) -> None:
+    """A minibatch fits in the real batch plus the most imagination can add: max_planning_rollouts
+    rollouts as deep as the deepest imagination mode goes."""
+    depth = max(cfg.planning_horizon, cfg.imagination.max_horizon)
+    check_ppo_batch(cfg, imagined=cfg.max_planning_rollouts * depth)
+
 
 register(
     AlgorithmSpec(
@@ -20,5 +29,6 @@ register(
         action_spaces=(gym.spaces.Discrete, gym.spaces.Box),
         world_model=True,
         curiosity=True,
+        check=check_mbppo,
     )
 )

@@ -19,18 +19,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 import torch
 
 from mbrl_ai.algos import AlgorithmSpec, register
-from mbrl_ai.config import Config, ConfigError, MPCConfig
+from mbrl_ai.config import Config, ConfigError, need
 from mbrl_ai.core.buffers import ReplayBuffer, Transitions
 from mbrl_ai.core.optim import Adam, Optimizer
+from mbrl_ai.core.ranges import Each, Ge, Gt, In, OneOf, need_multiple_of_envs
 from mbrl_ai.envs import EnvInfo, inspect_env
 from mbrl_ai.envs.rewards import KNOWN_REWARD, RewardFn
 from mbrl_ai.envs.termination import termination_fn
@@ -43,37 +44,107 @@ from mbrl_ai.fit_model import (
 from mbrl_ai.modules import RunningMeanStd
 from mbrl_ai.modules.critic import Critic
 from mbrl_ai.modules.world_model import EnsembleWorldModel
-from mbrl_ai.planners import CEM, ICEM, MPPI, CategoricalCEM, Exhaustive, Planner, RandomShooting
-from mbrl_ai.planners.trajectories import sequence_returns
+from mbrl_ai.planners import PLANNERS, Exhaustive, Planner
+from mbrl_ai.planners.trajectories import PROPAGATIONS, sequence_returns
 from mbrl_ai.runtime import Checkpointer, RunContext, RunResult, start_run
+
+
+@dataclass
+class MPCConfig:
+    """Model-predictive control with the learned ensemble, as PETS (``algo=mpc``): every real step
+    a planner searches action sequences through the model and the first action is taken. The
+    model is ``world_model.*`` (fitted to early stopping every ``refit_every`` real steps; its
+    learned reward and done heads score the sequences unless ``reward`` /
+    ``world_model.termination`` say ``known``). Registered by ``algos/mpc.py``."""
+
+    key: ClassVar[str] = "mpc"
+
+    planner: Annotated[str, OneOf(PLANNERS)] = "cem"
+    """``random`` (random shooting), ``cem``, ``icem``, ``mppi``; discrete actions: ``cem``
+    (categorical CEM) or ``exhaustive`` (every sequence; small |A|^horizon only)."""
+    horizon: Annotated[int, Ge(1)] = 15
+    """Steps of every planned sequence."""
+    population: Annotated[int, Ge(1)] = 200
+    """Sequences evaluated per planner iteration (iCEM: in its first iteration)."""
+    elites: Annotated[int, Ge(1)] = 20
+    """Best sequences the distribution is refitted to (CEM, iCEM, categorical CEM)."""
+    iterations: Annotated[int, Ge(1)] = 4
+    """Refits per real step (random shooting: ignored)."""
+    alpha: Annotated[float, In(0.0, 1.0, "[)")] = 0.1
+    """Smoothing: the weight of the old mean and std (or probabilities) in each refit."""
+    init_std: Annotated[float, Gt(0.0)] = 0.5
+    """Initial standard deviation of the sampling Gaussian, in units of half the action range."""
+    icem_beta: Annotated[float, Ge(0.0)] = 2.0
+    """iCEM: the exponent of the coloured noise's 1/f^beta spectrum (0: white)."""
+    icem_decay: Annotated[float, Ge(1.0)] = 1.25
+    """iCEM: the population shrinks by this factor every iteration."""
+    icem_keep: Annotated[float, In(0.0, 1.0, "[)")] = 0.3
+    """iCEM: share of the elites carried into the next iteration's population."""
+    mppi_noise_std: Annotated[float, Gt(0.0)] = 0.5
+    """MPPI: standard deviation of the perturbations (half-range units)."""
+    mppi_temperature: Annotated[float, Gt(0.0)] = 1.0
+    """MPPI: λ of the exp(return / λ) weights."""
+    categorical_floor: Annotated[float, In(0.0, 0.5, "[)")] = 0.01
+    """Categorical CEM: every action keeps at least this probability at every step."""
+    particles: Annotated[int, Ge(1)] = 5
+    """Model rollouts per sequence; with ``ts_inf`` a multiple of ``world_model.ensemble_size``."""
+    propagation: Annotated[str, OneOf(PROPAGATIONS)] = "ts_inf"
+    """``ts_inf`` (each particle keeps one member), ``ts1`` (a member per step) or
+    ``expectation`` (the members' mean, no sampling)."""
+    reward: Annotated[str, OneOf(("learned", "known"))] = "learned"
+    """``learned`` (the model's reward head) or ``known`` (the environment's own function, an
+    option marked as such in every table; CartPole, continuous CartPole, Pendulum,
+    MountainCarContinuous)."""
+    soft_done: bool = True
+    """With the learned done head: discount the rest of a particle's rewards by (1 − p_done)
+    (true), or end the particle once p_done > ``world_model.done_threshold`` (false)."""
+    terminal_value: bool = False
+    """Add ``gamma^horizon V(s_H)`` to every particle's return, V a critic fitted by TD(0) to the
+    real transitions after each model fit (it values the rest of the episode beyond the plan)."""
+    value_hidden: Annotated[list[int], Each(Ge(1))] = field(default_factory=lambda: [64, 64])
+    """The critic's hidden layers (tanh)."""
+    value_lr: Annotated[float, Gt(0.0)] = 1e-3
+    """The critic's Adam learning rate."""
+    value_steps: Annotated[int, Ge(1)] = 500
+    """TD(0) gradient steps after each model fit (minibatches of ``world_model.batch_size``)."""
+    value_tau: Annotated[float, In(0.0, 1.0, "(]")] = 0.01
+    """Polyak rate of the critic's target network (the TD targets' bootstrap)."""
+    warmup_steps: Annotated[int, Ge(0)] = 200
+    """Uniformly random actions for this many real steps before planning starts."""
+    refit_every: Annotated[int, Ge(1)] = 100
+    """Real steps between model fits (one iteration: a log line, checkpoint and signal checks)."""
+    model_epochs: Annotated[int, Ge(1)] = 25
+    """Each fit stops after this many epochs at the latest ..."""
+    model_patience: Annotated[int, Ge(1)] = 5
+    """... or once no member's held-out MSE improved by 1% for this many epochs."""
+
+    def check(self, c: Config) -> None:
+        need(
+            self.elites <= self.population,
+            "mpc.elites",
+            self.elites,
+            f"must be <= mpc.population ({self.population})",
+        )
+        e = c.world_model.ensemble_size
+        need(
+            self.propagation != "ts_inf" or self.particles % e == 0,
+            "mpc.particles",
+            self.particles,
+            f"must be a multiple of world_model.ensemble_size ({e}) with mpc.propagation=ts_inf",
+        )
+        need_multiple_of_envs("mpc.refit_every", self.refit_every, c.n_envs)
+
 
 # the planner's random draws come from a generator seeded with the run's seed plus this
 PLANNER_SEED_OFFSET = 30_011
 
 
 def build_planner(m: MPCConfig, info: EnvInfo, device: torch.device) -> Planner:
-    """The configured planner for ``info``'s action space."""
+    """The planner ``mpc.planner`` names for ``info``'s kind of action space."""
     space = info.action_space
     if isinstance(space, gym.spaces.Discrete):
-        n = int(space.n)
-        if m.planner == "exhaustive":
-            return Exhaustive(m.horizon, n, device)
-        return CategoricalCEM(
-            m.horizon, n, m.population, m.elites, m.iterations, m.alpha, m.categorical_floor, device
-        )
-    d = info.action_dim
-    if m.planner == "random":
-        return RandomShooting(m.horizon, d, m.population, device)
-    if m.planner == "mppi":
-        return MPPI(
-            m.horizon, d, m.population, m.iterations, m.mppi_noise_std, m.mppi_temperature, device
-        )
-    if m.planner == "icem":
-        return ICEM(
-            m.horizon, d, m.population, m.elites, m.iterations, m.alpha, m.init_std, device,
-            beta=m.icem_beta, decay=m.icem_decay, keep=m.icem_keep,
-        )  # fmt: skip
-    return CEM(m.horizon, d, m.population, m.elites, m.iterations, m.alpha, m.init_std, device)
+        return PLANNERS[m.planner]["discrete"].from_config(m, int(space.n), device)
+    return PLANNERS[m.planner]["continuous"].from_config(m, info.action_dim, device)
 
 
 def build_value(m: MPCConfig, info: EnvInfo) -> Critic:
@@ -299,9 +370,9 @@ def check_mpc(cfg: Config) -> None:
             f"{', '.join(sorted(KNOWN_REWARD))}",
         )
     discrete = isinstance(inspect_env(cfg.env, cfg.env_kwargs).action_space, gym.spaces.Discrete)
-    allowed = ("cem", "exhaustive") if discrete else ("random", "cem", "icem", "mppi")
+    kind = "discrete" if discrete else "continuous"
+    allowed = [name for name, kinds in PLANNERS.items() if kind in kinds]
     if m.planner not in allowed:
-        kind = "discrete" if discrete else "continuous"
         raise ConfigError(
             "mpc.planner",
             m.planner,

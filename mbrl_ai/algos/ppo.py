@@ -16,7 +16,7 @@ from pathlib import Path
 
 import gymnasium as gym
 
-from mbrl_ai.agent import build_ppo_agent, load_ppo_policy
+from mbrl_ai.agent import build_ppo_agent, check_ppo_batch, load_ppo_policy
 from mbrl_ai.algos import AlgorithmSpec, register
 from mbrl_ai.collect import collect_rollout
 from mbrl_ai.config import Config
@@ -104,5 +104,6 @@ register(
             "ppo",
             "network",
         ),
+        check=check_ppo_batch,
     )
 )

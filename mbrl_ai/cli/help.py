@@ -23,6 +23,7 @@ from omegaconf import OmegaConf
 
 from mbrl_ai import algos
 from mbrl_ai.config import ConfigError
+from mbrl_ai.core.ranges import describe, written_type
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 WIDTH = 100
@@ -82,8 +83,9 @@ def _node_lines(cls: type, prefix: str) -> list[str]:
             nodes.append((f.name, type(default)))
             continue
         lines.append(f"{KEY_INDENT}{prefix}{f.name}: {_type_name(f.type)} = {_show(default)}")
-        if f.name in docs:
-            lines.append(_wrap(docs[f.name], DOC_INDENT, DOC_INDENT))
+        text = " ".join(filter(None, [docs.get(f.name), _range_text(cls, f.name)]))
+        if text:
+            lines.append(_wrap(text, DOC_INDENT, DOC_INDENT))
     for name, node in nodes:
         lines += ["", f"{prefix}{name} ({node.__name__}):"]
         if doc := class_doc(node):
@@ -140,10 +142,17 @@ def _default(f: dataclasses.Field) -> Any:
 
 
 def _type_name(annotation: Any) -> str:
-    """The annotation as written (a string under ``from __future__ import annotations``)."""
+    """The annotation as written (a string under ``from __future__ import annotations``), without
+    its declared range."""
     if isinstance(annotation, str):
-        return annotation
+        return written_type(annotation)
     return getattr(annotation, "__name__", repr(annotation))
+
+
+def _range_text(cls: type, name: str) -> str | None:
+    """The declared range of a field, as a sentence of its help (``[must be >= 1]``)."""
+    text = describe(cls, name)
+    return f"[{text}]" if text is not None else None
 
 
 def _show(value: Any) -> str:

@@ -25,16 +25,9 @@ from omegaconf import OmegaConf
 from mbrl_ai import algos
 from mbrl_ai.algos import check_spaces, config_schema, to_config
 from mbrl_ai.cli.compose import CONF_DIR, compose_dict, prepare
-from mbrl_ai.config import (
-    RESUME_MAY_CHANGE,
-    Config,
-    ConfigError,
-    reads_key,
-    schema_node,
-    schema_type,
-    unknown_key,
-)
+from mbrl_ai.config import RESUME_MAY_CHANGE, Config, ConfigError, reads_key
 from mbrl_ai.core.checkpoint import CheckpointError, latest_checkpoint, read_checkpoint
+from mbrl_ai.core.schema import schema_node, schema_type, unknown_key
 from mbrl_ai.core.utils import device_unavailable
 from mbrl_ai.envs import inspect_env, refuse_untrusted_module
 from mbrl_ai.runtime.rundir import LOCK_FILE, run_lock

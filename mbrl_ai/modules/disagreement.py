@@ -8,13 +8,26 @@ units, averaged over state dimensions) is high on unfamiliar (s, a).
 
 from __future__ import annotations
 
+from typing import Any
+
+import gymnasium as gym
 import torch
 
+from mbrl_ai.modules.curiosity import register_curiosity
 from mbrl_ai.modules.world_model import EnsembleWorldModel
 
 
+@register_curiosity("disagreement")
 class EnsembleDisagreement:
     """``curiosity=disagreement``: needs the world model, so MB-PPO only; nothing to train."""
+
+    @classmethod
+    def from_config(
+        cls, c: Any, obs_dim: int, action_space: gym.Space, world_model: EnsembleWorldModel | None
+    ) -> EnsembleDisagreement:
+        if world_model is None:
+            raise ValueError("curiosity=disagreement needs a world model")
+        return cls(world_model)
 
     def __init__(self, model: EnsembleWorldModel) -> None:
         self.model = model  # shared, not owned: it is trained and checkpointed as the world model

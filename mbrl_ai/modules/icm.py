@@ -11,18 +11,34 @@ normalised by running statistics, as for RND.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import gymnasium as gym
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mbrl_ai.modules.curiosity import register_curiosity
 from mbrl_ai.modules.mlp import build_mlp
 from mbrl_ai.modules.normalizer import RunningMeanStd
 
 
+@register_curiosity("icm")
 class ICM(nn.Module):
     """``curiosity=icm``: forward-model error in a learned, action-relevant feature space."""
+
+    @classmethod
+    def from_config(cls, c: Any, obs_dim: int, action_space: gym.Space, world_model: Any) -> ICM:
+        return cls(
+            obs_dim,
+            action_space,
+            list(c.hidden),
+            c.feature_dim,
+            c.activation,
+            c.forward_weight,
+            c.obs_clip,
+            c.warmup_steps,
+        )
 
     def __init__(
         self,

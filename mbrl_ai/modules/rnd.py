@@ -10,15 +10,32 @@ normalised inputs do not count.
 
 from __future__ import annotations
 
+from typing import Any
+
+import gymnasium as gym
 import torch
 from torch import nn
 
+from mbrl_ai.modules.curiosity import register_curiosity
 from mbrl_ai.modules.mlp import build_mlp
 from mbrl_ai.modules.normalizer import RunningMeanStd
 
 
+@register_curiosity("rnd")
 class RND(nn.Module):
     """``curiosity=rnd``: intrinsic reward ‖f̂(s′) − f(s′)‖² with a frozen random f."""
+
+    @classmethod
+    def from_config(cls, c: Any, obs_dim: int, action_space: gym.Space, world_model: Any) -> RND:
+        return cls(
+            obs_dim,
+            list(c.hidden),
+            c.feature_dim,
+            c.activation,
+            c.predictor_extra_layers,
+            c.obs_clip,
+            c.warmup_steps,
+        )
 
     def __init__(
         self,

@@ -19,9 +19,12 @@ maps them to the action bounds). Discrete actions are indices ``[B, N, H]`` (lon
 - :class:`CategoricalCEM` — per-step categorical distributions refitted to elite frequencies,
   smoothed and floored so that no action's probability reaches zero.
 - :class:`Exhaustive` — every sequence of a small discrete problem (|A|^H candidates).
+
+Each registers itself under its ``mpc.planner`` name and action kind (``register_planner``) and
+builds itself from the ``mpc`` node (``from_config``): a new planner is one class in this folder.
 """
 
-from mbrl_ai.planners.base import Evaluate, Planner
+from mbrl_ai.planners.base import PLANNERS, Evaluate, Planner, register_planner
 from mbrl_ai.planners.continuous import CEM, ICEM, MPPI, RandomShooting
 from mbrl_ai.planners.discrete import CategoricalCEM, Exhaustive
 
@@ -29,9 +32,11 @@ __all__ = [
     "CEM",
     "ICEM",
     "MPPI",
+    "PLANNERS",
     "CategoricalCEM",
     "Evaluate",
     "Exhaustive",
     "Planner",
     "RandomShooting",
+    "register_planner",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 import torch
 
@@ -27,6 +27,24 @@ class Planner(Protocol):
     def shift(self, plan: torch.Tensor) -> torch.Tensor:
         """``plan`` one step later: its tail, then a neutral last step."""
         ...
+
+
+# planner name -> {"continuous": class, "discrete": class}: what ``mpc.planner=<name>`` builds for
+# each kind of action space, filled by :func:`register_planner` where each planner is defined
+PLANNERS: dict[str, dict[str, Any]] = {}
+P = TypeVar("P")
+
+
+def register_planner(name: str, kind: str) -> Callable[[type[P]], type[P]]:
+    """Class decorator: ``mpc.planner=<name>`` builds this class for ``kind`` (``continuous`` or
+    ``discrete``) actions, with ``cls.from_config(node, size, device)``: the ``mpc`` node, the
+    action dimension (continuous) or the number of actions (discrete)."""
+
+    def add(cls: type[P]) -> type[P]:
+        PLANNERS.setdefault(name, {})[kind] = cls
+        return cls
+
+    return add
 
 
 def top_k(returns: torch.Tensor, candidates: torch.Tensor, k: int) -> torch.Tensor:

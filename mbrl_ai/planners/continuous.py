@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
-from mbrl_ai.planners.base import Evaluate, shift_continuous, top_k
+from mbrl_ai.planners.base import Evaluate, register_planner, shift_continuous, top_k
 
 
 class _Continuous:
@@ -27,8 +29,13 @@ class _Continuous:
         return shift_continuous(plan)
 
 
+@register_planner("random", "continuous")
 class RandomShooting(_Continuous):
     """``population`` uniform sequences (plus the warm start, when given); the best one."""
+
+    @classmethod
+    def from_config(cls, m: Any, size: int, device: torch.device) -> RandomShooting:
+        return cls(m.horizon, size, m.population, device)
 
     def __init__(
         self, horizon: int, action_dim: int, population: int, device: torch.device
@@ -46,10 +53,17 @@ class RandomShooting(_Continuous):
         return top_k(evaluate(candidates), candidates, 1)[:, 0]
 
 
+@register_planner("cem", "continuous")
 class CEM(_Continuous):
     """The cross-entropy method: sample from a diagonal Gaussian over the sequence, refit it to
     the ``elites`` best, smooth the refit with ``alpha`` (the weight of the old value), repeat
     ``iterations`` times; the plan is the final mean (the elites' mean, not the best sample)."""
+
+    @classmethod
+    def from_config(cls, m: Any, size: int, device: torch.device) -> CEM:
+        return cls(
+            m.horizon, size, m.population, m.elites, m.iterations, m.alpha, m.init_std, device
+        )
 
     def __init__(
         self,
@@ -112,10 +126,27 @@ def colored_noise(
     return signal.transpose(-1, -2)
 
 
+@register_planner("icem", "continuous")
 class ICEM(CEM):
     """iCEM: CEM whose noise is coloured (``beta``), whose population shrinks by ``decay`` each
     iteration (never below twice the elites), and which carries a ``keep`` share of each
     iteration's elites into the next one's population."""
+
+    @classmethod
+    def from_config(cls, m: Any, size: int, device: torch.device) -> ICEM:
+        return cls(
+            m.horizon,
+            size,
+            m.population,
+            m.elites,
+            m.iterations,
+            m.alpha,
+            m.init_std,
+            device,
+            beta=m.icem_beta,
+            decay=m.icem_decay,
+            keep=m.icem_keep,
+        )
 
     def __init__(
         self,
@@ -147,10 +178,23 @@ class ICEM(CEM):
         return elites[:, : max(1, int(self.keep * self.elites))]
 
 
+@register_planner("mppi", "continuous")
 class MPPI(_Continuous):
     """Model-predictive path integral control: perturb the mean with Gaussian noise of std
     ``noise_std``, weight each sequence by exp(return / ``temperature``) and move the mean to the
     weighted average; ``iterations`` times."""
+
+    @classmethod
+    def from_config(cls, m: Any, size: int, device: torch.device) -> MPPI:
+        return cls(
+            m.horizon,
+            size,
+            m.population,
+            m.iterations,
+            m.mppi_noise_std,
+            m.mppi_temperature,
+            device,
+        )
 
     def __init__(
         self,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from mbrl_ai.planners.base import Evaluate, top_k
+from mbrl_ai.planners.base import Evaluate, register_planner, top_k
 
 
 def shift_discrete(plan: torch.Tensor) -> torch.Tensor:
@@ -15,12 +16,26 @@ def shift_discrete(plan: torch.Tensor) -> torch.Tensor:
     return torch.cat([plan[:, 1:], plan[:, -1:]], dim=1)
 
 
+@register_planner("cem", "discrete")
 class CategoricalCEM:
     """CEM over ``n_actions``-way choices: one categorical distribution per step, sampled for
     ``population`` sequences, refitted to the elites' action frequencies, smoothed with ``alpha``
     (the weight of the old value) and mixed with a ``floor`` so that no action's probability
     ever reaches zero (it can always be tried again). The plan is each step's most likely action.
     A warm start puts half the initial mass on the shifted previous plan."""
+
+    @classmethod
+    def from_config(cls, m: Any, size: int, device: torch.device) -> CategoricalCEM:
+        return cls(
+            m.horizon,
+            size,
+            m.population,
+            m.elites,
+            m.iterations,
+            m.alpha,
+            m.categorical_floor,
+            device,
+        )
 
     def __init__(
         self,
@@ -69,11 +84,16 @@ class CategoricalCEM:
         return shift_discrete(plan)
 
 
+@register_planner("exhaustive", "discrete")
 class Exhaustive:
     """Every one of the ``n_actions ** horizon`` sequences, the best one: the exact answer of a
     small problem (a baseline for the others)."""
 
     LIMIT = 1 << 16
+
+    @classmethod
+    def from_config(cls, m: Any, size: int, device: torch.device) -> Exhaustive:
+        return cls(m.horizon, size, device)
 
     def __init__(self, horizon: int, n_actions: int, device: torch.device) -> None:
         if n_actions**horizon > self.LIMIT:

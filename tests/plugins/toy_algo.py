@@ -10,14 +10,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import gymnasium as gym
 
-from mbrl_ai.agent import build_ppo_agent, load_ppo_policy
+from mbrl_ai.agent import build_ppo_agent, check_ppo_batch, load_ppo_policy
 from mbrl_ai.algos import AlgorithmSpec, register
 from mbrl_ai.collect import collect_rollout
-from mbrl_ai.config import Config, need_int
+from mbrl_ai.config import Config
+from mbrl_ai.core.ranges import Ge
 from mbrl_ai.fit_model import (
     build_model_optimizer,
     build_real_replay,
@@ -34,11 +35,8 @@ class ToyConfig:
     """The toy's own knobs."""
 
     key: ClassVar[str] = "toy"
-    model_every: int = 2
-    """Fit the world model every this many iterations."""
-
-    def check(self, c: Config) -> None:
-        need_int(self, "toy", "model_every", 1)
+    model_every: Annotated[int, Ge(1)] = 2
+    """Fit the world model every this many iterations (the range is checked where it is declared)."""
 
 
 def train_toy(cfg: Config, out_dir: Path) -> RunResult:
@@ -88,6 +86,7 @@ register(
         load_policy=load_ppo_policy,
         action_spaces=(gym.spaces.Discrete,),
         nodes=(ToyConfig,),
+        check=check_ppo_batch,
         world_model=True,
         algo_yaml={"name": "toy"},
     )

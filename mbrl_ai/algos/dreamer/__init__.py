@@ -41,10 +41,11 @@ from mbrl_ai.algos.dreamer.behavior import (
     replay_critic_loss,
     update_slow_critic,
 )
+from mbrl_ai.algos.dreamer.config import DreamerConfig
 from mbrl_ai.algos.dreamer.policy import DreamerPolicy
 from mbrl_ai.algos.dreamer.replay import SequenceReplay
 from mbrl_ai.algos.dreamer.world_model import Latent
-from mbrl_ai.config import Config, ConfigError, DreamerConfig
+from mbrl_ai.config import Config, ConfigError
 from mbrl_ai.core.optim import Adam, Optimizer, clip_grad_norm
 from mbrl_ai.envs import EnvInfo
 from mbrl_ai.modules import RunningMeanStd

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from mbrl_ai.algos.dreamer.config import DreamerConfig
 from mbrl_ai.algos.dreamer.dist import ActionDist, TwoHot
 from mbrl_ai.algos.dreamer.world_model import Latent, WorldModel, mlp
-from mbrl_ai.config import DreamerConfig
 
 
 class DreamerActor(nn.Module):

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from mbrl_ai.algos.dreamer.config import DreamerConfig
 from mbrl_ai.algos.dreamer.dist import (
     categorical_kl,
     mixed_probs,
@@ -32,7 +33,6 @@ from mbrl_ai.algos.dreamer.dist import (
     symexp,
     symlog,
 )
-from mbrl_ai.config import DreamerConfig
 
 
 def mlp(in_dim: int, hidden: int, layers: int, out_dim: int, zero_out: bool = False) -> nn.Module:

@@ -30,8 +30,9 @@ import numpy as np
 import torch
 
 from mbrl_ai.algos import AlgorithmSpec, register
+from mbrl_ai.algos.dyna_dqn.config import DynaDQNConfig
 from mbrl_ai.algos.dyna_dqn.update import DQNBatch, dqn_update
-from mbrl_ai.config import Config, DynaDQNConfig
+from mbrl_ai.config import Config
 from mbrl_ai.core.buffers import ReplayBuffer, Transitions
 from mbrl_ai.core.optim import Adam
 from mbrl_ai.envs import EnvInfo

@@ -27,6 +27,7 @@ from mbrl_ai.algos.mbpo.branched_rollouts import (
     max_rollout_horizon,
     rollout_horizon,
 )
+from mbrl_ai.algos.mbpo.config import MBPOConfig
 from mbrl_ai.algos.sac import (
     build_sac_agent,
     check_sac,
@@ -35,8 +36,9 @@ from mbrl_ai.algos.sac import (
     sac_objects,
     update_stats,
 )
+from mbrl_ai.algos.sac.config import SACConfig
 from mbrl_ai.algos.sac.update import SACBatch, sac_update
-from mbrl_ai.config import Config, MBPOConfig, SACConfig
+from mbrl_ai.config import Config
 from mbrl_ai.core.buffers import ModelBuffer, ReplayBuffer
 from mbrl_ai.envs.termination import termination_fn
 from mbrl_ai.fit_model import (

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mbrl_ai.config import MBPOConfig
+from mbrl_ai.algos.mbpo.config import MBPOConfig
 from mbrl_ai.core.buffers import Transitions
 from mbrl_ai.envs.termination import TerminationFn
 from mbrl_ai.imagine import adaptive_horizon

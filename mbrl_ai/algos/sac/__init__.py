@@ -21,10 +21,12 @@ import numpy as np
 import torch
 
 from mbrl_ai.algos import AlgorithmSpec, register
+from mbrl_ai.algos.sac.config import SACConfig
 from mbrl_ai.algos.sac.update import SACAgent, SACBatch, sac_update
-from mbrl_ai.config import Config, SACConfig, need_multiple_of_envs
+from mbrl_ai.config import Config
 from mbrl_ai.core.buffers import ReplayBuffer, Transitions
 from mbrl_ai.core.optim import Adam
+from mbrl_ai.core.ranges import need_multiple_of_envs
 from mbrl_ai.envs import EnvInfo
 from mbrl_ai.modules import RunningMeanStd
 from mbrl_ai.modules.sac_nets import SquashedGaussianActor
