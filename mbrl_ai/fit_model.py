@@ -439,3 +439,67 @@ def open_loop_error(
         errors[f"open_loop_still_mse_{k}"] = float(still[alive].mean())
         alive &= ~ends[t, env]
     return errors
+
+
+@dataclass(frozen=True)
+class ModelUpdate:
+    """What section 2.2 hands on: the confidence 2.3 reads, and what 2.8 logs."""
+
+    confidence: float
+    """0 after a non-finite loss (the update was undone): nothing is imagined this iteration."""
+    fit: dict[str, float]
+    """:func:`fit_world_model`'s metrics (``confidence`` there is always the held-out one)."""
+    open_loop: dict[str, float]
+    """The k-step open-loop errors on the new real data, measured before the fit."""
+    forgot: bool
+    """The change test fired and the replay forgot all but the newest batch."""
+    errors: list[float]
+    """The change test's history of open-loop errors, for the next iteration."""
+
+    def metrics(self) -> dict[str, float]:
+        """``model_loss`` and the ``model/*`` diagnostics of section 2.8."""
+        return {
+            "model_loss": self.fit["model_loss"],
+            "model/heldout_confidence": self.fit["confidence"],
+            "model/forgot": float(self.forgot),
+            **{
+                f"model/{k}": v
+                for k, v in self.fit.items()
+                if k not in ("confidence", "model_loss")
+            },
+            **{f"model/{k}": v for k, v in self.open_loop.items()},
+        }
+
+
+def update_world_model(
+    model: EnsembleWorldModel,
+    optimizer: Optimizer,
+    replay: ReplayBuffer,
+    rollout: Rollout,
+    errors: list[float],
+    cfg: WorldModelConfig,
+    newest: int,
+    horizon: int,
+    first: bool,
+    rng: np.random.Generator,
+    device: torch.device,
+) -> ModelUpdate:
+    """Section 2.2 as configured: measure the model's ``horizon``-step open-loop error on the new
+    real trajectories it has not seen yet (not on the ``first`` iteration); with
+    ``forget_factor``, take a jump of that error as a change of dynamics and keep only the
+    ``newest`` real transitions; fit the model; take the confidence from the held-out loss (the
+    pseudocode) or, with ``confidence=open_loop*``, from the open-loop error."""
+    open_loop = {} if first else open_loop_error(model, rollout, horizon, device)
+    error, forgot = deepest_open_loop_error(open_loop), False
+    if cfg.forget_factor is not None and error is not None:
+        forgot = dynamics_changed(errors, error, cfg.forget_factor)
+        if forgot:
+            replay.keep_newest(newest)
+        errors = [] if forgot else (errors + [error])[-cfg.forget_window :]
+    fit = fit_world_model(model, optimizer, replay, cfg, rng, device)
+    confidence = fit["confidence"]
+    if cfg.confidence != "heldout" and not fit["update_skipped"]:
+        confidence = open_loop_confidence(
+            open_loop, cfg.confidence_tolerance, relative=cfg.confidence == "open_loop_skill"
+        )
+    return ModelUpdate(confidence, fit, open_loop, forgot, errors)

@@ -69,6 +69,16 @@ class ImaginedRollouts:
     def n_transitions(self) -> int:
         return int(self.valid.sum())
 
+    def sizes(self, n_transitions: int) -> dict[str, float]:
+        """Section 2.8's imagination sizes: ``n_transitions`` (summed over the iteration's
+        rounds), this batch's depth and the mean number of steps its rollouts took."""
+        mean_depth = float(self.valid.sum(0).float().mean()) if self.valid.shape[1] else 0.0
+        return {
+            "imagined_transitions": n_transitions,
+            "imagined_depth": self.obs.shape[0],
+            "imagined_mean_depth": mean_depth,
+        }
+
 
 STEVE_MODES = ("steve", "steve_breadth")
 

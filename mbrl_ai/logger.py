@@ -195,3 +195,46 @@ class RunLogger:
             if exit_code in (130, 143):
                 self.wandb_run.mark_preempting()
             self.wandb_run.finish(exit_code=exit_code)
+
+
+def mbppo_metrics(
+    confidence: float,
+    n_rollouts: int,
+    beta: float,
+    reward_slope: float,
+    update: dict[str, float],
+    model: dict[str, float],
+    real_reward: float,
+    n_real: int,
+    imagined: dict[str, float],
+    extra: dict[str, float],
+    seconds: dict[str, float],
+) -> dict[str, float]:
+    """Section 2.8's record of one MB-PPO iteration: the pseudocode's seven keys first
+    (``confidence, imagined_rollouts, beta, policy_loss, value_loss, model_loss,
+    mean_real_reward``), then the sample counts, the update's other statistics (split real /
+    imagined), the imagination's depth, the model's diagnostics (``model`` holds ``model_loss``
+    and the ``model/*`` keys), ``extra`` (curiosity, STEVE's value variance, the learning rate),
+    and each section's time with the throughput of collection and imagination."""
+    n_imagined = imagined["imagined_transitions"]
+    imagine_s = seconds["imagine_s"]
+    return {
+        "confidence": confidence,
+        "imagined_rollouts": n_rollouts,
+        "beta": beta,
+        "policy_loss": update["policy_loss"],
+        "value_loss": update["value_loss"],
+        "model_loss": model["model_loss"],
+        "mean_real_reward": real_reward,
+        "imagined_transitions": n_imagined,
+        "real_transitions": n_real,
+        "reward_slope": reward_slope,
+        **{k: v for k, v in update.items() if k not in ("policy_loss", "value_loss")},
+        "imagined_depth": imagined["imagined_depth"],
+        "imagined_mean_depth": imagined["imagined_mean_depth"],
+        **{k: v for k, v in model.items() if k != "model_loss"},
+        **extra,
+        **seconds,
+        "real_steps_per_s": n_real / seconds["collect_s"],
+        "imagined_steps_per_s": n_imagined / imagine_s if imagine_s > 0 else 0.0,
+    }

@@ -4,14 +4,14 @@ One call per section, in the pseudocode's order; every section lives in its own 
 
     2.1 collect real experience                 collect.collect_rollout   (+ replay of real data)
         ... plus β·r_int                        curiosity.real_intrinsic_rewards, mix_intrinsic
-    2.2 update world model, compute confidence  fit_model.fit_world_model
+    2.2 update world model, compute confidence  fit_model.update_world_model
     2.3 adaptive imagination                    imagine.plan_imagination, imagine_rollouts
         ... plus β·r_int                        curiosity.imagined_intrinsic_rewards, mix_intrinsic
     2.4 advantages and returns, per segment     gae.advantages_batch
     2.5 PPO update on real + imagined data      ppo_update.ppo_update
     2.6 curiosity update                        curiosity.update_curiosity
     2.7 adapt β                                 beta.adapt_beta
-    2.8 logging                                 runtime.RunContext.log_iteration
+    2.8 logging                                 logger.mbppo_metrics, RunContext.log_iteration
 
 ``imagination.rounds`` > 1 repeats 2.3–2.5 on the same real batch (Dyna-style). Each iteration
 ends in ``ckpt.end_iteration``, which writes a checkpoint every ``checkpoint_every`` real steps and
@@ -45,16 +45,12 @@ from mbrl_ai.curiosity import (
     real_intrinsic_rewards,
     update_curiosity,
 )
-from mbrl_ai.envs.termination import termination_fn
+from mbrl_ai.envs.termination import TerminationFn, termination_fn
 from mbrl_ai.fit_model import (
     build_model_optimizer,
     build_real_replay,
     build_world_model,
-    deepest_open_loop_error,
-    dynamics_changed,
-    fit_world_model,
-    open_loop_confidence,
-    open_loop_error,
+    update_world_model,
 )
 from mbrl_ai.gae import advantages_batch, critic_error
 from mbrl_ai.imagine import (
@@ -63,6 +59,7 @@ from mbrl_ai.imagine import (
     plan_imagination,
     sample_start_states,
 )
+from mbrl_ai.logger import mbppo_metrics
 from mbrl_ai.modules import Critic
 from mbrl_ai.modules.world_model import EnsembleWorldModel
 from mbrl_ai.ppo_update import ppo_update
@@ -80,6 +77,8 @@ class MBPPOParts:
     curiosity_optimizer: Adam | None
     int_scaler: IntrinsicScaler
     int_critic: Critic | None  # a second value head for A_int (curiosity.intrinsic_head)
+    done_fn: TerminationFn | None  # what ends a model rollout: None = the learned done head
+    diagnostic_horizon: int  # depth of 2.2's open-loop error: the deepest rollout 2.3 imagines
 
     def objects(self, cfg: Config) -> dict[str, Any]:
         """What a checkpoint keeps of them (``None``: not in this configuration)."""
@@ -97,7 +96,7 @@ class MBPPOParts:
 
 def build_parts(cfg: Config, run: RunContext, agent: PPOAgent) -> MBPPOParts:
     """Build MB-PPO's own modules for ``run``; an intrinsic head joins ``agent``'s optimiser."""
-    info, device, wm = run.info, run.device, cfg.world_model
+    info, device, wm, im = run.info, run.device, cfg.world_model, cfg.imagination
     model = build_world_model(wm, info, device)
     model_optimizer = build_model_optimizer(model, cfg.lr_world_model, wm)
     replay = build_real_replay(info, wm.replay_capacity, wm.holdout_fraction, cfg.seed)
@@ -120,6 +119,8 @@ def build_parts(cfg: Config, run: RunContext, agent: PPOAgent) -> MBPPOParts:
         curiosity_optimizer,
         IntrinsicScaler(cfg.n_envs, cfg.curiosity.int_gamma),
         int_critic,
+        termination_fn(cfg.env, cfg.world_model.termination),
+        cfg.planning_horizon if im.mode in ("breadth", "fixed") else im.max_horizon,
     )
 
 
@@ -133,11 +134,7 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
     ckpt.track(**agent.objects(), **p.objects(cfg))
     run.evaluate_with(agent.actor, agent.obs_rms)
     actor, critic, device, im_cfg = agent.actor, agent.critic, run.device, cfg.imagination
-    done_fn = termination_fn(cfg.env, cfg.world_model.termination)
-    two_heads = p.int_critic is not None
-    diagnostic_horizon = (
-        cfg.planning_horizon if im_cfg.mode in ("breadth", "fixed") else im_cfg.max_horizon
-    )
+    two_heads, steve = p.int_critic is not None, im_cfg.mode in STEVE_MODES
 
     with run, ckpt:
         saved = ckpt.begin()
@@ -160,40 +157,16 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                 rollout = mix_intrinsic(rollout, int_real, beta.beta, two_heads)
             t1 = time.perf_counter()
 
-            # 2.2 update world model, compute confidence (held-out). First, the k-step open-loop
-            # error of the current model on the new real trajectories, which it has not seen yet.
-            open_loop = (
-                open_loop_error(p.model, rollout, diagnostic_horizon, device)
-                if run.iteration
-                else {}
-            )
-            # ... and, with world_model.forget_factor, a jump of that error is taken as a change of
-            # dynamics: the replay forgets all but the newest batch before the model is fitted
-            error, forgot = deepest_open_loop_error(open_loop), False
-            if cfg.world_model.forget_factor is not None and error is not None:
-                forgot = dynamics_changed(errors, error, cfg.world_model.forget_factor)
-                if forgot:
-                    p.replay.keep_newest(cfg.n_real_steps)
-                errors = [] if forgot else (errors + [error])[-cfg.world_model.forget_window :]
-            fit = fit_world_model(
-                p.model, p.model_optimizer, p.replay, cfg.world_model, run.rng, device
-            )
-            confidence = fit["confidence"]  # 0 after a non-finite loss: the update was undone
-            # ... or, as configured, from the open-loop error just measured on unseen real data
-            if cfg.world_model.confidence != "heldout" and not fit["update_skipped"]:
-                confidence = open_loop_confidence(
-                    open_loop,
-                    cfg.world_model.confidence_tolerance,
-                    relative=cfg.world_model.confidence == "open_loop_skill",
-                )
+            # 2.2 update world model, compute confidence (held-out, or open-loop as configured)
+            model = update_world_model(
+                p.model, p.model_optimizer, p.replay, rollout, errors, cfg.world_model,
+                cfg.n_real_steps, p.diagnostic_horizon, run.iteration == 0, run.rng, device,
+            )  # fmt: skip
+            confidence, errors = model.confidence, model.errors
             t2 = time.perf_counter()
 
             weight = confidence if im_cfg.imagined_weight == "confidence" else 1.0
-            value_var = (
-                critic_error(rollout, cfg.gamma, cfg.gae_lambda)
-                if im_cfg.mode in STEVE_MODES
-                else None
-            )
+            value_var = critic_error(rollout, cfg.gamma, cfg.gae_lambda) if steve else None
             imagine_s, n_imagined = 0.0, 0
             for _ in range(im_cfg.rounds):
                 # 2.3 adaptive imagination: how many rollouts (and how deep) from confidence
@@ -202,7 +175,7 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                     confidence, cfg.planning_horizon, cfg.confidence_thresh,
                     cfg.min_planning_rollouts, cfg.max_planning_rollouts, im_cfg.mode,
                 )  # fmt: skip
-                if fit["update_skipped"]:  # no model to trust this iteration: real data only
+                if model.fit["update_skipped"]:  # no model to trust this iteration: real data only
                     n_rollouts = 0
                 starts = sample_start_states(
                     p.replay.recent_obs(im_cfg.start_window), n_rollouts, run.rng,
@@ -210,7 +183,7 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                 )  # fmt: skip
                 imagined = imagine_rollouts(
                     actor, critic, p.model, torch.as_tensor(starts, device=device), horizon,
-                    im_cfg, agent.obs_rms, agent.reward_rms, done_fn=done_fn,
+                    im_cfg, agent.obs_rms, agent.reward_rms, done_fn=p.done_fn,
                     done_threshold=cfg.world_model.done_threshold,
                     value_var=value_var or 0.0, gamma=cfg.gamma,
                 )  # fmt: skip
@@ -233,63 +206,31 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
             t3 = time.perf_counter()
 
             # 2.6 curiosity module update (if β > 0), on real and optionally imagined transitions
-            curiosity_metrics = (
-                update_curiosity(
-                    p.curiosity,
-                    p.curiosity_optimizer,
-                    *curiosity_batch(rollout, imagined, cfg.curiosity.train_on_imagined, device),
-                    cfg.curiosity.epochs,
-                    cfg.curiosity.batch_size,
-                )
-                if curious
-                else {"curiosity_loss": 0.0}
-            )
-            curiosity_metrics |= intrinsic_stats("int_reward_real", rollout.int_rewards)
-            curiosity_metrics |= intrinsic_stats(
-                "int_reward_imagined", imagined.int_rewards, imagined.valid
-            )
+            curiosity_metrics = update_curiosity(
+                p.curiosity, p.curiosity_optimizer,
+                *curiosity_batch(rollout, imagined, cfg.curiosity.train_on_imagined, device),
+                cfg.curiosity.epochs, cfg.curiosity.batch_size,
+            ) if curious else {"curiosity_loss": 0.0}  # fmt: skip
             # 2.7 adapt β to the trend of real extrinsic returns
             beta = adapt_beta(beta, run.collect.finished_returns, cfg.beta_adapt_rate, cfg.beta)
             run.iteration += 1
             run.maybe_evaluate()
 
             # 2.8 logging: the pseudocode's keys, then diagnostics and timing
-            run.log_iteration(
-                {
-                    "confidence": confidence,
-                    "imagined_rollouts": n_rollouts,
-                    "beta": beta.beta,
-                    "policy_loss": update["policy_loss"],
-                    "value_loss": update["value_loss"],
-                    "model_loss": fit["model_loss"],
-                    "mean_real_reward": float(rollout.ext_rewards.mean()),
-                    "imagined_transitions": n_imagined,
-                    "real_transitions": cfg.n_real_steps,
-                    "reward_slope": beta.slope,
-                    **{k: v for k, v in update.items() if k not in ("policy_loss", "value_loss")},
-                    "imagined_depth": imagined.obs.shape[0],
-                    "imagined_mean_depth": float(imagined.valid.sum(0).float().mean())
-                    if imagined.valid.shape[1]
-                    else 0.0,
-                    **({"value_var": value_var} if value_var is not None else {}),
-                    "model/heldout_confidence": fit["confidence"],
-                    "model/forgot": float(forgot),
-                    **{
-                        f"model/{k}": v
-                        for k, v in fit.items()
-                        if k not in ("confidence", "model_loss")
-                    },
-                    **{f"model/{k}": v for k, v in open_loop.items()},
-                    **curiosity_metrics,
-                    "collect_s": t1 - t0,
-                    "model_s": t2 - t1,
-                    "imagine_s": imagine_s,
-                    "update_s": t3 - t2 - imagine_s,
-                    "real_steps_per_s": cfg.n_real_steps / (t1 - t0),
-                    "imagined_steps_per_s": n_imagined / imagine_s if imagine_s > 0 else 0.0,
-                    "lr": agent.current_lr,
-                }
-            )
+            seconds = {"collect_s": t1 - t0, "model_s": t2 - t1, "imagine_s": imagine_s,
+                       "update_s": t3 - t2 - imagine_s}  # fmt: skip
+            extra = {
+                **({"value_var": value_var} if value_var is not None else {}),
+                **curiosity_metrics,
+                **intrinsic_stats("int_reward_real", rollout.int_rewards),
+                **intrinsic_stats("int_reward_imagined", imagined.int_rewards, imagined.valid),
+                "lr": agent.current_lr,
+            }
+            run.log_iteration(mbppo_metrics(
+                confidence, n_rollouts, beta.beta, beta.slope, update, model.metrics(),
+                float(rollout.ext_rewards.mean()), cfg.n_real_steps, imagined.sizes(n_imagined),
+                extra, seconds,
+            ))  # fmt: skip
             ckpt.end_iteration(beta=beta, open_loop_history=errors)
         ckpt.finish(beta=beta, open_loop_history=errors)
     return run.result()

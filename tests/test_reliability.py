@@ -339,7 +339,7 @@ def test_nan_in_world_model_targets_skips_that_update_and_is_logged(
         return fit(*args, **kwargs)
 
     monkeypatch.setattr(EnsembleWorldModel, "normalized_targets", poisoned_in_iteration_3)
-    monkeypatch.setattr("mbrl_ai.trainer.fit_world_model", counting_fit)
+    monkeypatch.setattr("mbrl_ai.fit_model.fit_world_model", counting_fit)
     result = run(compose(*SHORT, "algo=mbppo", "total_timesteps=1280"), tmp_path)
     assert result.env_steps == 1280
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import mbrl_ai.fit_model as fit_model
 import mbrl_ai.trainer as trainer
 from mbrl_ai.logger import RunLogger
 from tests.conftest import compose
@@ -16,7 +17,7 @@ SECTIONS = [
     ("collect_rollout", "2.1"),
     ("real_intrinsic_rewards", "2.1"),  # ... plus β·r_int
     ("mix_intrinsic", "2.1"),
-    ("fit_world_model", "2.2"),
+    ("update_world_model", "2.2"),
     ("plan_imagination", "2.3"),
     ("imagine_rollouts", "2.3"),
     ("imagined_intrinsic_rewards", "2.3"),  # ... plus β·r_int
@@ -133,16 +134,16 @@ def test_a_jump_of_the_open_loop_error_makes_the_replay_forget(
 ) -> None:
     scripted = iter([0.01, 0.012, 0.011, 0.5, 0.4, 0.3])  # a change of dynamics at iteration 5
     monkeypatch.setattr(
-        trainer, "open_loop_error", lambda *a, **k: {"open_loop_mse_5": next(scripted)}
+        fit_model, "open_loop_error", lambda *a, **k: {"open_loop_mse_5": next(scripted)}
     )
     sizes: list[int] = []
-    fit = trainer.fit_world_model
+    fit = fit_model.fit_world_model
 
     def spy(model, optimizer, replay, *a, **k):  # noqa: ANN001, ANN202
         sizes.append(replay.size)
         return fit(model, optimizer, replay, *a, **k)
 
-    monkeypatch.setattr(trainer, "fit_world_model", spy)
+    monkeypatch.setattr(fit_model, "fit_world_model", spy)
     cfg = compose(
         *tiny, "total_timesteps=1792", "world_model.train_steps=2", "world_model.forget_factor=10"
     )
