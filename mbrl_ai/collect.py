@@ -113,6 +113,73 @@ def start_collection(envs: VectorEnv, seed: int) -> CollectState:
     )
 
 
+@dataclass
+class _Buffers:
+    """What :func:`collect_rollout` records per step, ``[T, N, ...]`` numpy."""
+
+    obs: np.ndarray  # policy inputs (normalised)
+    actions: np.ndarray
+    log_probs: np.ndarray
+    values: np.ndarray
+    rewards: np.ndarray  # what PPO learns from (scaled with reward_rms)
+    ext_rewards: np.ndarray  # the env's
+    terminated: np.ndarray
+    truncated: np.ndarray
+    raw_obs: np.ndarray
+    raw_next_obs: np.ndarray
+
+    @classmethod
+    def empty(cls, steps: int, n: int, obs_dim: int, act_shape: tuple[int, ...]) -> _Buffers:
+        discrete = not act_shape
+        return cls(
+            obs=np.zeros((steps, n, obs_dim), dtype=np.float32),
+            actions=np.zeros((steps, n, *act_shape), dtype=np.int64 if discrete else np.float32),
+            log_probs=np.zeros((steps, n), dtype=np.float32),
+            values=np.zeros((steps, n), dtype=np.float32),
+            rewards=np.zeros((steps, n), dtype=np.float32),
+            ext_rewards=np.zeros((steps, n), dtype=np.float32),
+            terminated=np.zeros((steps, n), dtype=bool),
+            truncated=np.zeros((steps, n), dtype=bool),
+            raw_obs=np.zeros((steps, n, obs_dim), dtype=np.float32),
+            raw_next_obs=np.zeros((steps, n, obs_dim), dtype=np.float32),
+        )
+
+    def to_rollout(self, next_values: np.ndarray) -> Rollout:
+        t = torch.from_numpy
+        return Rollout(
+            obs=t(self.obs), actions=t(self.actions), log_probs=t(self.log_probs),
+            values=t(self.values), next_values=t(next_values), rewards=t(self.rewards),
+            ext_rewards=t(self.ext_rewards), terminated=t(self.terminated),
+            truncated=t(self.truncated), raw_obs=self.raw_obs, raw_next_obs=self.raw_next_obs,
+        )  # fmt: skip
+
+
+def _end_step(
+    s: CollectState,
+    reward: np.ndarray,
+    done: np.ndarray,
+    gamma: float,
+    reward_rms: RunningMeanStd | None,
+) -> np.ndarray:
+    """Book-keep one step of every env: the running discounted return and its scaling of the
+    reward (``reward_rms``), the episode counters, the episodes that ended. Returns the reward
+    PPO learns from."""
+    learned = reward
+    if reward_rms is not None:
+        s.discounted_returns = s.discounted_returns * gamma + reward
+        reward_rms.update(torch.from_numpy(s.discounted_returns))
+        learned = reward_rms.scale(torch.from_numpy(reward.astype(np.float64))).numpy()
+        s.discounted_returns[done] = 0.0
+    s.episode_returns += reward
+    s.episode_lengths += 1
+    if done.any():
+        for i in np.flatnonzero(done):
+            s.finished_returns.append(float(s.episode_returns[i]))
+            s.finished_lengths.append(int(s.episode_lengths[i]))
+            s.episode_returns[i], s.episode_lengths[i] = 0.0, 0
+    return learned
+
+
 def collect_rollout(
     envs: VectorEnv,
     actor: Actor,
@@ -132,25 +199,14 @@ def collect_rollout(
     """
     device = device or torch.device("cpu")
     n = envs.num_envs
-    obs_dim = state.obs.shape[1]
     discrete = actor.discrete
     low, high = None, None
     if not discrete:
         space = envs.single_action_space
         assert isinstance(space, gym.spaces.Box)  # a continuous actor acts on a Box
         low, high = space.low, space.high
-
     act_shape = () if discrete else (actor.log_std.numel(),)
-    obs_buf = np.zeros((n_steps, n, obs_dim), dtype=np.float32)
-    act_buf = np.zeros((n_steps, n, *act_shape), dtype=np.int64 if discrete else np.float32)
-    logp_buf = np.zeros((n_steps, n), dtype=np.float32)
-    value_buf = np.zeros((n_steps, n), dtype=np.float32)
-    rewards = np.zeros((n_steps, n), dtype=np.float32)
-    ext_rewards = np.zeros((n_steps, n), dtype=np.float32)
-    terminated = np.zeros((n_steps, n), dtype=bool)
-    truncated = np.zeros((n_steps, n), dtype=bool)
-    raw_obs = np.zeros((n_steps, n, obs_dim), dtype=np.float32)
-    raw_next = np.zeros((n_steps, n, obs_dim), dtype=np.float32)
+    b = _Buffers.empty(n_steps, n, state.obs.shape[1], act_shape)
     # steps at which an episode was truncated: their bootstrap value is V(final_obs), filled below
     trunc_obs: list[tuple[int, np.ndarray, np.ndarray]] = []
 
@@ -180,53 +236,23 @@ def collect_rollout(
             real_next = final_observations(next_obs, infos, done)
             check_env_output(envs, reward, real_next, next_obs if done.any() else None)
 
-            obs_buf[t] = obs_in.cpu().numpy()
-            act_buf[t] = action_np
-            logp_buf[t] = logp.cpu().numpy()
-            value_buf[t] = value.cpu().numpy()
-            raw_obs[t], raw_next[t] = obs, real_next
-            ext_rewards[t], terminated[t], truncated[t] = reward, term, trunc
-            rewards[t] = reward
-            if reward_rms is not None:
-                s.discounted_returns = s.discounted_returns * gamma + reward
-                reward_rms.update(torch.from_numpy(s.discounted_returns))
-                rewards[t] = reward_rms.scale(torch.from_numpy(reward.astype(np.float64))).numpy()
-                s.discounted_returns[done] = 0.0
-
+            b.obs[t], b.actions[t] = obs_in.cpu().numpy(), action_np
+            b.log_probs[t], b.values[t] = logp.cpu().numpy(), value.cpu().numpy()
+            b.raw_obs[t], b.raw_next_obs[t] = obs, real_next
+            b.ext_rewards[t], b.terminated[t], b.truncated[t] = reward, term, trunc
+            b.rewards[t] = _end_step(s, reward, done, gamma, reward_rms)
             # truncated but not terminated: the episode could have gone on, so bootstrap from V(s_T)
             boot = trunc & ~term
             if boot.any():
                 trunc_obs.append((t, np.flatnonzero(boot), real_next[boot]))
-
-            s.episode_returns += reward
-            s.episode_lengths += 1
-            if done.any():
-                for i in np.flatnonzero(done):
-                    s.finished_returns.append(float(s.episode_returns[i]))
-                    s.finished_lengths.append(int(s.episode_lengths[i]))
-                    s.episode_returns[i], s.episode_lengths[i] = 0.0, 0
             obs = next_obs
 
         # bootstrap values: V(s_{t+1}) within an episode, V(obs after the last step) at the end
-        next_value_buf = np.empty_like(value_buf)
-        next_value_buf[:-1] = value_buf[1:]
-        next_value_buf[-1] = critic(policy_input(obs)).cpu().numpy()
-        next_value_buf[terminated | truncated] = 0.0
+        next_values = np.empty_like(b.values)
+        next_values[:-1] = b.values[1:]
+        next_values[-1] = critic(policy_input(obs)).cpu().numpy()
+        next_values[b.terminated | b.truncated] = 0.0
         for t, idx, final in trunc_obs:
-            next_value_buf[t, idx] = critic(policy_input(final)).cpu().numpy()
-
+            next_values[t, idx] = critic(policy_input(final)).cpu().numpy()
     s.obs = obs
-    rollout = Rollout(
-        obs=torch.from_numpy(obs_buf),
-        actions=torch.from_numpy(act_buf),
-        log_probs=torch.from_numpy(logp_buf),
-        values=torch.from_numpy(value_buf),
-        next_values=torch.from_numpy(next_value_buf),
-        rewards=torch.from_numpy(rewards),
-        ext_rewards=torch.from_numpy(ext_rewards),
-        terminated=torch.from_numpy(terminated),
-        truncated=torch.from_numpy(truncated),
-        raw_obs=raw_obs,
-        raw_next_obs=raw_next,
-    )
-    return rollout, s
+    return b.to_rollout(next_values), s

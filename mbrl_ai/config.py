@@ -17,20 +17,20 @@ one algorithm live beside it (``algos/<name>``) and join the schema through the 
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 from omegaconf import DictConfig
 
 from mbrl_ai.core.errors import ConfigError as ConfigError  # the error of bad input, re-exported
-from mbrl_ai.core.ranges import Each, Ge, Gt, In, OneOf, need
+from mbrl_ai.core.ranges import Each, Ge, Gt, In, Matches, OneOf, need
 from mbrl_ai.core.schema import (
     check_tree,
     to_dataclass,
 )
 from mbrl_ai.envs.termination import KNOWN_TERMINATION
 from mbrl_ai.modules.curiosity import CURIOSITY
+from mbrl_ai.modules.mlp import ACTIVATIONS
 
 
 @dataclass
@@ -53,7 +53,7 @@ class PPOConfig:
     """Clip the value prediction to old_value ± this; ``null`` disables value clipping."""
     normalize_advantage: bool = True
     """Normalise advantages per minibatch."""
-    minibatches: Annotated[str, OneOf(MINIBATCH_MODES)] = "per_real"
+    minibatches: Annotated[str, OneOf(("per_sample", "per_real"))] = "per_real"
     """How a batch with imagined samples is cut: ``per_real``, as many minibatches as the real
     samples alone fill (⌈real / batch_size⌉), each enlarged by its share of the imagined ones, so
     imagination costs no extra PPO steps; ``per_sample``, minibatches of ``batch_size`` samples
@@ -126,10 +126,10 @@ class WorldModelConfig:
     """Weight of the penalty that keeps the log-variance bounds tight."""
     done_pos_weight: Annotated[float | None, Gt(0.0)] = None
     """BCE weight of terminal transitions; ``null`` = (non-terminal / terminal) count in the data."""
-    termination: Annotated[str, OneOf(TERMINATIONS)] = "learned"
+    termination: Annotated[str, OneOf(("learned", "known"))] = "learned"
     """What ends a model rollout (MB-PPO's imagination, MBPO's branches): the ``learned`` done
     head, or the env's ``known`` rule (``mbrl_ai.envs.termination``), the ablation."""
-    done_input: Annotated[str, OneOf(DONE_INPUTS)] = "state_action"
+    done_input: Annotated[str, OneOf(("state_action", "next_state"))] = "state_action"
     """What the learned done probability reads: ``state_action`` (a head of each member, beside
     Δs and r) or ``next_state`` (a separate classifier per member of the next state alone, trained
     on real next states and applied to predicted ones; for tasks whose episodes end on a condition
@@ -138,7 +138,7 @@ class WorldModelConfig:
     """Hidden widths of the next-state done classifier (``done_input=next_state``)."""
     done_threshold: Annotated[float, In(0.0, 1.0, "()")] = 0.5
     """With the learned head: a predicted done probability above this ends the rollout."""
-    confidence: Annotated[str, OneOf(CONFIDENCES)] = "heldout"
+    confidence: Annotated[str, OneOf(("heldout", "open_loop", "open_loop_skill"))] = "heldout"
     """What the confidence of section 2.2 measures: ``heldout`` = exp(−held-out one-step loss)
     (the pseudocode); ``open_loop`` = exp(−e_H / confidence_tolerance), with e_H the model's
     H-step open-loop error on the newest real trajectories before it is fitted on them;
@@ -166,26 +166,20 @@ class WorldModelConfig:
     """The relative drop of the held-out MSE that counts as an improvement."""
 
     def check(self, c: Config) -> None:
-        need(
-            self.min_logvar < self.max_logvar,
-            "world_model.min_logvar",
-            self.min_logvar,
-            f"must be < world_model.max_logvar ({self.max_logvar})",
-        )
-        need(
-            self.termination == "learned" or c.env in KNOWN_TERMINATION,
-            "world_model.termination",
-            self.termination,
-            f"no known termination function for env {c.env!r}; known for: "
-            f"{', '.join(sorted(KNOWN_TERMINATION))}",
-        )
+        need(self.min_logvar < self.max_logvar, "world_model.min_logvar", self.min_logvar,
+             f"must be < world_model.max_logvar ({self.max_logvar})")  # fmt: skip
+        known = ", ".join(sorted(KNOWN_TERMINATION))
+        need(self.termination == "learned" or c.env in KNOWN_TERMINATION, "world_model.termination",
+             self.termination, f"no known termination function for env {c.env!r}; known for: {known}")  # fmt: skip
 
 
 @dataclass
 class ImaginationConfig:
     """How much and how deep to imagine (section 2.3)."""
 
-    mode: Annotated[str, OneOf(IMAGINATION_MODES)] = "breadth"
+    mode: Annotated[str, OneOf(("breadth", "depth", "both", "fixed", "steve", "steve_breadth"))] = (
+        "breadth"
+    )
     """``breadth``: rollout count follows confidence, depth = planning_horizon (the pseudocode);
     ``depth``: depth follows ensemble variance, count = max_planning_rollouts; ``both``; ``fixed``:
     count = max_planning_rollouts and depth = planning_horizon (the ablation); ``steve``: each
@@ -211,16 +205,12 @@ class ImaginationConfig:
     """Share of the start states drawn from the newest real batch only (the rest: start_window)."""
     rounds: Annotated[int, Ge(1)] = 1
     """Imagine-and-update rounds per real batch (Dyna-style); the pseudocode does 1."""
-    imagined_weight: Annotated[str, OneOf(IMAGINED_WEIGHTS)] = "confidence"
+    imagined_weight: Annotated[str, OneOf(("one", "confidence"))] = "confidence"
     """Per-sample PPO loss weight of imagined data: ``one`` or ``confidence``."""
 
     def check(self, c: Config) -> None:
-        need(
-            self.max_horizon >= self.min_horizon,
-            "imagination.max_horizon",
-            self.max_horizon,
-            f"must be >= imagination.min_horizon ({self.min_horizon})",
-        )
+        need(self.max_horizon >= self.min_horizon, "imagination.max_horizon", self.max_horizon,
+             f"must be >= imagination.min_horizon ({self.min_horizon})")  # fmt: skip
 
 
 @dataclass
@@ -268,27 +258,23 @@ class BetaConfig:
     """β shrinks when the return trend (per episode) is above this."""
 
     def check(self, c: Config) -> None:
-        need(
-            self.high_threshold >= self.low_threshold,
-            "beta.high_threshold",
-            self.high_threshold,
-            f"must be >= beta.low_threshold ({self.low_threshold})",
-        )
+        need(self.high_threshold >= self.low_threshold, "beta.high_threshold", self.high_threshold,
+             f"must be >= beta.low_threshold ({self.low_threshold})")  # fmt: skip
 
 
 @dataclass
 class LoggerConfig:
     """Where metrics go: JSONL files always; console progress bar; optionally W&B."""
 
-    name: Annotated[str, OneOf(LOGGERS)] = "console"
+    name: Annotated[str, OneOf(("console", "wandb"))] = "console"
     """``console`` (JSONL + progress bar) or ``wandb`` (the same plus a W&B run)."""
-    progress: Annotated[str, OneOf(PROGRESS)] = "auto"
+    progress: Annotated[str, OneOf(("auto", "on", "off"))] = "auto"
     """Progress bar: ``auto`` (only on a terminal), ``on`` or ``off``."""
     project: str = "mbrl_ai"
     """W&B project."""
     entity: str | None = None
     """W&B entity (user or team); ``null`` uses the default."""
-    mode: Annotated[str, OneOf(WANDB_MODES)] = "offline"
+    mode: Annotated[str, OneOf(("online", "offline", "disabled"))] = "offline"
     """W&B mode: online, offline or disabled."""
     tags: list[str] = field(default_factory=list)
     """W&B tags."""
@@ -296,11 +282,6 @@ class LoggerConfig:
     """W&B group; ``null``: the command line's overrides without the seed (``planning_horizon:5``,
     the sweep folder's name with ':' for '=') under the CLI, else
     ``<algo>-<env>-<digest of the config without the seed>``."""
-
-
-OBJECTIVES = ("steps_to_threshold", "auc", "final_return")
-AGGREGATES = ("median", "iqm", "mean")
-PRUNERS = ("none", "median", "successive_halving")
 
 
 @dataclass
@@ -315,7 +296,9 @@ class TuneConfig:
     mean of the last ``consecutive`` evaluations: higher is better.
     """
 
-    objective: Annotated[str, OneOf(OBJECTIVES)] = "steps_to_threshold"
+    objective: Annotated[str, OneOf(("steps_to_threshold", "auc", "final_return"))] = (
+        "steps_to_threshold"
+    )
     """``steps_to_threshold`` (minimise), ``auc`` or ``final_return`` (maximise)."""
     consecutive: Annotated[int, Ge(1)] = 3
     """Evaluations in a row at or above the threshold that count as solved (and the evaluations
@@ -326,12 +309,12 @@ class TuneConfig:
     seeds: list[int] = field(default_factory=list)
     """Train the configuration once per seed, one after the other, into ``<run dir>/seed=<s>``,
     and score it by ``aggregate`` over them (empty: one run with ``seed``)."""
-    aggregate: Annotated[str, OneOf(AGGREGATES)] = "median"
+    aggregate: Annotated[str, OneOf(("median", "iqm", "mean"))] = "median"
     """Across ``seeds``: ``median``, ``iqm`` (interquartile mean) or ``mean``."""
     stop_when_solved: bool = True
     """With ``steps_to_threshold`` and ``seeds``: end each seed's run at the evaluation that solves
     it (its score cannot change after that)."""
-    pruner: Annotated[str, OneOf(PRUNERS)] = "median"
+    pruner: Annotated[str, OneOf(("none", "median", "successive_halving"))] = "median"
     """In an Optuna trial: ``none``, ``median`` (stop a trial whose score at an evaluation is worse
     than the median of earlier trials at the same point) or ``successive_halving``."""
     pruner_startup_trials: Annotated[int, Ge(0)] = 4
@@ -347,20 +330,13 @@ class TuneConfig:
 
     def check(self, c: Config) -> None:
         for s in self.seeds:
-            need(
-                isinstance(s, int) and 0 <= s < SEED_LIMIT,
-                "tune.seeds",
-                list(self.seeds),
-                f"every seed must be an integer in [0, {SEED_LIMIT - 1}]",
-            )
+            need(isinstance(s, int) and 0 <= s < SEED_LIMIT, "tune.seeds", list(self.seeds),
+                 f"every seed must be an integer in [0, {SEED_LIMIT - 1}]")  # fmt: skip
         need(len(set(self.seeds)) == len(self.seeds), "tune.seeds", list(self.seeds),
              "must not repeat a seed")  # fmt: skip
-        need(
-            (self.trial is None) == (self.storage is None) == (self.study is None),
-            "tune.trial",
-            self.trial,
-            "tune.trial, tune.storage and tune.study are set together (by the Optuna sweeper)",
-        )
+        together = (self.trial is None) == (self.storage is None) == (self.study is None)
+        need(together, "tune.trial", self.trial,
+             "tune.trial, tune.storage and tune.study are set together (by the Optuna sweeper)")  # fmt: skip
 
 
 @dataclass
@@ -409,11 +385,11 @@ class Config:
     """Seed of torch, numpy, python and the environments."""
     total_timesteps: Annotated[int, Ge(1)] = 100_000
     """Real environment steps to train for."""
-    device: str = "auto"
+    device: Annotated[str, Matches(r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, mps, cuda, cuda:N")] = "auto"  # fmt: skip
     """``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``."""
     n_envs: Annotated[int, Ge(1)] = 1
     """Parallel training environments (a Gymnasium vector env, SAME_STEP autoreset)."""
-    vectorization: Annotated[str, OneOf(VECTORIZATION)] = "sync"
+    vectorization: Annotated[str, OneOf(("sync", "async"))] = "sync"
     """Vector env kind: ``sync`` (one process) or ``async`` (a process per env)."""
     eval_every: Annotated[int, Ge(1)] = 10_000
     """Evaluate every this many real steps (and at the end)."""
@@ -466,17 +442,9 @@ class Config:
     def check(self) -> None:
         """The rules between root keys (their ranges are declared on them); the on-policy batch
         rules belong to the algorithms that read ``n_real_steps`` (``algos/ppo.py``)."""
+        low, high = self.min_planning_rollouts, self.max_planning_rollouts
         need(
-            self.max_planning_rollouts >= self.min_planning_rollouts,
-            "max_planning_rollouts",
-            self.max_planning_rollouts,
-            f"must be >= min_planning_rollouts ({self.min_planning_rollouts})",
-        )
-        need(
-            bool(_DEVICE_RE.match(self.device)),
-            "device",
-            self.device,
-            "allowed: auto, cpu, mps, cuda, cuda:N",
+            high >= low, "max_planning_rollouts", high, f"must be >= min_planning_rollouts ({low})"
         )
 
 
@@ -490,31 +458,10 @@ RESUME_MAY_CHANGE = ("total_timesteps", *RUN_MANAGEMENT_KEYS, "logger")
 SCORING_KEYS = ("tune",)
 # root keys of every run, whatever the algorithm: the environment, the budget, evaluation,
 # hardware, checkpoints and logging
-RUN_KEYS = tuple(
-    [
-        "env",
-        "env_kwargs",
-        "seed",
-        "total_timesteps",
-        "device",
-        "n_envs",
-        "vectorization",
-        "eval_every",
-        "eval_episodes",
-        "eval_n_envs",
-        "eval_max_steps",
-        "eval_threshold",
-        "torch_threads",
-        "deterministic",
-        "checkpoint_every",
-        "keep_checkpoints",
-        "resume",
-        "debug",
-        "algo",
-        "logger",
-        "tune",
-    ]
-)
+RUN_KEYS = ("env", "env_kwargs", "seed", "total_timesteps", "device", "n_envs", "vectorization",
+            "eval_every", "eval_episodes", "eval_n_envs", "eval_max_steps", "eval_threshold",
+            "torch_threads", "deterministic", "checkpoint_every", "keep_checkpoints", "resume",
+            "debug", "algo", "logger", "tune")  # fmt: skip
 # algorithm name -> the other root keys and nodes it reads (``mbrl_ai.algos.register`` fills it);
 # an algorithm missing here reads every key
 ALGORITHM_KEYS: dict[str, frozenset[str]] = {}
@@ -527,21 +474,9 @@ def reads_key(algo: str, key: str) -> bool:
     return root in RUN_KEYS or algo not in ALGORITHM_KEYS or root in ALGORITHM_KEYS[algo]
 
 
-MINIBATCH_MODES = ("per_sample", "per_real")
-IMAGINATION_MODES = ("breadth", "depth", "both", "fixed", "steve", "steve_breadth")
-CONFIDENCES = ("heldout", "open_loop", "open_loop_skill")
 # seeds stay below 2**31 so that every derived seed (per env, evaluation offset) fits numpy's and
 # Gymnasium's 32-bit range
 SEED_LIMIT = 2**31
-IMAGINED_WEIGHTS = ("one", "confidence")
-TERMINATIONS = ("learned", "known")
-DONE_INPUTS = ("state_action", "next_state")
-ACTIVATIONS = ("tanh", "relu", "elu", "silu")
-LOGGERS = ("console", "wandb")
-WANDB_MODES = ("online", "offline", "disabled")
-PROGRESS = ("auto", "on", "off")
-VECTORIZATION = ("sync", "async")
-_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 def to_config(cfg: DictConfig, schema: type[Config] = Config) -> Config:

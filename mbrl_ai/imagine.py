@@ -216,17 +216,10 @@ def imagine_rollouts(
 
     steve = cfg.mode in STEVE_MODES
     out = model_rollouts(
-        model,
-        act,
-        start_obs,
-        cfg.max_horizon if steve else horizon,
-        sample=cfg.sample,
-        done_fn=done_fn,
-        done_threshold=done_threshold,
-        disagreement_stop=cfg.disagreement_stop,
-        depth_fn=depth_fn,
-        generator=generator,
-    )
+        model, act, start_obs, cfg.max_horizon if steve else horizon, sample=cfg.sample,
+        done_fn=done_fn, done_threshold=done_threshold, disagreement_stop=cfg.disagreement_stop,
+        depth_fn=depth_fn, generator=generator,
+    )  # fmt: skip
     steps, n = out.valid.shape
     # one critic pass over ŝ_0..ŝ_H: V(ŝ_h) for each step and V(ŝ_{h+1}) to bootstrap from
     inputs = policy_input(out.states)
@@ -235,7 +228,6 @@ def imagine_rollouts(
     def reward_units(r: torch.Tensor) -> torch.Tensor:
         return reward_rms.scale(r.double()).float() if reward_rms is not None else r
 
-    rewards = reward_units(out.rewards)
     valid, terminated, truncated = out.valid, out.terminated, out.cut
     if steve:
 
@@ -259,7 +251,7 @@ def imagine_rollouts(
         log_probs=out.log_probs.masked_fill(zero, 0.0),
         values=values[:-1].masked_fill(zero, 0.0),
         next_values=values[1:].masked_fill(zero, 0.0),
-        rewards=rewards.masked_fill(zero, 0.0),
+        rewards=reward_units(out.rewards).masked_fill(zero, 0.0),
         model_rewards=out.rewards.masked_fill(zero, 0.0),
         terminated=terminated,
         truncated=truncated,

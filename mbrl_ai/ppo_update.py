@@ -7,7 +7,7 @@ minibatch, optional per-sample weights and an optional early stop on approximate
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -146,67 +146,97 @@ def ppo_update(
     size = len(batch)
     mb_size = minibatch_size(size, batch.is_real, cfg.batch_size, p.minibatches)
     fields = {k: v for k, v in batch.__dict__.items() if v is not None}
-    losses: list[torch.Tensor] = []  # [policy, value, entropy] per minibatch, detached
-    int_losses: list[torch.Tensor] = []
     # per minibatch, detached: the statistics are computed once, at the end
-    log_ratios: list[torch.Tensor] = []
-    real_masks: list[torch.Tensor] = []  # which samples are real, for mixed batches
-    kl_stop = False
+    stats = _UpdateStats()
     for _ in range(cfg.n_epochs):
         # shuffle once per epoch, then take contiguous slices (cheaper than indexing per minibatch)
         order = torch.randperm(size, device=batch.obs.device)
         shuffled = {k: v[order] for k, v in fields.items()}
         for start in range(0, size, mb_size):
             mb = {k: v[start : start + mb_size] for k, v in shuffled.items()}
-            new_logp, entropy = actor.evaluate(mb["obs"], mb["actions"])
-            values = critic(mb["obs"])
-            adv = mb["advantages"]
-            if p.normalize_advantage and len(adv) > 1:
-                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-            weight = mb.get("weights")
-
-            log_ratio = new_logp - mb["log_probs"]
-            ratio = log_ratio.exp()
-            surrogate = torch.min(
-                ratio * adv, ratio.clamp(1 - cfg.clip_range, 1 + cfg.clip_range) * adv
+            loss, parts, log_ratio, int_value_loss = _minibatch_loss(
+                actor, critic, int_head, mb, cfg
             )
-            policy_loss = -_mean(surrogate, weight)
-
-            value_err = (values - mb["returns"]).pow(2)
-            if p.clip_range_vf is not None:
-                old = mb["values"]
-                clipped = old + (values - old).clamp(-p.clip_range_vf, p.clip_range_vf)
-                value_err = torch.max(value_err, (clipped - mb["returns"]).pow(2))
-            value_loss = _mean(value_err, weight)
-            entropy_mean = _mean(entropy, weight)
-
-            loss = policy_loss + p.vf_coef * value_loss - p.ent_coef * entropy_mean
-            if int_head is not None:
-                int_value_loss = _mean((int_head(mb["obs"]) - mb["int_returns"]).pow(2), weight)
-                loss = loss + p.vf_coef * int_value_loss
-                int_losses.append(int_value_loss.detach())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             clip_grad_norm(params, cfg.max_grad_norm)
             optimizer.step()
 
-            losses.append(torch.stack([policy_loss, value_loss, entropy_mean]).detach())
-            log_ratios.append(log_ratio.detach())
+            stats.losses.append(parts.detach())
+            stats.log_ratios.append(log_ratio.detach())
+            if int_value_loss is not None:
+                stats.int_losses.append(int_value_loss.detach())
             if "is_real" in mb:
-                real_masks.append(mb["is_real"])
+                stats.real_masks.append(mb["is_real"])
             if (
                 p.target_kl is not None
-                and _approx_kl(log_ratios[-1]).item() > p.kl_stop_factor * p.target_kl
+                and _approx_kl(stats.log_ratios[-1]).item() > p.kl_stop_factor * p.target_kl
             ):
-                kl_stop = True
+                stats.kl_stop = True
                 break
-        if kl_stop:
+        if stats.kl_stop:
             break
+    return _update_metrics(batch, stats, cfg.clip_range)
 
+
+@dataclass
+class _UpdateStats:
+    """What an update keeps of each minibatch, detached, for the metrics at its end."""
+
+    losses: list[torch.Tensor] = field(default_factory=list)  # [policy, value, entropy]
+    log_ratios: list[torch.Tensor] = field(default_factory=list)
+    int_losses: list[torch.Tensor] = field(default_factory=list)
+    real_masks: list[torch.Tensor] = field(default_factory=list)  # which samples are real
+    kl_stop: bool = False
+
+
+def _minibatch_loss(
+    actor: Actor,
+    critic: Critic,
+    int_head: Critic | None,
+    mb: dict[str, torch.Tensor],
+    cfg: Config,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """One minibatch's loss: the clipped surrogate, the (optionally clipped) value loss and the
+    entropy bonus, each weighted per sample (``weights``), plus the intrinsic head's value loss.
+    Returns the loss, [policy, value, entropy], the log-ratios and the intrinsic value loss."""
+    p = cfg.ppo
+    new_logp, entropy = actor.evaluate(mb["obs"], mb["actions"])
+    values = critic(mb["obs"])
+    adv = mb["advantages"]
+    if p.normalize_advantage and len(adv) > 1:
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    weight = mb.get("weights")
+
+    log_ratio = new_logp - mb["log_probs"]
+    ratio = log_ratio.exp()
+    surrogate = torch.min(ratio * adv, ratio.clamp(1 - cfg.clip_range, 1 + cfg.clip_range) * adv)
+    policy_loss = -_mean(surrogate, weight)
+
+    value_err = (values - mb["returns"]).pow(2)
+    if p.clip_range_vf is not None:
+        old = mb["values"]
+        clipped = old + (values - old).clamp(-p.clip_range_vf, p.clip_range_vf)
+        value_err = torch.max(value_err, (clipped - mb["returns"]).pow(2))
+    value_loss = _mean(value_err, weight)
+    entropy_mean = _mean(entropy, weight)
+
+    loss = policy_loss + p.vf_coef * value_loss - p.ent_coef * entropy_mean
+    int_value_loss = None
+    if int_head is not None:
+        int_value_loss = _mean((int_head(mb["obs"]) - mb["int_returns"]).pow(2), weight)
+        loss = loss + p.vf_coef * int_value_loss
+    parts = torch.stack([policy_loss, value_loss, entropy_mean])
+    return loss, parts, log_ratio, int_value_loss
+
+
+def _update_metrics(batch: PPOBatch, stats: _UpdateStats, clip_range: float) -> dict[str, float]:
+    """The update's metrics (see :func:`ppo_update`), computed once from what it kept."""
+    size = len(batch)
     with torch.no_grad():
-        policy_loss, value_loss, entropy = torch.stack(losses).mean(0).tolist()
-        all_log_ratios = torch.cat(log_ratios)
-        clip_fraction = ((all_log_ratios.exp() - 1).abs() > cfg.clip_range).float().mean().item()
+        policy_loss, value_loss, entropy = torch.stack(stats.losses).mean(0).tolist()
+        all_log_ratios = torch.cat(stats.log_ratios)
+        clip_fraction = ((all_log_ratios.exp() - 1).abs() > clip_range).float().mean().item()
         var_returns = batch.returns.var() if size > 1 else torch.tensor(0.0)
         explained = (
             1 - (batch.returns - batch.values).var() / var_returns
@@ -220,14 +250,14 @@ def ppo_update(
         "approx_kl": _approx_kl(all_log_ratios).item(),
         "clip_fraction": clip_fraction,
         "explained_variance": float(explained),
-        "n_updates": len(losses),
-        "kl_stop": int(kl_stop),
+        "n_updates": len(stats.losses),
+        "kl_stop": int(stats.kl_stop),
     }
-    if int_losses:
-        metrics["int_value_loss"] = float(torch.stack(int_losses).mean())
-    if real_masks:
+    if stats.int_losses:
+        metrics["int_value_loss"] = float(torch.stack(stats.int_losses).mean())
+    if stats.real_masks:
         assert batch.is_real is not None  # the minibatches had is_real, so the batch has it
-        real = torch.cat(real_masks)
+        real = torch.cat(stats.real_masks)
         for kind, mask, batch_mask in (
             ("real", real, batch.is_real),
             ("imagined", ~real, ~batch.is_real),
@@ -236,7 +266,7 @@ def ppo_update(
                 lr_kind = all_log_ratios[mask]
                 metrics[f"approx_kl_{kind}"] = _approx_kl(lr_kind).item()
                 metrics[f"clip_fraction_{kind}"] = (
-                    ((lr_kind.exp() - 1).abs() > cfg.clip_range).float().mean().item()
+                    ((lr_kind.exp() - 1).abs() > clip_range).float().mean().item()
                 )
                 metrics[f"adv_abs_{kind}"] = batch.advantages[batch_mask].abs().mean().item()
     return metrics

@@ -56,6 +56,28 @@ class ModelRollouts:
         return self.valid.sum(0)
 
 
+# what :func:`model_rollouts` records per step, stacked into :class:`ModelRollouts`
+_ROWS = ("states", "actions", "log_probs", "rewards", "terminated", "valid", "entered")
+
+
+def _model_step(
+    model: EnsembleWorldModel,
+    state: torch.Tensor,
+    action: torch.Tensor,
+    members: torch.Tensor | None,
+    sample: bool,
+    need_disagreement: bool,
+    generator: torch.Generator | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """One model step of every rollout: each from a member drawn out of ``members``, or, with
+    ``members=None``, as :meth:`EnsembleWorldModel.step` draws (and scores disagreement)."""
+    if members is None:
+        return model.step(state, action, sample, need_disagreement, generator)
+    n = state.shape[0]
+    pick = torch.randint(len(members), (n,), device=state.device, generator=generator)
+    return model.predict(state, action, members[pick], sample)
+
+
 @torch.no_grad()
 def model_rollouts(
     model: EnsembleWorldModel,
@@ -83,34 +105,16 @@ def model_rollouts(
     n, device = starts.shape[0], starts.device
     alive = torch.ones(n, dtype=torch.bool, device=device)
     state = starts
-    rows: dict[str, list[torch.Tensor]] = {
-        k: []
-        for k in (
-            "states",
-            "actions",
-            "log_probs",
-            "rewards",
-            "terminated",
-            "valid",
-            "entered",
-        )
-    }
+    rows: dict[str, list[torch.Tensor]] = {k: [] for k in _ROWS}
     disagreements: list[torch.Tensor] = []
     need_always = disagreement_stop is not None or record_disagreement
     depth, h = horizon, 0
     while h < depth:
         action, log_prob = act(state)
         need = need_always or (depth_fn is not None and h == 0)
-        disagreement: torch.Tensor | None
-        if members is not None:
-            pick = torch.randint(len(members), (n,), device=device, generator=generator)
-            next_state, reward, done_p, disagreement = model.predict(
-                state, action, members[pick], sample
-            )
-        else:
-            next_state, reward, done_p, disagreement = model.step(
-                state, action, sample, need, generator
-            )
+        next_state, reward, done_p, disagreement = _model_step(
+            model, state, action, members, sample, need, generator
+        )
         if h == 0 and depth_fn is not None:
             assert disagreement is not None
             depth = depth_fn(float(disagreement.mean()))
@@ -119,14 +123,8 @@ def model_rollouts(
             assert disagreement is not None
             alive = alive & (disagreement <= disagreement_stop)
         done = done_fn(next_state) if done_fn is not None else done_p > done_threshold
-        for key, value in (
-            ("states", state),
-            ("actions", action),
-            ("log_probs", log_prob),
-            ("rewards", reward),
-            ("terminated", done & alive),
-            ("valid", alive),
-            ("entered", entered),
+        for key, value in zip(
+            _ROWS, (state, action, log_prob, reward, done & alive, alive, entered), strict=True
         ):
             rows[key].append(value)
         if need_always:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from mbrl_ai.algos.dyna_dqn import epsilon, mixed_batch
+from mbrl_ai.algos.dyna_dqn import epsilon
 from mbrl_ai.algos.dyna_dqn.config import DynaDQNConfig
 from mbrl_ai.algos.dyna_dqn.update import dqn_update
-from mbrl_ai.core.buffers import ReplayBuffer, Transitions
+from mbrl_ai.core.buffers import ReplayBuffer, Transitions, sample_mixed
 from mbrl_ai.core.checkpoint import read_checkpoint
 from mbrl_ai.core.utils import read_jsonl
 from mbrl_ai.modules.q_network import QNetwork
@@ -66,9 +66,9 @@ def test_mixed_batches_take_the_real_share_from_the_replay() -> None:
 
     real, imagined, empty = buffer(1.0, 10), buffer(2.0, 10), buffer(2.0, 0)
     rng, cpu = np.random.default_rng(0), torch.device("cpu")
-    obs = mixed_batch(real, imagined, 64, 0.25, rng, cpu)[0]
+    obs = sample_mixed(real, imagined, 64, 0.25, rng, cpu)[0]
     assert (obs[:, 0] == 1.0).sum() == 16 and (obs[:, 0] == 2.0).sum() == 48
-    assert (mixed_batch(real, empty, 64, 0.25, rng, cpu)[0] == 1.0).all()
+    assert (sample_mixed(real, empty, 64, 0.25, rng, cpu)[0] == 1.0).all()
 
 
 SHORT = [

@@ -42,7 +42,7 @@ from omegaconf import OmegaConf
 
 from mbrl_ai.config import RUN_MANAGEMENT_KEYS
 from mbrl_ai.core.stats import iqm, median, steps_to_threshold, stratified_bootstrap_ci
-from mbrl_ai.core.utils import read_jsonl
+from mbrl_ai.core.utils import flatten_dict, read_jsonl
 from mbrl_ai.tune.report import is_tuning_sweep, write_tuning_report
 
 if TYPE_CHECKING:
@@ -95,16 +95,6 @@ class RunData:
         )
 
 
-def _flatten(d: dict[Any, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            flat |= _flatten(v, f"{prefix}{k}.")
-        else:
-            flat[f"{prefix}{k}"] = v
-    return flat
-
-
 def find_runs(paths: Sequence[Path | str]) -> list[RunData]:
     """Every run directory (``config.yaml`` + ``eval.jsonl`` with at least one evaluation) below
     ``paths``, in path order."""
@@ -134,7 +124,7 @@ def _read_config(run_dir: Path) -> dict[str, Any]:
     machine into a report or a figure."""
     config = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"), resolve=False)
     assert isinstance(config, dict)  # a run's config.yaml is a mapping
-    return _flatten(config)
+    return flatten_dict(config)
 
 
 def group_runs(runs: list[RunData]) -> dict[str, list[RunData]]:

@@ -35,6 +35,7 @@ from mbrl_ai.core.checkpoint import CheckpointError, read_checkpoint
 from mbrl_ai.core.utils import read_jsonl
 from mbrl_ai.envs import inspect_env, make_env, refuse_untrusted_module
 from mbrl_ai.fit_model import build_world_model
+from mbrl_ai.modules.actor import RecurrentPolicy
 from mbrl_ai.modules.world_model import EnsembleWorldModel
 
 
@@ -56,7 +57,7 @@ def real_episode(run_dir: Path, seed: int, max_steps: int = 500) -> tuple[np.nda
     actor, obs_rms, cfg = load_policy(run_dir)
     env = make_env(cfg.env, cfg.env_kwargs)
     obs, _ = env.reset(seed=seed)
-    if hasattr(actor, "start"):  # a recurrent policy (Dreamer's): a fresh latent state
+    if isinstance(actor, RecurrentPolicy):  # Dreamer's: a fresh latent state
         actor.start(1)
     states, actions = [np.asarray(obs, dtype=np.float32)], []
     with torch.no_grad():

@@ -1,5 +1,8 @@
 """Buffers that outlive an iteration.
 
+``sample_mixed`` draws the off-policy learners' minibatches (SAC, MBPO, Dyna-DQN) as a typed
+:class:`TensorBatch`, from the real replay alone or mixed with imagined transitions.
+
 ``ReplayBuffer`` keeps every real transition (up to ``capacity``, oldest dropped first) for fitting
 the world model: the on-policy rollout is discarded after each update, but the model must not
 forget older data. Each transition is assigned to the training or the held-out split once, when it
@@ -9,8 +12,10 @@ is added, so held-out scores are never computed on data the model was fitted on.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple, Protocol
 
 import numpy as np
+import torch
 
 
 @dataclass(frozen=True)
@@ -187,3 +192,54 @@ class ModelBuffer:
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         for name in self._ARRAYS:
             getattr(self, name)[: len(arrays[name])] = arrays[name]
+
+
+class TensorBatch(NamedTuple):
+    """A minibatch of transitions as tensors on the learner's device."""
+
+    obs: torch.Tensor  # [B, obs_dim] float32
+    actions: torch.Tensor  # [B, act_dim] float32 (Box) or [B] int64 (Discrete)
+    rewards: torch.Tensor  # [B] float32
+    next_obs: torch.Tensor  # [B, obs_dim] float32
+    terminated: torch.Tensor  # [B] float32 (1.0: no bootstrap)
+
+
+class Sampled(Protocol):
+    """A buffer minibatches are drawn from (:class:`ReplayBuffer`, :class:`ModelBuffer`)."""
+
+    @property
+    def size(self) -> int: ...
+
+    def get(self, idx: np.ndarray) -> Transitions: ...
+
+
+def sample_mixed(
+    real: Sampled,
+    imagined: Sampled | None,
+    size: int,
+    real_ratio: float,
+    rng: np.random.Generator,
+    device: torch.device,
+    action_dtype: torch.dtype = torch.float32,
+) -> TensorBatch:
+    """``size`` transitions drawn uniformly, ``real_ratio`` of them from ``real`` and the rest from
+    ``imagined`` (all real while nothing is imagined, or with ``imagined=None``)."""
+    empty = imagined is None or imagined.size == 0
+    n_real = size if empty else int(round(size * real_ratio))
+    parts = [real.get(rng.integers(0, real.size, n_real))]
+    if n_real < size:
+        assert imagined is not None
+        parts.append(imagined.get(rng.integers(0, imagined.size, size - n_real)))
+
+    def tensor(key: str, dtype: torch.dtype) -> torch.Tensor:
+        return torch.as_tensor(np.concatenate([getattr(p, key) for p in parts]), device=device).to(
+            dtype
+        )
+
+    return TensorBatch(
+        tensor("obs", torch.float32),
+        tensor("actions", action_dtype),
+        tensor("rewards", torch.float32),
+        tensor("next_obs", torch.float32),
+        tensor("terminated", torch.float32),
+    )

@@ -17,6 +17,7 @@ same declarations (:func:`describe`).
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -94,6 +95,20 @@ class OneOf(Rule):
 
     def text(self) -> str:
         return f"allowed: {', '.join(self.choices)}"
+
+
+@dataclass(frozen=True)
+class Matches(Rule):
+    """A string the regular expression ``pattern`` matches whole; ``allowed`` says it in words."""
+
+    pattern: str
+    allowed: str
+
+    def ok(self, value: Any) -> bool:
+        return re.fullmatch(self.pattern, value) is not None
+
+    def text(self) -> str:
+        return f"allowed: {self.allowed}"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import random
 import resource
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +181,15 @@ def _jsonable(x: Any) -> Any:
     if isinstance(x, torch.Tensor):
         return x.tolist()
     return str(x)
+
+
+def flatten_dict(d: Mapping[Any, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested dict as one level of dotted keys (``{"ppo": {"ent_coef": 0}}`` → ``ppo.ent_coef``);
+    tuples become lists, as they read back from YAML."""
+    flat: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            flat |= flatten_dict(v, f"{prefix}{k}.")
+        else:
+            flat[f"{prefix}{k}"] = list(v) if isinstance(v, tuple) else v
+    return flat

@@ -8,9 +8,10 @@ their argument validation makes the per-step collection call several times cheap
 from __future__ import annotations
 
 import math
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import gymnasium as gym
+import numpy as np
 import torch
 from torch import nn
 
@@ -26,6 +27,16 @@ class Policy(Protocol):
     discrete: bool
 
     def mode(self, obs: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class RecurrentPolicy(Policy, Protocol):
+    """A policy with a state across steps (Dreamer's latent state): started for ``n`` envs
+    before the first step, and told after each step where episodes ended."""
+
+    def start(self, n: int) -> None: ...
+
+    def reset_state(self, done: np.ndarray) -> None: ...
 
 
 class Actor(nn.Module):

@@ -9,7 +9,7 @@ import torch
 from gymnasium.vector import VectorEnv
 
 from mbrl_ai.modules import RunningMeanStd
-from mbrl_ai.modules.actor import Policy
+from mbrl_ai.modules.actor import Policy, RecurrentPolicy
 
 # evaluation envs are seeded with the run's seed plus this, so that their episodes are not the
 # training envs' (the run's schedule and ``python -m mbrl_ai.evaluate`` use the same seeds)
@@ -27,8 +27,8 @@ def evaluate_policy(
     """Returns of ``n_episodes`` episodes with deterministic actions, spread over the vector env.
 
     Every call resets the envs with ``seed``, so successive evaluations of one run start from the
-    same states and differ only by the policy. A recurrent policy (one with ``start(n)`` and
-    ``reset_state(done)``, e.g. Dreamer's) is started before the first step and told where
+    same states and differ only by the policy. A recurrent policy (a ``RecurrentPolicy``,
+    e.g. Dreamer's) is started before the first step and told where
     episodes end.
     """
     device = device or torch.device("cpu")
@@ -38,9 +38,8 @@ def evaluate_policy(
     running = np.zeros(k)
     obs, _ = envs.reset(seed=seed)
     space = envs.single_action_space
-    recurrent = hasattr(actor, "start") and hasattr(actor, "reset_state")
-    if recurrent:
-        actor.start(k)  # type: ignore[attr-defined]
+    if isinstance(actor, RecurrentPolicy):
+        actor.start(k)
     with torch.no_grad():
         while any(len(f) < q for f, q in zip(finished, quota, strict=True)):
             obs_t = torch.as_tensor(obs.reshape(k, -1), dtype=torch.float32, device=device)
@@ -52,8 +51,8 @@ def evaluate_policy(
                 action = np.clip(action, space.low, space.high)
             obs, reward, term, trunc, _ = envs.step(action)
             running += reward
-            if recurrent:
-                actor.reset_state(term | trunc)  # type: ignore[attr-defined]
+            if isinstance(actor, RecurrentPolicy):
+                actor.reset_state(term | trunc)
             for i in np.flatnonzero(term | trunc):
                 if len(finished[i]) < quota[i]:
                     finished[i].append(float(running[i]))

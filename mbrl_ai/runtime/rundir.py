@@ -9,10 +9,10 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from mbrl_ai.config import RESUME_MAY_CHANGE, SCORING_KEYS, Config, ConfigError, config_dict
 from mbrl_ai.core.checkpoint import CheckpointError, latest_checkpoint, read_checkpoint
+from mbrl_ai.core.utils import flatten_dict
 
 # held by the process that trains into a run directory (``run_lock``)
 LOCK_FILE = ".lock"
@@ -68,13 +68,3 @@ def check_resumable(cfg: Config, out_dir: Path) -> None:
             f"the checkpoint in {out_dir} was written with {key}={was!r}; a run "
             f"directory resumes its own config only (use another hydra.run.dir to start afresh)",
         )
-
-
-def flatten_dict(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            flat |= flatten_dict(v, f"{prefix}{k}.")
-        else:
-            flat[f"{prefix}{k}"] = list(v) if isinstance(v, tuple) else v
-    return flat

@@ -103,16 +103,7 @@ def write_tuning_report(sweep_dir: Path, out_dir: Path) -> Path:
         + ", ".join(_fmt(v) for _, v in sorted(tuning_scores.items()))
         + " |",
     ]
-    if held:
-        lines.append(
-            f"| held-out {sorted(held)} | {_fmt(aggregate(list(held.values()), how))} | "
-            + ", ".join(_fmt(v) for _, v in sorted(held.items()))
-            + " |"
-        )
-    else:
-        not_yet = "not run yet (after the last trial)" if tuning["holdout_seeds"] else (
-            "not asked for (`hydra.sweeper.holdout_seeds`)")  # fmt: skip
-        lines.append(f"| held-out | {not_yet} | |")
+    lines.append(_holdout_row(held, how, bool(tuning["holdout_seeds"])))
     lines += [
         "",
         f"Best trial {best.number}: `{_params(best.params)}`",
@@ -148,6 +139,19 @@ def write_tuning_report(sweep_dir: Path, out_dir: Path) -> Path:
     }
     (out / "tuning.json").write_text(json.dumps(_plain(record), indent=1) + "\n")
     return out / "tuning.md"
+
+
+def _holdout_row(held: dict[int, float], how: str, asked: bool) -> str:
+    """The best configuration's row on the held-out seeds (or why there is none yet)."""
+    if held:
+        return (
+            f"| held-out {sorted(held)} | {_fmt(aggregate(list(held.values()), how))} | "
+            + ", ".join(_fmt(v) for _, v in sorted(held.items()))
+            + " |"
+        )
+    not_yet = "not run yet (after the last trial)" if asked else (
+        "not asked for (`hydra.sweeper.holdout_seeds`)")  # fmt: skip
+    return f"| held-out | {not_yet} | |"
 
 
 def _importances(study: Any, complete: list[Any]) -> dict[str, float]:

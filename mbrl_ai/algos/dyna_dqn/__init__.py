@@ -31,9 +31,9 @@ import torch
 
 from mbrl_ai.algos import AlgorithmSpec, register
 from mbrl_ai.algos.dyna_dqn.config import DynaDQNConfig
-from mbrl_ai.algos.dyna_dqn.update import DQNBatch, dqn_update
+from mbrl_ai.algos.dyna_dqn.update import dqn_update
 from mbrl_ai.config import Config
-from mbrl_ai.core.buffers import ReplayBuffer, Transitions
+from mbrl_ai.core.buffers import Transitions, sample_mixed
 from mbrl_ai.core.optim import Adam
 from mbrl_ai.envs import EnvInfo
 from mbrl_ai.envs.termination import termination_fn
@@ -72,34 +72,6 @@ def act(run: RunContext, q_net: QNetwork, eps: float) -> np.ndarray:
     explore = run.rng.random(n) < eps
     random = run.rng.integers(0, q_net.n_actions, n)
     return np.where(explore, random, greedy)
-
-
-def mixed_batch(
-    replay: ReplayBuffer,
-    imagined: ReplayBuffer,
-    size: int,
-    real_ratio: float,
-    rng: np.random.Generator,
-    device: torch.device,
-) -> DQNBatch:
-    """``real_ratio`` of the minibatch from the real replay, the rest imagined (all real while
-    nothing is imagined)."""
-    n_real = size if imagined.size == 0 else int(round(size * real_ratio))
-    parts = [replay.get(rng.integers(0, replay.size, n_real))]
-    if n_real < size:
-        parts.append(imagined.get(rng.integers(0, imagined.size, size - n_real)))
-
-    def tensor(key: str, dtype: torch.dtype) -> torch.Tensor:
-        x = np.concatenate([getattr(p, key) for p in parts])
-        return torch.as_tensor(x, device=device).to(dtype)
-
-    return (
-        tensor("obs", torch.float32),
-        tensor("actions", torch.int64),
-        tensor("rewards", torch.float32),
-        tensor("next_obs", torch.float32),
-        tensor("terminated", torch.float32),
-    )
 
 
 @torch.no_grad()
@@ -207,13 +179,14 @@ def train_dyna_dqn(cfg: Config, out_dir: Path) -> RunResult:
                         q_net,
                         target_net,
                         optimizer,
-                        mixed_batch(
+                        sample_mixed(
                             replay,
-                            imagined or replay,
+                            imagined,
                             d.batch_size,
-                            d.real_ratio if imagined else 1.0,
+                            d.real_ratio,
                             run.rng,
                             device,
+                            action_dtype=torch.int64,
                         ),
                         cfg.gamma,
                         d.double,

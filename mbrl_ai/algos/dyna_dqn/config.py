@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, ClassVar
 
-from mbrl_ai.config import ACTIVATIONS, Config
+from mbrl_ai.config import Config
 from mbrl_ai.core.ranges import Each, Ge, Gt, In, OneOf, need_multiple_of_envs
+from mbrl_ai.modules.mlp import ACTIVATIONS
 
 
 @dataclass

@@ -13,18 +13,16 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from mbrl_ai.core.buffers import TensorBatch
 from mbrl_ai.core.optim import Optimizer, clip_grad_norm
 from mbrl_ai.modules.q_network import QNetwork
-
-# (obs [B, obs_dim], actions [B] int64, rewards [B], next_obs [B, obs_dim], terminated [B] float)
-DQNBatch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def dqn_update(
     q_net: QNetwork,
     target_net: QNetwork,
     optimizer: Optimizer,
-    batch: DQNBatch,
+    batch: TensorBatch,
     gamma: float,
     double: bool,
     max_grad_norm: float,

@@ -22,9 +22,9 @@ import torch
 
 from mbrl_ai.algos import AlgorithmSpec, register
 from mbrl_ai.algos.sac.config import SACConfig
-from mbrl_ai.algos.sac.update import SACAgent, SACBatch, sac_update
+from mbrl_ai.algos.sac.update import SACAgent, sac_update
 from mbrl_ai.config import Config
-from mbrl_ai.core.buffers import ReplayBuffer, Transitions
+from mbrl_ai.core.buffers import ReplayBuffer, Transitions, sample_mixed
 from mbrl_ai.core.optim import Adam
 from mbrl_ai.core.ranges import need_multiple_of_envs
 from mbrl_ai.envs import EnvInfo
@@ -107,24 +107,6 @@ def real_step(run: RunContext, agent: SACAgent, random_actions: bool) -> Transit
     return run.step_envs(actions, env_actions)
 
 
-def sample_batch(
-    replay: ReplayBuffer, size: int, rng: np.random.Generator, device: torch.device
-) -> SACBatch:
-    """A uniform minibatch of the replay as (obs, actions, rewards, next_obs, terminated)."""
-    b = replay.get(rng.integers(0, replay.size, size))
-
-    def tensor(x: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(x, dtype=torch.float32, device=device)
-
-    return (
-        tensor(b.obs),
-        tensor(b.actions),
-        tensor(b.rewards),
-        tensor(b.next_obs),
-        tensor(b.terminated),
-    )
-
-
 def update_stats(stats: list[torch.Tensor]) -> dict[str, float]:
     if not stats:
         return {}
@@ -160,7 +142,7 @@ def train_sac(cfg: Config, out_dir: Path) -> RunResult:
                 taken += 1
                 if run.env_steps >= s.learning_starts:
                     for _ in range(s.updates_per_step):
-                        batch = sample_batch(replay, s.batch_size, run.rng, run.device)
+                        batch = sample_mixed(replay, None, s.batch_size, 1.0, run.rng, run.device)
                         stats.append(
                             sac_update(
                                 agent, opts.actor, opts.critic, opts.alpha, *batch, cfg.gamma, s.tau

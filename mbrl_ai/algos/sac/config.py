@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, ClassVar
 
-from mbrl_ai.config import ACTIVATIONS
 from mbrl_ai.core.ranges import Each, Ge, Gt, In, OneOf
+from mbrl_ai.modules.mlp import ACTIVATIONS
 
 
 @dataclass

@@ -22,9 +22,6 @@ from torch import nn
 from mbrl_ai.core.optim import Optimizer
 from mbrl_ai.modules.sac_nets import SquashedGaussianActor, TwinQ
 
-# one minibatch: (obs, actions, rewards, next_obs, terminated)
-SACBatch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
-
 
 class SACAgent(nn.Module):
     """Actor, twin critic, its slow-moving target copy and the log entropy coefficient."""
