@@ -37,8 +37,9 @@ train: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(JOBS) --dist worksteal --durations=15 --nbmake tests notebooks $(PYTEST_ARGS)
 
+# the unit tests only: no learning test, no whole run through the command line
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(JOBS) --dist worksteal --durations=15 -m "not slow" --nbmake tests notebooks $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(JOBS) --dist worksteal --durations=15 -m "not slow and not integration" --nbmake tests notebooks $(PYTEST_ARGS)
 
 # ruff settings live here: pyproject.toml holds the build-system table only. The layering
 # contract (setup.cfg [importlinter]) keeps imports pointing one way.

@@ -116,6 +116,7 @@ PSEUDOCODE_LOG_KEYS = (  # section 2.8, verbatim
 )
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("algo", ["mbppo", "ppo"])
 def test_a_run_writes_config_metrics_evals_and_checkpoint(
     algo: str, tiny: list[str], tmp_path: Path
@@ -168,6 +169,7 @@ def test_a_run_writes_config_metrics_evals_and_checkpoint(
     assert "over 3 episodes" in reloaded.stdout
 
 
+@pytest.mark.integration
 def test_multirun_sweep_runs_every_job(tiny: list[str], tmp_path: Path) -> None:
     result = run_cli("-m", *tiny, "seed=0,1", f"hydra.sweep.dir={tmp_path}")
     assert result.returncode == 0, result.stderr
@@ -251,6 +253,7 @@ def test_report_refuses_zero_consecutive_evaluations(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.integration
 def test_a_module_named_in_a_saved_run_is_not_imported_without_trust(tmp_path: Path) -> None:
     """`evaluate`, `visualize` and `resume=` on a run whose env id is ``module:Env-v0`` refuse to
     import the module (a marker file proves it never ran) unless told to trust it; `report` reads
@@ -321,6 +324,7 @@ def test_a_module_named_in_a_saved_run_is_not_imported_without_trust(tmp_path: P
     assert trusted.returncode == 2 and "Traceback" not in trusted.stderr
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("damage", "expected"),
     [("garbage", "not plain arrays"), ("missing", "has no arrays.npz")],

@@ -49,6 +49,7 @@ def _tensors(obj: Any) -> list[tuple[str, torch.Tensor]]:
     return []
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", list(RUNS))
 def test_every_tracked_tensor_is_on_the_configured_device(
     name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path

@@ -301,6 +301,7 @@ SHORT = [
 ]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("env", "explore"),
     [
@@ -373,6 +374,7 @@ def test_eval_context_changes_the_evaluated_policy_and_not_the_training(
     assert acting.node(DreamerConfig).evaluated_context == 3  # unset: as it acts
 
 
+@pytest.mark.integration
 def test_dreamer_refuses_bad_keys() -> None:
     for bad, key in (
         (["dreamer.actor_grad=backprop"], "dreamer.actor_grad"),

@@ -213,6 +213,7 @@ def test_dyna_q_resumes_exactly(
         assert np.array_equal(arrays_a[key], arrays_b[key]), key
 
 
+@pytest.mark.integration
 def test_dyna_q_cli_refuses_what_it_cannot_run_and_evaluates_a_run(tmp_path: Path) -> None:
     for bad, key in (
         (["env=CartPole-v1"], "env"),

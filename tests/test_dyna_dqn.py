@@ -107,6 +107,7 @@ def test_dyna_dqn_resumes_exactly_and_evaluates(
     assert "mean return" in result.stdout
 
 
+@pytest.mark.integration
 def test_dyna_dqn_refuses_continuous_actions_and_bad_keys() -> None:
     for bad, key in (
         (["env=Pendulum-v1"], "env"),

@@ -262,6 +262,7 @@ SHORT = [
 ]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("algo", ["sac", "mbpo"])
 def test_sac_and_mbpo_resume_exactly(
     algo: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
@@ -304,6 +305,7 @@ def test_sac_and_mbpo_resume_exactly(
     assert metrics[-1]["updates"] == 250
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("algo", ["sac", "mbpo"])
 def test_a_stop_mid_iteration_checkpoints_at_once_and_resumes_exactly(
     algo: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path

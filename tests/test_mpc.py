@@ -42,6 +42,7 @@ ENVS = {
 }
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("kind", list(ENVS))
 def test_mpc_resumes_exactly_and_its_checkpoint_evaluates(
     kind: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path

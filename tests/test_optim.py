@@ -128,6 +128,7 @@ def test_clip_grad_norm_returns_the_norm_before_scaling() -> None:
     assert torch.linalg.vector_norm(w.grad).item() == pytest.approx(1.0, rel=1e-5)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("algo", ["ppo", "mbppo", "sac"])
 def test_a_run_never_imports_dynamo(algo: str) -> None:
     """Importing torch._dynamo costs ~0.9 s: a short run must not pay it for nothing."""

@@ -25,6 +25,7 @@ def eval_steps(run_dir: Path) -> list[int]:
     return [e["env_steps"] for e in read_jsonl(run_dir / "eval.jsonl") if "env_steps" in e]
 
 
+@pytest.mark.integration
 def test_a_two_job_sweep_runs_on_ray(tmp_path: Path) -> None:
     result = run_cli(
         "-m", *RAY, "+hydra.launcher.ray.init.num_cpus=2", *RUN, "total_timesteps=1024",
@@ -37,6 +38,7 @@ def test_a_two_job_sweep_runs_on_ray(tmp_path: Path) -> None:
         assert eval_steps(r) == [512, 1024]
 
 
+@pytest.mark.integration
 def test_a_task_ray_restarts_resumes_its_run(tmp_path: Path) -> None:
     """The job's worker is killed mid-run; Ray runs the task again, and the run continues from
     its checkpoint in the same directory instead of starting over."""

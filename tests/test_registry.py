@@ -31,6 +31,7 @@ def _lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@pytest.mark.integration
 def test_a_plugin_algorithm_trains_resumes_evaluates_and_visualises(
     tmp_path: Path,
 ) -> None:
@@ -60,6 +61,7 @@ def test_a_plugin_algorithm_trains_resumes_evaluates_and_visualises(
     assert (fig / "trajectories.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.integration
 def test_a_plugin_node_is_validated_like_every_other(tmp_path: Path) -> None:
     bad = run_cli(*TINY, "toy.model_every=0", f"hydra.run.dir={tmp_path}", env=PLUGIN)
     assert bad.returncode == 2

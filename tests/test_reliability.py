@@ -125,6 +125,7 @@ def test_sigint_checkpoints_and_gives_130(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert signal.getsignal(signal.SIGINT) is before  # the previous handler is back
 
 
+@pytest.mark.integration
 def test_sigterm_to_the_cli_checkpoints_exits_143_and_the_same_command_completes(
     tmp_path: Path,
 ) -> None:
@@ -499,6 +500,7 @@ def test_a_checkpoint_older_than_a_config_key_resumes_if_the_key_kept_its_defaul
         check_resumable(changed, tmp_path)
 
 
+@pytest.mark.integration
 def test_a_second_process_on_a_run_directory_in_use_is_refused_and_the_first_is_unaffected(
     tmp_path: Path,
 ) -> None:
@@ -571,6 +573,7 @@ def test_non_finite_evaluation_returns_stop_the_run_instead_of_being_logged(
     assert read_jsonl(tmp_path / "eval.jsonl")[1:] == []  # nothing invalid was written
 
 
+@pytest.mark.integration
 def test_a_second_sigterm_stops_at_once_with_143_and_no_traceback(tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = [
@@ -642,6 +645,7 @@ FAULTS = [
 ]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(("fault", "says"), FAULTS, ids=[f for f, _ in FAULTS])
 def test_a_file_system_fault_mid_run_is_one_line_and_keeps_the_last_checkpoint(
     fault: str, says: str, tiny: list[str], tmp_path: Path

@@ -54,6 +54,7 @@ def test_flattened_envs_keep_exact_resumption() -> None:
     envs.close()
 
 
+@pytest.mark.integration
 def test_bad_env_kwargs_and_unreadable_spaces_are_one_line(tmp_path: Path) -> None:
     bad = run_cli("env=FrozenLake-v1", "+env_kwargs.size=3", f"hydra.run.dir={tmp_path}")
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1

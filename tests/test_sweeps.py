@@ -56,6 +56,7 @@ def _check_sweep_and_report(sweep: Path, total: int = 512) -> None:
         assert (sweep / "report" / png).stat().st_size > 1000
 
 
+@pytest.mark.integration
 def test_joblib_sweep_of_two_values_and_two_seeds(tmp_path: Path) -> None:
     result = run_cli(
         "-m",
@@ -82,6 +83,7 @@ def _job_processes(sweep: Path) -> list[int]:
     return pids
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the job processes in /proc")
 def test_submitit_local_sweep_requeues_a_preempted_job_which_resumes(
     tmp_path: Path,

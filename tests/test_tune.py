@@ -175,6 +175,7 @@ SWEEP = (
 )  # fmt: skip
 
 
+@pytest.mark.integration
 def test_an_interrupted_sweep_resumes_to_its_trial_count(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     first = start_cli_until(

@@ -49,6 +49,7 @@ def test_a_run_without_a_world_model_is_refused(tiny: list[str], tmp_path: Path)
     assert main([str(tmp_path)]) == 2
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("algo", ["sac", "mbpo"])
 def test_evaluate_and_visualize_read_sac_and_mbpo_runs(
     algo: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from mbrl_ai.core.utils import read_jsonl
 from mbrl_ai.logger import wandb_group
 from tests.conftest import compose, run_cli
 
 
+@pytest.mark.integration
 def test_offline_run_is_written_and_holds_the_config(tiny: list[str], tmp_path: Path) -> None:
     result = run_cli(*tiny, "logger=wandb", "logger.mode=offline", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr

@@ -96,6 +96,7 @@ def _linear_system(n: int, seed: int) -> Transitions:
     return Transitions(s, a, (s @ c).astype(np.float32), s2, np.abs(s[:, 0]) > 2.0)
 
 
+@pytest.mark.integration
 def test_ensemble_fits_a_known_linear_system_and_becomes_confident() -> None:
     torch.manual_seed(0)
     cfg = WorldModelConfig(train_steps=600, hidden=[64, 64], stop_check_every=0)
@@ -296,6 +297,7 @@ def test_the_replay_can_forget_all_but_its_newest_transitions() -> None:
     assert replay.recent_obs(2)[:, 0].tolist() == [7.0, 8.0]
 
 
+@pytest.mark.integration
 def test_a_fit_stops_early_once_held_out_error_stops_falling_and_is_otherwise_unchanged() -> None:
     """The held-out checks draw no random numbers: a fit they never stop ends bit-identical to
     one without them; on a model that has converged, they stop the fit after one check."""
