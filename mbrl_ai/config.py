@@ -24,10 +24,8 @@ from omegaconf import DictConfig
 
 from mbrl_ai.core.errors import ConfigError as ConfigError  # the error of bad input, re-exported
 from mbrl_ai.core.ranges import Each, Ge, Gt, In, Matches, OneOf, need
-from mbrl_ai.core.schema import (
-    check_tree,
-    to_dataclass,
-)
+from mbrl_ai.core.schema import check_tree, to_dataclass
+from mbrl_ai.envs.change import EnvChangeConfig
 from mbrl_ai.envs.termination import KNOWN_TERMINATION
 from mbrl_ai.modules.curiosity import CURIOSITY
 from mbrl_ai.modules.mlp import ACTIVATIONS
@@ -381,6 +379,8 @@ class Config:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments of ``gym.make``: ``+env_kwargs.is_slippery=false``; the env refuses
     the ones it does not take (one line, before any work)."""
+    env_change: EnvChangeConfig = field(default_factory=EnvChangeConfig)
+    """A change of the world at a real step: ``env_change.at=[lo,hi] +env_change.set.length=1``."""
     seed: Annotated[int, In(0, SEED_LIMIT - 1)] = 0
     """Seed of torch, numpy, python and the environments."""
     total_timesteps: Annotated[int, Ge(1)] = 100_000
@@ -458,7 +458,7 @@ RESUME_MAY_CHANGE = ("total_timesteps", *RUN_MANAGEMENT_KEYS, "logger")
 SCORING_KEYS = ("tune",)
 # root keys of every run, whatever the algorithm: the environment, the budget, evaluation,
 # hardware, checkpoints and logging
-RUN_KEYS = ("env", "env_kwargs", "seed", "total_timesteps", "device", "n_envs", "vectorization",
+RUN_KEYS = ("env", "env_kwargs", "env_change", "seed", "total_timesteps", "device", "n_envs", "vectorization",
             "eval_every", "eval_episodes", "eval_n_envs", "eval_max_steps", "eval_threshold",
             "torch_threads", "deterministic", "checkpoint_every", "keep_checkpoints", "resume",
             "debug", "algo", "logger", "tune")  # fmt: skip

@@ -29,7 +29,8 @@ from mbrl_ai.config import RESUME_MAY_CHANGE, Config, ConfigError, reads_key
 from mbrl_ai.core.checkpoint import CheckpointError, latest_checkpoint, read_checkpoint
 from mbrl_ai.core.schema import schema_node, schema_type, unknown_key
 from mbrl_ai.core.utils import device_unavailable
-from mbrl_ai.envs import inspect_env, refuse_untrusted_module
+from mbrl_ai.envs import inspect_env, make_env, refuse_untrusted_module
+from mbrl_ai.envs.change import check_change
 from mbrl_ai.runtime.rundir import LOCK_FILE, run_lock
 
 # Flags after which Hydra does something other than a plain run (help, printing the config, another
@@ -183,9 +184,10 @@ def _check_candidates(base: list[str], sweeps: list[tuple[str, list[str]]]) -> N
         cfg = to_config(composed)
         _check_explicit_curiosity(ovr, cfg)
         _check_unread(ovr, cfg)
-        if (cfg.env, cfg.algo.name) not in checked:
+        key = (cfg.env, cfg.algo.name, tuple(sorted(cfg.env_change.set)))
+        if key not in checked:
             check_run(cfg)
-            checked.add((cfg.env, cfg.algo.name))
+            checked.add(key)
 
 
 def check_run(cfg: Config) -> None:
@@ -194,6 +196,12 @@ def check_run(cfg: Config) -> None:
     check_device(cfg.device)
     info = inspect_env(cfg.env, cfg.env_kwargs)
     check_spaces(info, cfg.algo.name, cfg)
+    if cfg.env_change.set:
+        env = make_env(cfg.env, cfg.env_kwargs)
+        try:
+            check_change(cfg.env_change, env, cfg.env)
+        finally:
+            env.close()
     threshold = cfg.eval_threshold if cfg.eval_threshold is not None else info.reward_threshold
     if is_trial(cfg) and cfg.tune.objective == "steps_to_threshold" and threshold is None:
         raise ConfigError(
@@ -230,10 +238,15 @@ def _groups() -> dict[str, list[str]]:
     return groups
 
 
+# nodes whose keys are the environment's (its constructor's arguments, its attributes)
+OPEN_NODES = ("env_kwargs", "env_change.set")
+OPEN_PREFIXES = tuple(f"{node}." for node in OPEN_NODES)
+
+
 def _check_override_key(key: str, value: Any, groups: dict[str, list[str]]) -> None:
     """Refuse an override of a key the schema does not have, or of a group that is not there."""
-    if key.startswith("hydra") or key.split(".")[0] == "env_kwargs":
-        return  # env_kwargs: the environment itself checks them (check_run)
+    if key.startswith("hydra") or key in OPEN_NODES or key.startswith(OPEN_PREFIXES):
+        return  # keys of the environment's: it checks them itself (check_run)
     if "/" in key or key in groups:
         if key.split("/")[0] not in groups:
             raise ConfigError(
@@ -258,7 +271,7 @@ def _composition_error(exc: Exception, overrides: list[str]) -> ConfigError:
         k, _, v = o.lstrip("+~").partition("=")
         if k == key or (not key and k in str(exc)):
             key, value = k, v
-    if key.startswith("env_kwargs.") and "not in struct" in message:
+    if key.startswith(OPEN_PREFIXES) and "not in struct" in message:
         return ConfigError(key, value, f"a new key needs a '+': +{key}={value}")
     expected = schema_type(key, config_schema()) if key else None
     lowered = message.lower()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,9 +184,11 @@ def make_vec_env(
     vectorization: str = "sync",
     env_kwargs: dict[str, Any] | None = None,
     default_time_limit: int | None = None,
+    wrapper: Callable[[gym.Env], gym.Env] | None = None,
 ) -> VectorEnv:
     """``n_envs`` copies of ``env_id`` (built by :func:`make_env`) with SAME_STEP autoreset;
-    ``default_time_limit`` truncates episodes of an env whose spec sets no time limit.
+    ``default_time_limit`` truncates episodes of an env whose spec sets no time limit; ``wrapper``
+    wraps each (a change of the world, ``mbrl_ai.envs.change``).
 
     Returns the env and leaves it reset; call ``reset`` yourself to read the first observation.
     """
@@ -201,7 +204,7 @@ def make_vec_env(
         num_envs=n_envs,
         vectorization_mode=vectorization,
         vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
-        wrappers=[FlatObservation] if flatten else None,
+        wrappers=[w for w in (wrapper, FlatObservation if flatten else None) if w] or None,
         **(env_kwargs or {}),
         **limit,
     )

@@ -35,6 +35,7 @@ from mbrl_ai.envs import (
     make_vec_env,
     set_env_state,
 )
+from mbrl_ai.envs.change import change_wrapper
 from mbrl_ai.logger import RunLogger
 from mbrl_ai.modules import RunningMeanStd
 from mbrl_ai.modules.actor import Policy
@@ -262,7 +263,10 @@ def start_run(cfg: Config, out_dir: Path) -> RunContext:
     device = resolve_device(cfg.device)
     info = inspect_env(cfg.env, cfg.env_kwargs)
     threshold = cfg.eval_threshold if cfg.eval_threshold is not None else info.reward_threshold
-    envs = make_vec_env(cfg.env, cfg.n_envs, cfg.seed, cfg.vectorization, cfg.env_kwargs)
+    change = change_wrapper(cfg.env_change, cfg.seed)  # None: the world stays as it is
+    envs = make_vec_env(
+        cfg.env, cfg.n_envs, cfg.seed, cfg.vectorization, cfg.env_kwargs, wrapper=change
+    )
     eval_envs = make_vec_env(
         cfg.env,
         min(cfg.eval_n_envs, cfg.eval_episodes),
@@ -270,6 +274,7 @@ def start_run(cfg: Config, out_dir: Path) -> RunContext:
         cfg.vectorization,
         cfg.env_kwargs,
         default_time_limit=cfg.eval_max_steps,
+        wrapper=change,
     )
     run = RunContext(
         cfg,
@@ -284,7 +289,7 @@ def start_run(cfg: Config, out_dir: Path) -> RunContext:
         next_eval=cfg.eval_every,
         _previous_torch_modes=previous_modes,
     )
-    run.step_aware = info.step_aware
+    run.step_aware = info.step_aware or change is not None
     run.tell_envs_the_step(envs)
     run.tell_envs_the_step(eval_envs)
     return run
