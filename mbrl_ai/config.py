@@ -29,6 +29,7 @@ from mbrl_ai.envs.change import EnvChangeConfig
 from mbrl_ai.envs.termination import KNOWN_TERMINATION
 from mbrl_ai.modules.curiosity import CURIOSITY
 from mbrl_ai.modules.mlp import ACTIVATIONS
+from mbrl_ai.modules.trust import TrustConfig
 
 
 @dataclass
@@ -294,9 +295,7 @@ class TuneConfig:
     mean of the last ``consecutive`` evaluations: higher is better.
     """
 
-    objective: Annotated[str, OneOf(("steps_to_threshold", "auc", "final_return"))] = (
-        "steps_to_threshold"
-    )
+    objective: Annotated[str, OneOf(("steps_to_threshold", "auc", "final_return"))] = "steps_to_threshold"  # fmt: skip
     """``steps_to_threshold`` (minimise), ``auc`` or ``final_return`` (maximise)."""
     consecutive: Annotated[int, Ge(1)] = 3
     """Evaluations in a row at or above the threshold that count as solved (and the evaluations
@@ -424,6 +423,7 @@ class Config:
     network: NetworkConfig = field(default_factory=NetworkConfig)
     world_model: WorldModelConfig = field(default_factory=WorldModelConfig)
     imagination: ImaginationConfig = field(default_factory=ImaginationConfig)
+    trust: TrustConfig = field(default_factory=TrustConfig)
     curiosity: CuriosityConfig = field(default_factory=CuriosityConfig)
     beta: BetaConfig = field(default_factory=BetaConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)

@@ -33,6 +33,7 @@ from mbrl_ai.config import WorldModelConfig
 from mbrl_ai.core.buffers import ReplayBuffer, Transitions
 from mbrl_ai.core.optim import Adam, Optimizer
 from mbrl_ai.envs import EnvInfo
+from mbrl_ai.modules.trust import TrustGate, step_errors
 from mbrl_ai.modules.world_model import EnsembleWorldModel
 
 # the k-step open-loop error diagnostic starts from at most this many real states per iteration
@@ -455,6 +456,9 @@ class ModelUpdate:
     """The change test fired and the replay forgot all but the newest batch."""
     errors: list[float]
     """The change test's history of open-loop errors, for the next iteration."""
+    gate: float = 1.0
+    """The share of the planned imagination to run (``modules.trust``; 1 without the gate, 0
+    after an undone update)."""
 
     def metrics(self) -> dict[str, float]:
         """``model_loss`` and the ``model/*`` diagnostics of section 2.8."""
@@ -462,6 +466,7 @@ class ModelUpdate:
             "model_loss": self.fit["model_loss"],
             "model/heldout_confidence": self.fit["confidence"],
             "model/forgot": float(self.forgot),
+            "trust/gate": self.gate,
             **{
                 f"model/{k}": v
                 for k, v in self.fit.items()
@@ -483,23 +488,35 @@ def update_world_model(
     first: bool,
     rng: np.random.Generator,
     device: torch.device,
+    trust: TrustGate | None = None,
 ) -> ModelUpdate:
     """Section 2.2 as configured: measure the model's ``horizon``-step open-loop error on the new
     real trajectories it has not seen yet (not on the ``first`` iteration); with
     ``forget_factor``, take a jump of that error as a change of dynamics and keep only the
     ``newest`` real transitions; fit the model; take the confidence from the held-out loss (the
-    pseudocode) or, with ``confidence=open_loop*``, from the open-loop error."""
+    pseudocode) or, with ``confidence=open_loop*``, from the open-loop error. With a ``trust``
+    gate, the same error against the model's on the data it knows gives the gate, and a surprise
+    past ``trust.forget`` makes the replay forget all but the newest batch."""
     open_loop = {} if first else open_loop_error(model, rollout, horizon, device)
-    error, forgot = deepest_open_loop_error(open_loop), False
-    if cfg.forget_factor is not None and error is not None:
-        forgot = dynamics_changed(errors, error, cfg.forget_factor)
+    error, forgot, gate = deepest_open_loop_error(open_loop), False, 1.0
+    if trust is not None:
+        gate, forgot = trust.observe(step_errors(open_loop))
         if forgot:
             replay.keep_newest(newest)
-        errors = [] if forgot else (errors + [error])[-cfg.forget_window :]
+    if cfg.forget_factor is not None and error is not None:
+        changed = dynamics_changed(errors, error, cfg.forget_factor)
+        if changed:
+            replay.keep_newest(newest)
+        forgot = forgot or changed
+        errors = [] if changed else (errors + [error])[-cfg.forget_window :]
     fit = fit_world_model(model, optimizer, replay, cfg, rng, device)
+    if trust is not None:  # the model on data it knows: the batch it has just been fitted on
+        trust.known(step_errors(open_loop_error(model, rollout, horizon, device)))
+        open_loop = {**open_loop, "trust_surprise": trust.surprise}
     confidence = fit["confidence"]
     if cfg.confidence != "heldout" and not fit["update_skipped"]:
         confidence = open_loop_confidence(
             open_loop, cfg.confidence_tolerance, relative=cfg.confidence == "open_loop_skill"
         )
-    return ModelUpdate(confidence, fit, open_loop, forgot, errors)
+    gate = 0.0 if fit["update_skipped"] else gate
+    return ModelUpdate(confidence, fit, open_loop, forgot, errors, gate)

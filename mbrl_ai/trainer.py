@@ -61,6 +61,7 @@ from mbrl_ai.imagine import (
 )
 from mbrl_ai.logger import mbppo_metrics
 from mbrl_ai.modules import Critic
+from mbrl_ai.modules.trust import TrustGate
 from mbrl_ai.modules.world_model import EnsembleWorldModel
 from mbrl_ai.ppo_update import ppo_update
 from mbrl_ai.runtime import Checkpointer, RunContext, RunResult, start_run
@@ -79,6 +80,7 @@ class MBPPOParts:
     int_critic: Critic | None  # a second value head for A_int (curiosity.intrinsic_head)
     done_fn: TerminationFn | None  # what ends a model rollout: None = the learned done head
     diagnostic_horizon: int  # depth of 2.2's open-loop error: the deepest rollout 2.3 imagines
+    trust: TrustGate | None  # how far imagination is trusted (``trust.gate``); None: always
 
     def objects(self, cfg: Config) -> dict[str, Any]:
         """What a checkpoint keeps of them (``None``: not in this configuration)."""
@@ -91,6 +93,7 @@ class MBPPOParts:
             "curiosity_optimizer": self.curiosity_optimizer,
             "int_scaler": self.int_scaler if cfg.curiosity.name != "none" else None,
             "int_critic": self.int_critic,
+            "trust": self.trust,
         }
 
 
@@ -121,6 +124,7 @@ def build_parts(cfg: Config, run: RunContext, agent: PPOAgent) -> MBPPOParts:
         int_critic,
         termination_fn(cfg.env, cfg.world_model.termination),
         cfg.planning_horizon if im.mode in ("breadth", "fixed") else im.max_horizon,
+        TrustGate(cfg.trust) if cfg.trust.gate else None,
     )
 
 
@@ -160,7 +164,7 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
             # 2.2 update world model, compute confidence (held-out, or open-loop as configured)
             model = update_world_model(
                 p.model, p.model_optimizer, p.replay, rollout, errors, cfg.world_model,
-                cfg.n_real_steps, p.diagnostic_horizon, run.iteration == 0, run.rng, device,
+                cfg.n_real_steps, p.diagnostic_horizon, run.iteration == 0, run.rng, device, p.trust,
             )  # fmt: skip
             confidence, errors = model.confidence, model.errors
             t2 = time.perf_counter()
@@ -168,15 +172,14 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
             weight = confidence if im_cfg.imagined_weight == "confidence" else 1.0
             value_var = critic_error(rollout, cfg.gamma, cfg.gae_lambda) if steve else None
             imagine_s, n_imagined = 0.0, 0
-            for _ in range(im_cfg.rounds):
+            for _ in range(im_cfg.rounds if model.gate > 0 else 1):  # shut: one real-data update
                 # 2.3 adaptive imagination: how many rollouts (and how deep) from confidence
                 t_im = time.perf_counter()
                 n_rollouts, horizon = plan_imagination(
                     confidence, cfg.planning_horizon, cfg.confidence_thresh,
                     cfg.min_planning_rollouts, cfg.max_planning_rollouts, im_cfg.mode,
                 )  # fmt: skip
-                if model.fit["update_skipped"]:  # no model to trust this iteration: real data only
-                    n_rollouts = 0
+                n_rollouts = round(model.gate * n_rollouts)  # 0 after an undone model update
                 starts = sample_start_states(
                     p.replay.recent_obs(im_cfg.start_window), n_rollouts, run.rng,
                     rollout.raw_obs.reshape(-1, run.info.obs_dim), im_cfg.recent_share,

@@ -134,7 +134,9 @@ def check_change(change: EnvChangeConfig, env: gym.Env, env_id: str) -> None:
     for name, value in change.set.items():
         if not numeric_attribute(env, name):
             known = sorted(
-                k for k in dir(env.unwrapped) if not k.startswith(("_", "np_random")) and numeric_attribute(env, k)
+                k
+                for k in dir(env.unwrapped)
+                if not k.startswith(("_", "np_random")) and numeric_attribute(env, k)
             )
             raise ConfigError(
                 f"env_change.set.{name}",

@@ -1,0 +1,133 @@
+"""How far imagination may be trusted: a gate from the world model's surprise on fresh real data.
+
+Each iteration, before the model is refitted, its H-step open-loop error on the newest real batch
+(data it has never seen, ``e_new``) is compared with the same error on the previous batch right
+after it was fitted on it (data it knows, ``e_known``). Their ratio is the model's generalisation
+gap; in a stationary world it settles at some level of its own (a few times, since H-step errors
+grow with the data's novelty). The **surprise** is that ratio over its median in the recent
+iterations at full trust:
+
+    surprise_t = (e_new_t / e_known_{t-1}) / median(recent ratios at gate 1)
+    gate_t     = clip((log hi − log surprise_t) / (log hi − log lo), 0, 1)
+
+so the gate is 1 while the model is as good on new data as it usually is, falls to 0 when it is
+``hi`` times worse than usual (the world changed, or the policy went somewhere the model has never
+been), and comes back as the refitted model predicts fresh data as well as it used to. The gate
+scales the imagined share of PPO's batch (``trainer.py``): at 0 MB-PPO is PPO on real data. A
+surprise far beyond the gate's range (``forget``: the world changed) makes the model's replay drop
+all but the newest real batch, so that it relearns the new dynamics from their own data. Both
+errors are taken at the deepest horizon k that both batches reach (episodes may end sooner).
+
+Unlike ensemble disagreement, the test does not trust the model's opinion of itself: every member
+may have learned the same wrong thing, but none has seen the new batch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import numpy as np
+
+from mbrl_ai.core.ranges import Ge, Gt, need
+
+
+@dataclass
+class TrustConfig:
+    """The trust gate of MB-PPO's imagination (``mbrl_ai.modules.trust``); off, the pseudocode."""
+
+    gate: bool = False
+    """Scale the imagined rollouts by the gate (0: PPO on real data only this iteration)."""
+    lo: Annotated[float, Gt(1.0)] = 3.0
+    """Surprise at and below which the gate is fully open."""
+    hi: Annotated[float, Gt(1.0)] = 30.0
+    """Surprise at and above which the gate is shut."""
+    window: Annotated[int, Ge(1)] = 10
+    """Ratios at full trust that the surprise's reference (their median) is taken over."""
+    warmup: Annotated[int, Ge(0)] = 3
+    """The first iterations measured only feed the reference (the gate stays open)."""
+    forget: Annotated[float | None, Gt(1.0)] = 100.0
+    """A surprise at or above this is taken as a change of the world: the model's replay keeps
+    only the newest real batch (at most once per ``window`` iterations: after a forget the replay
+    holds only new data); ``null`` never forgets."""
+
+    def check(self, c: Any) -> None:
+        need(self.hi > self.lo, "trust.hi", self.hi, f"must be > trust.lo ({self.lo})")
+
+
+@dataclass
+class TrustGate:
+    """The gate's state between iterations (checkpointed): the reference ratios, the error of the
+    model on the data it last fitted, and the last gate."""
+
+    cfg: TrustConfig
+    ratios: list[float] = field(default_factory=list)
+    known_errors: dict[int, float] = field(default_factory=dict)  # k -> k-step error, known data
+    gate: float = 1.0
+    surprise: float = 1.0
+    measured: int = 0
+    since_forget: int = 1_000_000
+
+    def observe(self, new_errors: dict[int, float]) -> tuple[float, bool]:
+        """Take the model's k-step errors on the newest, unseen batch; return the gate and
+        whether the replay should forget (a change of the world detected)."""
+        self.since_forget += 1
+        common = set(new_errors) & set(self.known_errors)
+        if not common:  # nothing to compare with yet: keep the last gate
+            return self.gate, False
+        k = max(common)  # the deepest horizon both batches reach (episodes may end sooner)
+        ratio = max(new_errors[k], 1e-12) / max(self.known_errors[k], 1e-12)
+        ratio = ratio if math.isfinite(ratio) else math.inf
+        self.measured += 1
+        if self.measured <= self.cfg.warmup or not self.ratios:
+            self.ratios = (self.ratios + [ratio])[-self.cfg.window :]
+            self.surprise = 1.0
+            return self.gate, False
+        self.surprise = ratio / float(np.median(self.ratios))
+        self.gate = gate_value(self.surprise, self.cfg.lo, self.cfg.hi)
+        if self.gate >= 1.0:
+            self.ratios = (self.ratios + [ratio])[-self.cfg.window :]
+        forget = self.cfg.forget is not None and not self.surprise < self.cfg.forget
+        if forget and self.since_forget > self.cfg.window:
+            self.since_forget = 0
+            return self.gate, True
+        return self.gate, False
+
+    def known(self, errors: dict[int, float]) -> None:
+        """Take the model's k-step errors on the batch it has just been fitted on."""
+        if errors and all(math.isfinite(e) for e in errors.values()):
+            self.known_errors = dict(errors)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "ratios": list(self.ratios),
+            "known_errors": {str(k): e for k, e in self.known_errors.items()},
+            "gate": self.gate,
+            "surprise": self.surprise,
+            "measured": self.measured,
+            "since_forget": self.since_forget,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.ratios = [float(r) for r in state["ratios"]]
+        self.known_errors = {int(k): float(e) for k, e in state["known_errors"].items()}
+        self.gate, self.surprise = float(state["gate"]), float(state["surprise"])
+        self.measured, self.since_forget = int(state["measured"]), int(state["since_forget"])
+
+
+def step_errors(open_loop: dict[str, float]) -> dict[int, float]:
+    """k -> the k-step open-loop error, from :func:`mbrl_ai.fit_model.open_loop_error`'s keys."""
+    prefix = "open_loop_mse_"
+    return {int(k[len(prefix) :]): v for k, v in open_loop.items() if k.startswith(prefix)}
+
+
+def gate_value(surprise: float, lo: float, hi: float) -> float:
+    """1 at or below ``lo``, 0 at or above ``hi``, linear in log-surprise between."""
+    if math.isnan(surprise) or surprise >= hi:  # NaN: a model that cannot be scored
+        return 0.0
+    if surprise <= lo:
+        return 1.0
+    if surprise >= hi:
+        return 0.0
+    return (math.log(hi) - math.log(surprise)) / (math.log(hi) - math.log(lo))

@@ -1,0 +1,120 @@
+"""The trust gate (``mbrl_ai.modules.trust``): imagination shuts when fresh real data contradict
+the model, comes back as it relearns, and a change makes the replay keep only the newest data."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+import mbrl_ai.fit_model as fit_model
+import mbrl_ai.trainer as trainer
+from mbrl_ai.modules.trust import TrustConfig, TrustGate, gate_value
+from tests.conftest import compose
+
+
+def test_the_gate_is_open_below_lo_shut_above_hi_and_log_linear_between() -> None:
+    assert gate_value(0.5, 3.0, 30.0) == 1.0
+    assert gate_value(3.0, 3.0, 30.0) == 1.0
+    assert gate_value(30.0, 3.0, 30.0) == 0.0
+    assert gate_value(1e9, 3.0, 30.0) == 0.0
+    assert gate_value(math.sqrt(90.0), 3.0, 30.0) == pytest.approx(0.5)  # the geometric middle
+    assert gate_value(math.nan, 3.0, 30.0) == 0.0
+    assert gate_value(math.inf, 3.0, 30.0) == 0.0
+
+
+def _iterate(gate: TrustGate, new: float, known: float) -> tuple[float, bool]:
+    """One iteration: the error on the unseen batch, then on the batch after fitting."""
+    out = gate.observe({1: new / 4, 5: new})
+    gate.known({1: known / 4, 5: known})
+    return out
+
+
+def test_the_gate_shuts_on_contradicting_data_and_reopens_as_the_model_relearns() -> None:
+    gate = TrustGate(TrustConfig(gate=True))
+    assert gate.observe({5: 1.0}) == (1.0, False)  # nothing known yet: open
+    gate.known({5: 0.01})
+    for _ in range(8):  # a stationary world: unseen data about twice the known error
+        assert _iterate(gate, 0.02, 0.01) == (1.0, False)
+    # the world changes: the unseen batch is a thousand times worse than usual
+    assert _iterate(gate, 20.0, 0.01) == (0.0, True)
+    assert gate.surprise == pytest.approx(1000.0)
+    # relearning: the gap closes step by step, and the gate opens with it
+    gates = [_iterate(gate, new, 0.01)[0] for new in (5.0, 0.3, 0.1, 0.02)]
+    assert gates[0] == 0.0 and 0.0 < gates[2] < 1.0 and gates[-1] == 1.0
+    assert gates == sorted(gates)
+
+
+def test_the_deepest_horizon_both_batches_reach_is_compared() -> None:
+    gate = TrustGate(TrustConfig(gate=True, warmup=0))
+    gate.ratios = [1.0]
+    gate.known({1: 0.01, 2: 0.02, 3: 0.04})
+    gate.observe({1: 0.01, 2: 2.0})  # short episodes: no 3-step window in the new batch
+    assert gate.surprise == pytest.approx(100.0)
+
+
+def test_the_replay_forgets_once_per_window_and_not_on_a_moderate_surprise() -> None:
+    gate = TrustGate(TrustConfig(gate=True, window=4, warmup=0))
+    gate.ratios = [1.0]
+    gate.known({5: 1.0})
+    assert gate.observe({5: 50.0}) == (0.0, False)  # shut, but not a change: keep the data
+    gate.known({5: 1.0})
+    assert gate.observe({5: 500.0})[1] is True
+    assert [gate.observe({5: 500.0})[1] for _ in range(4)] == [False] * 4
+    assert gate.observe({5: 500.0})[1] is True  # a window later it may forget again
+
+
+def test_the_gate_state_round_trips() -> None:
+    gate = TrustGate(TrustConfig(gate=True))
+    gate.known({5: 0.01, 3: 0.002})
+    for new in (0.02, 0.03, 0.02, 0.02, 5.0):
+        _iterate(gate, new, 0.01)
+    copy = TrustGate(TrustConfig(gate=True))
+    copy.load_state_dict(json.loads(json.dumps(gate.state_dict())))
+    assert copy.state_dict() == gate.state_dict()
+    assert copy.observe({5: 0.02, 1: 0.005}) == gate.observe({5: 0.02, 1: 0.005})
+
+
+def test_the_trainer_imagines_nothing_while_shut_and_keeps_only_the_newest_batch(
+    monkeypatch: pytest.MonkeyPatch, tiny: list[str], tmp_path: Path
+) -> None:
+    """Scripted errors (unseen batch, then known batch per iteration): stationary, a change at
+    iteration 6, relearning. Shut: no rollout and one real-data update; the replay forgets."""
+    script = iter(
+        [0.01]  # the first iteration: only the error on the batch it was fitted on
+        + [0.02, 0.01] * 5  # iterations 2-6 (the first has nothing to compare)
+        + [30.0, 0.01]  # a change: 1,500 times the usual gap
+        + [0.5, 0.01, 0.02, 0.01]  # relearning, then as good as before
+    )
+    monkeypatch.setattr(
+        fit_model, "open_loop_error", lambda *a, **k: {"open_loop_mse_5": next(script)}
+    )
+    sizes: list[int] = []
+    updates: list[int] = []
+    fit, update = fit_model.fit_world_model, trainer.ppo_update
+
+    def spy_fit(model, optimizer, replay, *a, **k):  # noqa: ANN001, ANN202
+        sizes.append(replay.size)
+        return fit(model, optimizer, replay, *a, **k)
+
+    def spy_update(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        updates.append(1)
+        return update(*a, **k)
+
+    monkeypatch.setattr(fit_model, "fit_world_model", spy_fit)
+    monkeypatch.setattr(trainer, "ppo_update", spy_update)
+    cfg = compose(
+        *tiny, "total_timesteps=2304", "world_model.train_steps=2", "trust.gate=true",
+        "imagination.mode=fixed", "imagination.rounds=2", "min_planning_rollouts=0", "max_planning_rollouts=8",
+    )  # fmt: skip
+    trainer.train_mbppo(cfg, tmp_path)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    gates = [r["trust/gate"] for r in rows]
+    assert gates[:6] == [1.0] * 6 and gates[6] == 0.0 and 0.0 < gates[7] < 1.0 and gates[8] == 1.0
+    assert [r["imagined_rollouts"] for r in rows][6] == 0
+    assert rows[6]["imagined_transitions"] == 0 and rows[5]["imagined_transitions"] > 0
+    assert [r["model/forgot"] for r in rows] == [0] * 6 + [1, 0, 0]
+    assert sizes == [256, 512, 768, 1024, 1280, 1536, 256, 512, 768]  # the newest batch only
+    assert len(updates) == 2 * 9 - 1  # two rounds an iteration, one while shut
