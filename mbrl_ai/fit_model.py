@@ -503,6 +503,9 @@ def update_world_model(
         gate, forgot = trust.observe(step_errors(open_loop))
         if forgot:
             replay.keep_newest(newest)
+        if forgot and trust.cfg.reset_model:
+            trust.start_over("world_model", model)
+            optimizer.state.clear()
     if cfg.forget_factor is not None and error is not None:
         changed = dynamics_changed(errors, error, cfg.forget_factor)
         if changed:

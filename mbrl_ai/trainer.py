@@ -114,6 +114,9 @@ def build_parts(cfg: Config, run: RunContext, agent: PPOAgent) -> MBPPOParts:
         int_critic = Critic(info.obs_dim, list(n.critic_hidden), n.activation, n.ortho_init)
         int_critic = int_critic.to(device)
         agent.optimizer.add_param_group({"params": list(int_critic.parameters())})
+    trust = TrustGate(cfg.trust) if cfg.trust.gate else None
+    if trust is not None:  # what a detected change may start over from
+        trust.remember(world_model=model, actor=agent.actor, critic=agent.critic)
     return MBPPOParts(
         model,
         model_optimizer,
@@ -124,8 +127,30 @@ def build_parts(cfg: Config, run: RunContext, agent: PPOAgent) -> MBPPOParts:
         int_critic,
         termination_fn(cfg.env, cfg.world_model.termination),
         cfg.planning_horizon if im.mode in ("breadth", "fixed") else im.max_horizon,
-        TrustGate(cfg.trust) if cfg.trust.gate else None,
+        trust,
     )
+
+
+def resumed_loop_state(cfg: Config, saved: dict[str, Any]) -> tuple[BetaState, list[float]]:
+    """β's state and the change test's error history: from the checkpoint, or fresh."""
+    beta = BetaState(**saved["beta"]) if saved else BetaState(cfg.beta_init)
+    return beta, list(saved.get("open_loop_history", [])) if saved else []
+
+
+def restart_policy_on_change(
+    cfg: Config, run: RunContext, agent: PPOAgent, trust: TrustGate | None, changed: bool
+) -> bool:
+    """With the trust gate: when a change was detected and the policy's returns fell with it
+    (``trust.restart_policy``), give the actor and critic a fresh initialisation and their
+    optimiser fresh moments. Returns whether it did."""
+    if trust is None or not trust.policy_failed(run.collect.finished_returns, changed):
+        return False
+    if not cfg.trust.restart_policy:
+        return False
+    trust.start_over("actor", agent.actor)
+    trust.start_over("critic", agent.critic)
+    agent.optimizer.state.clear()
+    return True
 
 
 def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
@@ -141,9 +166,7 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
     two_heads, steve = p.int_critic is not None, im_cfg.mode in STEVE_MODES
 
     with run, ckpt:
-        saved = ckpt.begin()
-        beta = BetaState(**saved["beta"]) if saved else BetaState(cfg.beta_init)
-        errors: list[float] = list(saved.get("open_loop_history", [])) if saved else []
+        beta, errors = resumed_loop_state(cfg, ckpt.begin())
         while run.env_steps < cfg.total_timesteps:
             agent.anneal_lr(run.env_steps, cfg.total_timesteps)
             t0 = time.perf_counter()
@@ -167,6 +190,7 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                 cfg.n_real_steps, p.diagnostic_horizon, run.iteration == 0, run.rng, device, p.trust,
             )  # fmt: skip
             confidence, errors = model.confidence, model.errors
+            restarted = restart_policy_on_change(cfg, run, agent, p.trust, model.forgot)
             t2 = time.perf_counter()
 
             weight = confidence if im_cfg.imagined_weight == "confidence" else 1.0
@@ -228,6 +252,7 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
                 **intrinsic_stats("int_reward_real", rollout.int_rewards),
                 **intrinsic_stats("int_reward_imagined", imagined.int_rewards, imagined.valid),
                 "lr": agent.current_lr,
+                **({"trust/policy_restarted": float(restarted)} if p.trust else {}),
             }
             run.log_iteration(mbppo_metrics(
                 confidence, n_rollouts, beta.beta, beta.slope, update, model.metrics(),

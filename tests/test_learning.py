@@ -142,3 +142,45 @@ def test_pets_balances_continuous_cartpole(tmp_path: Path, overrides: list[str])
     solved_at, means = _solved_at(cfg, tmp_path, 195.0)
     assert solved_at is not None, f"never solved; eval means {means}"
     assert solved_at <= 1000, f"solved only at {solved_at} steps"
+
+
+@pytest.mark.slow
+def test_mbppo_adaptive_resolves_a_reversed_cartpole(tmp_path: Path) -> None:
+    """The push force reverses at real step 6,000 (seed 4, not one the gate was looked at on):
+    the gate detects it in the first batch of the new world, the model's replay forgets, the
+    policy starts over, and the run re-solves (three evaluations in a row >= 475, all after the
+    change) within 12,288 real steps of it; the fixed preset does not re-solve in 30,000 (seeds
+    0-9, experiments/nonstationary)."""
+    import json
+
+    from mbrl_ai.core.errors import EndRun
+    from mbrl_ai.runtime import watch_iterations
+
+    at = 6144  # env_change.at=[6000] acts at the first 256-step iteration from 6,000 on
+    cfg = compose(
+        "experiment=mbppo_adaptive_cartpole", "seed=4", "logger.progress=off",
+        "env_change.at=[6000]", "+env_change.set.force_mag=-10", f"total_timesteps={at + 12288}",
+    )  # fmt: skip
+
+    def resolved(run_: object) -> None:
+        evals = run_.evals  # type: ignore[attr-defined]
+        steps = [e["env_steps"] for e in evals if e["env_steps"] > at]
+        means = [e["mean_return"] for e in evals if e["env_steps"] > at]
+        if steps_to_threshold(steps, means, 475.0, consecutive=3) is not None:
+            raise EndRun(run_.result(), "re-solved")  # type: ignore[attr-defined]
+
+    with watch_iterations(resolved):
+        try:
+            result = run(cfg, tmp_path)
+        except EndRun as done:
+            result = done.result
+    evals = [(e["env_steps"], e["mean_return"]) for e in result.evals]
+    after = [(s, m) for s, m in evals if s > at]
+    again = steps_to_threshold([s for s, _ in after], [m for _, m in after], 475.0, consecutive=3)
+    assert again is not None, f"not re-solved; evals {evals}"
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    first = next(r for r in rows if r["env_steps"] == at + 256)  # the first batch of the new world
+    assert first["trust/gate"] == 0.0 and first["model/forgot"] == 1.0, first
+    assert sum(r["model/forgot"] for r in rows) >= 1 and any(
+        r.get("trust/policy_restarted") for r in rows
+    )

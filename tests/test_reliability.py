@@ -46,6 +46,14 @@ VARIANTS = {
         "curiosity.warmup_steps=0",
         "curiosity.intrinsic_head=true",
     ],
+    # the trust gate's state, and a world that changed before the stop (at 1,024)
+    "mbppo-trust-gate-change": [
+        "algo=mbppo",
+        "trust.gate=true",
+        "trust.warmup=0",
+        "env_change.at=[900,1000]",
+        "+env_change.set.force_mag=-10",
+    ],
 }
 
 

@@ -118,3 +118,20 @@ def test_the_trainer_imagines_nothing_while_shut_and_keeps_only_the_newest_batch
     assert [r["model/forgot"] for r in rows] == [0] * 6 + [1, 0, 0]
     assert sizes == [256, 512, 768, 1024, 1280, 1536, 256, 512, 768]  # the newest batch only
     assert len(updates) == 2 * 9 - 1  # two rounds an iteration, one while shut
+
+
+def test_the_policy_has_failed_only_at_a_change_with_returns_fallen_by_the_drop() -> None:
+    gate = TrustGate(TrustConfig(gate=True, policy_drop=0.5))
+    for returns in ([500.0], [480.0, 500.0], [490.0]):
+        assert not gate.policy_failed(returns, changed=False)
+    assert not gate.policy_failed([9.0, 10.0], changed=False)  # a fall, but no change detected
+    gate.returns = [490.0, 500.0, 480.0]
+    assert not gate.policy_failed([300.0], changed=True)  # fell by 39%: the old policy still works
+    gate.returns = [490.0, 500.0, 480.0]
+    assert gate.policy_failed([9.0, 10.0], changed=True)
+    pendulum = TrustGate(TrustConfig(gate=True, policy_drop=0.5))
+    pendulum.returns = [-150.0, -160.0, -170.0]  # negative returns: a fall of half their size
+    assert not pendulum.policy_failed([-200.0], changed=True)
+    pendulum.returns = [-150.0, -160.0, -170.0]
+    assert pendulum.policy_failed([-900.0], changed=True)
+    assert not pendulum.policy_failed([], changed=True)  # no episode ended: nothing to judge

@@ -47,6 +47,7 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "cartpole": {
         "ppo": ["experiment=ppo_cartpole_hand"],
         "mb": ["experiment=mbppo_cartpole_replay"],
+        "adaptive": ["experiment=mbppo_adaptive_cartpole"],
         "threshold": 475.0,
         "at": (8_000, 16_000),
         "after": 30_000,  # budget after the latest possible change
@@ -56,6 +57,7 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "pendulum": {
         "ppo": ["experiment=ppo_pendulum", "eval_every=2048"],
         "mb": ["experiment=mbppo_pendulum_replay"],
+        "adaptive": ["experiment=mbppo_adaptive_pendulum"],
         "threshold": -200.0,
         "at": (24_000, 40_000),
         "after": 80_000,
@@ -67,24 +69,31 @@ FAMILIES: dict[str, dict[str, Any]] = {
 CONDITIONS: dict[str, tuple[str, dict[str, float] | None]] = {
     "cartpole_stationary": ("cartpole", None),
     "cartpole_reversal": ("cartpole", {"force_mag": -10.0}),
-    "cartpole_length": ("cartpole", {"length": 0.25}),
+    "cartpole_length": ("cartpole", {"length": 1.0}),
     "pendulum_stationary": ("pendulum", None),
-    "pendulum_gravity": ("pendulum", {"g": 15.0}),
+    "pendulum_gravity": ("pendulum", {"g": 5.0}),
 }
 ARMS: dict[str, list[str]] = {
     "ppo": [],
     "fixed": [],
     "fixed_h5": ["planning_horizon=5"],
     "fixed_forget": ["world_model.forget_factor=10"],
-    "adaptive": ["trust.gate=true"],
+    "adaptive": [],  # the family's mbppo_adaptive_* preset (the trust gate on), as it ships
 }
-TRACE = ("env_steps", "trust/gate", "imagined_transitions", "model/trust_surprise", "model/forgot")
+TRACE = (
+    "env_steps",
+    "trust/gate",
+    "imagined_transitions",
+    "model/trust_surprise",
+    "model/forgot",
+    "trust/policy_restarted",
+)
 
 
 def overrides(condition: str, arm: str, seed: int) -> list[str]:
     family, change = CONDITIONS[condition]
     f = FAMILIES[family]
-    base = f["ppo"] if arm == "ppo" else [*f["mb"], *ARMS[arm]]
+    base = f[arm] if arm in ("ppo", "adaptive") else [*f["mb"], *ARMS[arm]]
     if change is None:
         budget, change_keys = f["stationary_budget"], []
     else:
@@ -274,7 +283,10 @@ def plot(records: list[dict[str, Any]], condition: str, path: Path) -> None:
 
     rows = [r for r in records if r["condition"] == condition]
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
-    grid = np.arange(-8_000, 30_001, 512)
+    f = FAMILIES[CONDITIONS[condition][0]]
+    first = -f["at"][0] if CONDITIONS[condition][1] else 0
+    last = f["after"] if CONDITIONS[condition][1] else f["stationary_budget"]
+    grid = np.arange(first, last + 1, f["eval_every"] // 2)
     for arm, color in zip(
         ARMS, ("k", "tab:blue", "tab:cyan", "tab:purple", "tab:red"), strict=True
     ):

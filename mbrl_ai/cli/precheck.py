@@ -173,7 +173,7 @@ def _check_candidates(base: list[str], sweeps: list[tuple[str, list[str]]]) -> N
     for prefix, values in sweeps:
         for v in values[1:]:
             candidates.append([prefix + v if o.startswith(prefix) else o for o in base])
-    checked: set[tuple[str, str]] = set()
+    checked: set[tuple[str, str, tuple[str, ...]]] = set()
     for ovr in candidates:
         try:
             composed = compose_dict(ovr)

@@ -30,6 +30,7 @@ class Optimizer(Protocol):
     """What the update functions need of an optimiser: :class:`Adam`, or any ``torch.optim`` one."""
 
     param_groups: list[dict[str, Any]]
+    state: Any  # per-parameter moments; cleared to start an optimiser over
 
     def zero_grad(self, set_to_none: bool = ...) -> None: ...
 

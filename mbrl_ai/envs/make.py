@@ -204,7 +204,7 @@ def make_vec_env(
         num_envs=n_envs,
         vectorization_mode=vectorization,
         vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
-        wrappers=[w for w in (wrapper, FlatObservation if flatten else None) if w] or None,
+        wrappers=[w for w in (wrapper, FlatObservation if flatten else None) if w] or None,  # type: ignore[misc]
         **(env_kwargs or {}),
         **limit,
     )

@@ -24,13 +24,15 @@ may have learned the same wrong thing, but none has seen the new batch.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import numpy as np
+import torch
 
-from mbrl_ai.core.ranges import Ge, Gt, need
+from mbrl_ai.core.ranges import Ge, Gt, In, need
 
 
 @dataclass
@@ -52,6 +54,19 @@ class TrustConfig:
     only the newest real batch (at most once per ``window`` iterations: after a forget the replay
     holds only new data); ``null`` never forgets."""
 
+    reset_model: bool = True
+    """When the replay forgets, the world model starts over too (its initial weights, fresh
+    optimiser moments): dropping the old data does not make the weights forget, and in states
+    the new data have not reached yet an old model goes on predicting the old world."""
+    restart_policy: bool = True
+    """When the replay forgets (a change) and the policy's real returns have also fallen by
+    ``policy_drop``, the actor and critic start over from a fresh initialisation (and their
+    optimiser's moments): the relearned model re-solves from scratch faster than PPO unlearns
+    what the old world taught it."""
+    policy_drop: Annotated[float, In(0.0, 1.0, "()")] = 0.5
+    """... the fall of the mean episode return, as a share of its median over the last
+    ``window`` iterations before (of its size, for negative returns)."""
+
     def check(self, c: Any) -> None:
         need(self.hi > self.lo, "trust.hi", self.hi, f"must be > trust.lo ({self.lo})")
 
@@ -68,6 +83,19 @@ class TrustGate:
     surprise: float = 1.0
     measured: int = 0
     since_forget: int = 1_000_000
+    returns: list[float] = field(default_factory=list)  # mean episode return, recent iterations
+    # the modules' weights at the start of the run, to start over from (the same on a resume:
+    # they come from the seed, before any checkpoint is loaded; not checkpointed)
+    initial: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+
+    def remember(self, **modules: torch.nn.Module) -> None:
+        """Keep copies of these modules' initial weights."""
+        for name, module in modules.items():
+            self.initial[name] = copy.deepcopy(module.state_dict())
+
+    def start_over(self, name: str, module: torch.nn.Module) -> None:
+        """Give ``module`` back the initial weights kept under ``name``."""
+        module.load_state_dict(self.initial[name])
 
     def observe(self, new_errors: dict[int, float]) -> tuple[float, bool]:
         """Take the model's k-step errors on the newest, unseen batch; return the gate and
@@ -99,8 +127,21 @@ class TrustGate:
         if errors and all(math.isfinite(e) for e in errors.values()):
             self.known_errors = dict(errors)
 
+    def policy_failed(self, finished: list[float], changed: bool) -> bool:
+        """Take the returns of the episodes that ended this iteration; whether, at a detected
+        change, their mean fell by ``policy_drop`` of the recent level."""
+        if not finished:
+            return False
+        now = float(np.mean(finished))
+        before = float(np.median(self.returns)) if self.returns else None
+        self.returns = (self.returns + [now])[-self.cfg.window :]
+        if not changed or before is None:
+            return False
+        return before - now > self.cfg.policy_drop * max(abs(before), 1e-8)
+
     def state_dict(self) -> dict[str, Any]:
         return {
+            "returns": list(self.returns),
             "ratios": list(self.ratios),
             "known_errors": {str(k): e for k, e in self.known_errors.items()},
             "gate": self.gate,
@@ -110,6 +151,7 @@ class TrustGate:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.returns = [float(r) for r in state["returns"]]
         self.ratios = [float(r) for r in state["ratios"]]
         self.known_errors = {int(k): float(e) for k, e in state["known_errors"].items()}
         self.gate, self.surprise = float(state["gate"]), float(state["surprise"])
