@@ -110,6 +110,8 @@ NESTED = [
     "dreamer",
     "logger",
     "tune",
+    "env_change",
+    "trust",
 ]
 
 
