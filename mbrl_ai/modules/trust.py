@@ -15,7 +15,9 @@ so the gate is 1 while the model is as good on new data as it usually is, falls 
 been), and comes back as the refitted model predicts fresh data as well as it used to. The gate
 scales the imagined share of PPO's batch (``trainer.py``): at 0 MB-PPO is PPO on real data. A
 surprise far beyond the gate's range (``forget``: the world changed) makes the model's replay drop
-all but the newest real batch, so that it relearns the new dynamics from their own data. Both
+all but the newest real batch and the model start over from its initial weights, so that it
+relearns the new dynamics from their own data; if the policy's returns fell with it, the actor and
+critic start over too (``reset_model``, ``restart_policy``). Both
 errors are taken at the deepest horizon k that both batches reach (episodes may end sooner).
 
 Unlike ensemble disagreement, the test does not trust the model's opinion of itself: every member
