@@ -34,6 +34,7 @@ from mbrl_ai.cli.launch import fail, io_error_line, resumed_config, run, run_err
 from mbrl_ai.cli.precheck import check_one_mode, check_run, is_trial, precheck, resume_in_place
 from mbrl_ai.config import Config, ConfigError
 from mbrl_ai.core.checkpoint import latest_checkpoint
+from mbrl_ai.runtime.checkpointer import hold_stop_signals
 from mbrl_ai.runtime.rundir import check_resumable, run_lock
 from mbrl_ai.tune.objective import score as objective_score
 from mbrl_ai.tune.trial import TRIAL_FILE, run_trial
@@ -47,6 +48,11 @@ class InvalidTrial(ValueError):
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def _task(dcfg: DictConfig) -> float | None:
+    with hold_stop_signals():  # a job manager's signal waits for a consistent point
+        return _train(dcfg)
+
+
+def _train(dcfg: DictConfig) -> float | None:
     try:
         prepare()  # again: a launcher's worker process may run this task alone
         cfg = to_config(dcfg)

@@ -3,6 +3,7 @@ bad input around resumption, and flat memory over a long run."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -131,6 +132,42 @@ def test_sigint_checkpoints_and_gives_130(monkeypatch: pytest.MonkeyPatch, tmp_p
     state, _ = read_checkpoint(tmp_path)
     assert state["env_steps"] == 512 and state["iteration"] == 2
     assert signal.getsignal(signal.SIGINT) is before  # the previous handler is back
+
+
+class _Requeued(Exception):
+    """What a job manager's handler ends the job with (submitit: sys.exit after requeueing)."""
+
+
+def test_a_job_managers_signal_during_start_up_or_after_the_end_is_held(tmp_path: Path) -> None:
+    """submitit requeues a preempted job from its SIGUSR2 handler; arriving while the config is
+    built it must wait for the loop (stop after one iteration, checkpointed, then the manager),
+    and after the last checkpoint it finds nothing to save and the task ends normally."""
+    from mbrl_ai.runtime.checkpointer import hold_stop_signals
+
+    calls: list[int] = []
+
+    def manager(signum: int, frame: Any) -> None:
+        calls.append(signum)
+        raise _Requeued
+
+    before = signal.signal(signal.SIGUSR2, manager)
+    try:
+        with hold_stop_signals():
+            os.kill(os.getpid(), signal.SIGUSR2)  # "while the config is built"
+            assert calls == []  # held, not run in the middle of whatever was going on
+            with pytest.raises(_Requeued):
+                run(compose(*SHORT, "algo=ppo"), tmp_path / "start")
+            assert calls == [signal.SIGUSR2]  # handed on once the first iteration checkpointed
+            state, _ = read_checkpoint(tmp_path / "start")
+            assert state["iteration"] == 1 and state["env_steps"] == 256
+            run(compose(*SHORT, "algo=ppo", "total_timesteps=256"), tmp_path / "end")
+            os.kill(os.getpid(), signal.SIGUSR2)  # "while the report is written"
+        assert calls == [signal.SIGUSR2]  # dropped: the run had ended
+        with pytest.raises(_Requeued):
+            os.kill(os.getpid(), signal.SIGUSR2)
+        assert calls == [signal.SIGUSR2, signal.SIGUSR2]  # the manager has it back
+    finally:
+        signal.signal(signal.SIGUSR2, before)
 
 
 @pytest.mark.integration

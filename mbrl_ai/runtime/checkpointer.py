@@ -41,6 +41,54 @@ STOP_SIGNALS = tuple(
 )
 
 
+class _Held:
+    """Stop signals a job manager handles, held back while no Checkpointer has them."""
+
+    active = False
+    manager: dict[int, Any] = {}  # the job manager's handlers, by signal
+    pending: int | None = None  # the first such signal that arrived while held
+
+
+def _hold(signum: int, frame: FrameType | None) -> None:
+    if _Held.pending is None:
+        _Held.pending = signum
+    log.warning("%s before the run's loop took it over: held", signal.Signals(signum).name)
+
+
+def _is_manager(handler: Any) -> bool:
+    """A job manager's own handler (submitit's requeue on SIGUSR2), not Python's default."""
+    return callable(handler) and handler is not signal.default_int_handler and handler is not _hold
+
+
+@contextmanager
+def hold_stop_signals() -> Iterator[None]:
+    """For a whole task (config, run, report): a stop signal that a job manager handles in Python
+    (submitit requeues a preempted job on SIGUSR2) is held back wherever no
+    :class:`Checkpointer` has taken it over, so that it never runs in the middle of building the
+    config or writing the report. One that arrives before the loop starts is handed to the
+    Checkpointer, which stops at the end of the first iteration with a checkpoint; one that arrives
+    after the run's last checkpoint finds nothing left to save, and the task ends normally.
+    Signals with their default handling (Ctrl-C in a terminal) act at once, as always."""
+    if _Held.active or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _Held.active, _Held.pending = True, None
+    _Held.manager = {s: h for s in STOP_SIGNALS if _is_manager(h := signal.getsignal(s))}
+    for signum in _Held.manager:
+        signal.signal(signum, _hold)
+    try:
+        yield
+    finally:
+        for signum, handler in _Held.manager.items():
+            signal.signal(signum, handler)
+        if _Held.pending is not None:
+            log.warning(
+                "%s after the run's last checkpoint: nothing left to save, the task ends normally",
+                signal.Signals(_Held.pending).name,
+            )
+        _Held.active, _Held.manager, _Held.pending = False, {}, None
+
+
 # called with the run at the end of every iteration (see watch_iterations)
 _WATCHERS: list[Callable[[RunContext], None]] = []
 
@@ -70,7 +118,8 @@ class Checkpointer:
         self.last_checkpoint: Path | None = None
         self.stop_signal: int | None = None
         self._next_checkpoint = 0
-        self._previous_handlers: dict[int, Any] = {}
+        self._previous_handlers: dict[int, Any] = {}  # to hand a signal on to
+        self._restore_handlers: dict[int, Any] = {}  # to give the signals back to
 
     def track(self, **objects: Any) -> None:
         """Checkpoint these objects too (anything with ``state_dict`` / ``load_state_dict``;
@@ -97,7 +146,11 @@ class Checkpointer:
         self._next_checkpoint = self._following_checkpoint()
         if threading.current_thread() is threading.main_thread():
             for signum in STOP_SIGNALS:
-                self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
+                restore = signal.signal(signum, self._on_signal)
+                self._restore_handlers[signum] = restore
+                self._previous_handlers[signum] = _Held.manager.get(signum, restore)
+            if _Held.pending is not None:  # arrived while the task was starting: stop after one
+                self.stop_signal, _Held.pending = _Held.pending, None  # iteration, checkpointed
         return loop
 
     def __enter__(self) -> Checkpointer:
@@ -105,8 +158,9 @@ class Checkpointer:
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: Any) -> None:
         """Give the stop signals back to whoever had them before."""
-        for signum, handler in self._previous_handlers.items():
+        for signum, handler in self._restore_handlers.items():
             signal.signal(signum, handler)
+        self._restore_handlers.clear()
         self._previous_handlers.clear()
 
     @property
