@@ -47,6 +47,16 @@ def test_the_gate_shuts_on_contradicting_data_and_reopens_as_the_model_relearns(
     assert gates == sorted(gates)
 
 
+def test_after_a_forget_the_ramp_caps_the_gate_for_its_iterations() -> None:
+    gate = TrustGate(TrustConfig(gate=True, ramp=4))
+    gate.known({5: 0.01})
+    for _ in range(8):
+        assert _iterate(gate, 0.02, 0.01) == (1.0, False)  # no forget yet: no cap
+    assert _iterate(gate, 20.0, 0.01) == (0.0, True)
+    # the restarted model predicts the next batches as well as ever: the gate alone would be 1
+    assert [_iterate(gate, 0.02, 0.01)[0] for _ in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
+
+
 def test_the_deepest_horizon_both_batches_reach_is_compared() -> None:
     gate = TrustGate(TrustConfig(gate=True, warmup=0))
     gate.ratios = [1.0]

@@ -87,6 +87,8 @@ ARMS: dict[str, list[str]] = {
     # ablations of the adaptive preset: what happens on a change, one piece at a time
     "adaptive_keep_model": ["trust.reset_model=false"],
     "adaptive_keep_policy": ["trust.restart_policy=false"],
+    # a variant: imagination comes back over 4 iterations after a forget (trust.ramp)
+    "adaptive_ramp": ["trust.ramp=4"],
 }
 TRACE = (
     "env_steps",

@@ -65,6 +65,10 @@ class TrustConfig:
     ``policy_drop``, the actor and critic start over from a fresh initialisation (and their
     optimiser's moments): the relearned model re-solves from scratch faster than PPO unlearns
     what the old world taught it."""
+    ramp: Annotated[int | None, Ge(1)] = None
+    """After a forget, imagination comes back over this many iterations at most: the gate is
+    capped at (iterations since the forget) / ``ramp``, so a model restarted on a few hundred
+    transitions is not trusted in full at once; ``null``: only the gate decides."""
     policy_drop: Annotated[float, In(0.0, 1.0, "()")] = 0.5
     """... the fall of the mean episode return, as a share of its median over the last
     ``window`` iterations before (of its size, for negative returns)."""
@@ -100,8 +104,14 @@ class TrustGate:
         module.load_state_dict(self.initial[name])
 
     def observe(self, new_errors: dict[int, float]) -> tuple[float, bool]:
-        """Take the model's k-step errors on the newest, unseen batch; return the gate and
-        whether the replay should forget (a change of the world detected)."""
+        """Take the model's k-step errors on the newest, unseen batch; return the gate (capped
+        by ``ramp`` after a forget) and whether the replay should forget (a change detected)."""
+        gate, forget = self._observe(new_errors)
+        if self.cfg.ramp is not None:
+            gate = min(gate, self.since_forget / self.cfg.ramp)
+        return gate, forget
+
+    def _observe(self, new_errors: dict[int, float]) -> tuple[float, bool]:
         self.since_forget += 1
         common = set(new_errors) & set(self.known_errors)
         if not common:  # nothing to compare with yet: keep the last gate
