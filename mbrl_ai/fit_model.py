@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -459,6 +460,8 @@ class ModelUpdate:
     gate: float = 1.0
     """The share of the planned imagination to run (``modules.trust``; 1 without the gate, 0
     after an undone update)."""
+    policy_failed: bool = False
+    """With the trust gate: a change was detected and the policy's returns fell with it."""
 
     def metrics(self) -> dict[str, float]:
         """``model_loss`` and the ``model/*`` diagnostics of section 2.8."""
@@ -489,6 +492,7 @@ def update_world_model(
     rng: np.random.Generator,
     device: torch.device,
     trust: TrustGate | None = None,
+    returns: Sequence[float] = (),
 ) -> ModelUpdate:
     """Section 2.2 as configured: measure the model's ``horizon``-step open-loop error on the new
     real trajectories it has not seen yet (not on the ``first`` iteration); with
@@ -496,22 +500,25 @@ def update_world_model(
     ``newest`` real transitions; fit the model; take the confidence from the held-out loss (the
     pseudocode) or, with ``confidence=open_loop*``, from the open-loop error. With a ``trust``
     gate, the same error against the model's on the data it knows gives the gate, and a surprise
-    past ``trust.forget`` makes the replay forget all but the newest batch."""
+    past ``trust.forget`` makes the replay forget all but the newest batch; ``returns`` (of the
+    episodes that ended in the new batch) tell whether the policy failed with the change."""
     open_loop = {} if first else open_loop_error(model, rollout, horizon, device)
-    error, forgot, gate = deepest_open_loop_error(open_loop), False, 1.0
+    error, forgot, gate, policy_failed = deepest_open_loop_error(open_loop), False, 1.0, False
+    detected = False  # the trust gate's change test fired
     if trust is not None:
-        gate, forgot = trust.observe(step_errors(open_loop))
-        if forgot:
-            replay.keep_newest(newest)
-        if forgot and trust.cfg.reset_model:
-            trust.start_over("world_model", model)
-            optimizer.state.clear()
+        gate, detected = trust.observe(step_errors(open_loop))
+        forgot = detected
     if cfg.forget_factor is not None and error is not None:
         changed = dynamics_changed(errors, error, cfg.forget_factor)
-        if changed:
-            replay.keep_newest(newest)
         forgot = forgot or changed
         errors = [] if changed else (errors + [error])[-cfg.forget_window :]
+    if forgot:
+        replay.keep_newest(newest)
+    if trust is not None:
+        policy_failed = trust.policy_failed(returns, forgot)
+        if detected and trust.resets_model(policy_failed):
+            trust.start_over("world_model", model)
+            optimizer.state.clear()
     fit = fit_world_model(model, optimizer, replay, cfg, rng, device)
     if trust is not None:  # the model on data it knows: the batch it has just been fitted on
         trust.known(step_errors(open_loop_error(model, rollout, horizon, device)))
@@ -522,4 +529,4 @@ def update_world_model(
             open_loop, cfg.confidence_tolerance, relative=cfg.confidence == "open_loop_skill"
         )
     gate = 0.0 if fit["update_skipped"] else gate
-    return ModelUpdate(confidence, fit, open_loop, forgot, errors, gate)
+    return ModelUpdate(confidence, fit, open_loop, forgot, errors, gate, policy_failed)

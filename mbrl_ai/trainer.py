@@ -138,14 +138,12 @@ def resumed_loop_state(cfg: Config, saved: dict[str, Any]) -> tuple[BetaState, l
 
 
 def restart_policy_on_change(
-    cfg: Config, run: RunContext, agent: PPOAgent, trust: TrustGate | None, changed: bool
+    cfg: Config, agent: PPOAgent, trust: TrustGate | None, policy_failed: bool
 ) -> bool:
     """With the trust gate: when a change was detected and the policy's returns fell with it
     (``trust.restart_policy``), give the actor and critic a fresh initialisation and their
     optimiser fresh moments. Returns whether it did."""
-    if trust is None or not trust.policy_failed(run.collect.finished_returns, changed):
-        return False
-    if not cfg.trust.restart_policy:
+    if trust is None or not policy_failed or not cfg.trust.restart_policy:
         return False
     trust.start_over("actor", agent.actor)
     trust.start_over("critic", agent.critic)
@@ -188,9 +186,10 @@ def train_mbppo(cfg: Config, out_dir: Path) -> RunResult:
             model = update_world_model(
                 p.model, p.model_optimizer, p.replay, rollout, errors, cfg.world_model,
                 cfg.n_real_steps, p.diagnostic_horizon, run.iteration == 0, run.rng, device, p.trust,
+                run.collect.finished_returns,
             )  # fmt: skip
             confidence, errors = model.confidence, model.errors
-            restarted = restart_policy_on_change(cfg, run, agent, p.trust, model.forgot)
+            restarted = restart_policy_on_change(cfg, agent, p.trust, model.policy_failed)
             t2 = time.perf_counter()
 
             weight = confidence if im_cfg.imagined_weight == "confidence" else 1.0

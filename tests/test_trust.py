@@ -145,3 +145,47 @@ def test_the_policy_has_failed_only_at_a_change_with_returns_fallen_by_the_drop(
     pendulum.returns = [-150.0, -160.0, -170.0]
     assert pendulum.policy_failed([-900.0], changed=True)
     assert not pendulum.policy_failed([], changed=True)  # no episode ended: nothing to judge
+
+
+@pytest.mark.parametrize(
+    ("reset_on", "fell", "expected"),
+    [
+        ("change", False, ["world_model"]),
+        ("change", True, ["world_model", "actor", "critic"]),
+        ("policy_drop", False, []),  # the old policy survived: the old model is refitted
+        ("policy_drop", True, ["world_model", "actor", "critic"]),
+    ],
+)
+def test_the_model_starts_over_at_a_change_or_only_with_the_policy(
+    monkeypatch: pytest.MonkeyPatch,
+    tiny: list[str],
+    tmp_path: Path,
+    reset_on: str,
+    fell: bool,
+    expected: list[str],
+) -> None:
+    """Scripted errors with a change at iteration 6; the policy's returns fell with it or not."""
+    script = iter([0.01] + [0.02, 0.01] * 5 + [30.0, 0.01] + [0.02, 0.01])
+    monkeypatch.setattr(
+        fit_model, "open_loop_error", lambda *a, **k: {"open_loop_mse_5": next(script)}
+    )
+    monkeypatch.setattr(TrustGate, "policy_failed", lambda self, r, changed: fell and changed)
+    started: list[tuple[int, str]] = []
+    start_over = TrustGate.start_over
+
+    def spy(self: TrustGate, name: str, module: object) -> None:
+        started.append((self.measured, name))
+        start_over(self, name, module)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(TrustGate, "start_over", spy)
+    cfg = compose(
+        *tiny, "total_timesteps=2048", "world_model.train_steps=2", "trust.gate=true",
+        f"trust.reset_model_on={reset_on}", "imagination.mode=fixed", "min_planning_rollouts=0",
+        "max_planning_rollouts=8",
+    )  # fmt: skip
+    trainer.train_mbppo(cfg, tmp_path)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["model/forgot"] for r in rows] == [0] * 6 + [1, 0]  # the replay forgets either way
+    assert [name for _, name in started] == expected
+    assert {measured for measured, _ in started} <= {6}  # at the change, and only there
+    assert [r["trust/policy_restarted"] for r in rows][6] == float(fell)

@@ -17,7 +17,10 @@ Arms (per environment family, the MB arms built on the family's replay preset):
   trust key at its default: one setting for every condition);
 - ``adaptive_keep_model`` / ``adaptive_keep_policy``: ablations: on a change the world model
   keeps its weights (``trust.reset_model=false``) / the actor and critic keep theirs
-  (``trust.restart_policy=false``).
+  (``trust.restart_policy=false``);
+- ``adaptive_ramp`` / ``adaptive_warm``: variants: imagination comes back over 4 iterations after a
+  change (``trust.ramp=4``) / the model starts over only when the policy's returns fell with the
+  change, and is otherwise refitted on the new data (``trust.reset_model_on=policy_drop``).
 
 Measured per run: real steps to solve before the change (the first of three evaluations in a row
 at the threshold), and **real steps after the change until three evaluations in a row at the
@@ -78,6 +81,9 @@ CONDITIONS: dict[str, tuple[str, dict[str, float] | None]] = {
     # held out: added after the trust gate's design was fixed, run once
     "cartpole_heavy_pole": ("cartpole", {"masspole": 1.0}),
     "pendulum_heavy": ("pendulum", {"m": 1.5}),
+    # held out too: added with adaptive_warm (before any run of it), run once
+    "cartpole_weak_push": ("cartpole", {"force_mag": 5.0}),
+    "cartpole_heavy_cart": ("cartpole", {"masscart": 3.0}),
 }
 ARMS: dict[str, list[str]] = {
     "ppo": [],
@@ -89,6 +95,8 @@ ARMS: dict[str, list[str]] = {
     "adaptive_keep_policy": ["trust.restart_policy=false"],
     # a variant: imagination comes back over 4 iterations after a forget (trust.ramp)
     "adaptive_ramp": ["trust.ramp=4"],
+    # a variant: the model starts over only when the policy's returns fell with the change
+    "adaptive_warm": ["trust.reset_model_on=policy_drop"],
 }
 TRACE = (
     "env_steps",
@@ -310,9 +318,9 @@ def plot(records: list[dict[str, Any]], condition: str, path: Path) -> None:
         end = y[ok][-1] if hold else np.nan
         return np.interp(grid, x[ok], y[ok], left=np.nan, right=end)
 
-    for arm, color in zip(
-        ARMS, ("k", "tab:blue", "tab:purple", "tab:red", "tab:orange", "tab:olive"), strict=True
-    ):
+    palette = ("k", "tab:blue", "tab:purple", "tab:red", "tab:orange", "tab:olive", "tab:cyan",
+               "tab:brown", "tab:pink", "tab:gray")  # fmt: skip
+    for arm, color in zip(ARMS, palette, strict=False):  # (more arms than colours: not drawn)
         runs = [r for r in rows if r["arm"] == arm]
         if not runs:
             continue
