@@ -28,6 +28,7 @@ from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
+import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from PIL import Image
 
@@ -68,8 +69,12 @@ def main(argv: list[str]) -> int:
     except CheckpointError as exc:
         print(f"error: run={args['run']!r}: {exc}", file=sys.stderr)
         return 2
+    torch.set_num_threads(cfg.torch_threads)  # the run's own setting (small nets: few threads)
     video = args.get("video") == "true"
     if video and (problem := rendering_problem(cfg.env, cfg.env_kwargs)) is not None:
+        print(f"error: video=true: {problem}", file=sys.stderr)
+        return 2
+    if video and (problem := unwritable(video_path(Path(args["run"]), 0).parent)) is not None:
         print(f"error: video=true: {problem}", file=sys.stderr)
         return 2
     episodes = int(args.get("episodes", cfg.eval_episodes))
@@ -98,10 +103,17 @@ def main(argv: list[str]) -> int:
 
 def parse_args(argv: list[str]) -> dict[str, str] | None:
     """``key=value`` arguments, checked; None after printing one line on stderr."""
-    args = dict(a.split("=", 1) for a in argv if "=" in a)
-    unknown = set(args) - {"run", *_FLAGS, *_COUNTS}
-    if "run" not in args or unknown or len(args) != len(argv):
-        print(USAGE, file=sys.stderr)
+    allowed = ("run", *_COUNTS, *_FLAGS)
+    for arg in argv:
+        key = arg.split("=", 1)[0]
+        if "=" not in arg or key not in allowed:
+            what = "not key=value" if "=" not in arg else "unknown argument"
+            print(f"error: {arg!r}: {what}; allowed: {', '.join(allowed)}", file=sys.stderr)
+            return None
+    args = dict(a.split("=", 1) for a in argv)
+    if "run" not in args or len(args) != len(argv):
+        problem = "run=<run dir> is required" if "run" not in args else "an argument repeats"
+        print(f"error: {problem}; {USAGE}", file=sys.stderr)
         return None
     for key in _FLAGS:
         if args.get(key, "false") not in ("true", "false"):
@@ -144,6 +156,19 @@ def rendering_problem(env_id: str, env_kwargs: dict[str, Any]) -> str | None:
             env.close()
     if not (isinstance(frame, np.ndarray) and frame.ndim == 3):
         return f"{env_id} rendered no RGB frame (got {type(frame).__name__})"
+    return None
+
+
+def unwritable(folder: Path) -> str | None:
+    """Why a file cannot be written into ``folder`` (made if missing), in one line; None when it
+    can. Tried with a real file: a read-only mount refuses even root."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test.{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        return f"cannot write into {folder}: {exc.strerror or exc}"
     return None
 
 

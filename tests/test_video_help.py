@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from mbrl_ai import algos, evaluate
@@ -75,6 +78,55 @@ def test_bad_video_arguments_fail_with_one_line(
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["run=x", "vidoe=true"], "error: 'vidoe=true': unknown argument; allowed: run, episodes"),
+        (["run=x", "video"], "error: 'video': not key=value; allowed: run, episodes"),
+        (["episodes=2"], "error: run=<run dir> is required; usage: python -m mbrl_ai.evaluate"),
+        (["run=x", "run=y"], "error: an argument repeats; usage:"),
+    ],
+)
+def test_a_bad_argument_is_named_in_one_line(
+    args: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert evaluate.main(args) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(expected), lines
+
+
+def test_a_video_that_cannot_be_written_is_refused_before_evaluating(
+    tmp_path: Path, ppo_run: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    run = tmp_path / "run"
+    shutil.copytree(ppo_run, run, ignore=shutil.ignore_patterns("videos"))
+    (run / "videos").write_text("a file where the folder should be")
+    monkeypatch.setattr(evaluate, "evaluate_policy", lambda *a, **k: pytest.fail("evaluated"))
+    assert evaluate.main([f"run={run}", "video=true"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: video=true: cannot write into {run}")
+
+
+def test_evaluate_uses_the_runs_torch_threads(
+    ppo_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[int] = []
+
+    def spy(*a: object, **k: object) -> np.ndarray:
+        threads.append(torch.get_num_threads())
+        return np.zeros(1)
+
+    monkeypatch.setattr(evaluate, "evaluate_policy", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert evaluate.main([f"run={ppo_run}", "episodes=1"]) == 0
+    finally:
+        torch.set_num_threads(before)
+    assert threads == [1]  # the run's torch_threads (its default)
 
 
 def test_help_lists_groups_and_every_key_with_its_docstring() -> None:

@@ -222,6 +222,7 @@ def visualize(
     out.mkdir(parents=True, exist_ok=True)
     state, _ = read_checkpoint(run_dir, with_arrays=False)
     cfg = to_config(OmegaConf.create(state["config"]))
+    torch.set_num_threads(cfg.torch_threads)  # the run's own setting (small nets: few threads)
     own = get_algorithm(cfg.algo.name).open_loop
     if own is None:
         model, cfg = load_world_model(run_dir, trust)
