@@ -35,6 +35,7 @@ from PIL import Image
 from mbrl_ai.algos import load_plugins, load_policy
 from mbrl_ai.config import Config, ConfigError
 from mbrl_ai.core.checkpoint import CHECKPOINTS, STATE_FILE, CheckpointError, latest_checkpoint
+from mbrl_ai.core.utils import unwritable
 from mbrl_ai.envs import find_spec, make_env, make_vec_env
 from mbrl_ai.modules import RunningMeanStd
 from mbrl_ai.modules.actor import Policy
@@ -156,19 +157,6 @@ def rendering_problem(env_id: str, env_kwargs: dict[str, Any]) -> str | None:
             env.close()
     if not (isinstance(frame, np.ndarray) and frame.ndim == 3):
         return f"{env_id} rendered no RGB frame (got {type(frame).__name__})"
-    return None
-
-
-def unwritable(folder: Path) -> str | None:
-    """Why a file cannot be written into ``folder`` (made if missing), in one line; None when it
-    can. Tried with a real file: a read-only mount refuses even root."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-test.{os.getpid()}"
-        probe.touch()
-        probe.unlink()
-    except OSError as exc:
-        return f"cannot write into {folder}: {exc.strerror or exc}"
     return None
 
 

@@ -194,10 +194,28 @@ def test_a_report_of_one_run_with_one_evaluation_says_so_in_the_singular(tmp_pat
         assert (out.parent / png).read_bytes()[:4] == b"\x89PNG"
 
 
-def test_report_cli_refuses_an_empty_directory(tmp_path: Path) -> None:
+def test_report_cli_refuses_an_empty_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from mbrl_ai.analysis.report import main
 
     assert main([str(tmp_path)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [f"error: no run directories (config.yaml + eval.jsonl) below {tmp_path}"]
+
+
+def test_a_report_folder_that_cannot_be_written_is_refused_before_reading(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mbrl_ai.analysis.report import main
+
+    _fake_run(tmp_path / "runs", "h1", 1, 0, [123.0])
+    (tmp_path / "taken").write_text("a file where the report folder should be")
+    assert main([str(tmp_path / "runs"), "--out", str(tmp_path / "taken" / "report")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"error: cannot write into {tmp_path / 'taken' / 'report'}: ")
+    assert lines[0].endswith("is not a writable directory (choose another folder with --out)")
 
 
 def _one_run(tmp_path: Path) -> Path:
@@ -226,6 +244,23 @@ def test_a_damaged_log_line_is_one_error_line_naming_the_file(tmp_path: Path) ->
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "eval.jsonl, line 4: not JSON" in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("bad", ["NaN", "Infinity", '"12"', "null"])
+def test_an_evaluation_that_is_not_a_finite_number_is_one_error_line(
+    tmp_path: Path, bad: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mbrl_ai.analysis.report import main
+
+    _fake_run(tmp_path, "h1", 1, 0, [123.0, 150.0])
+    path = next(tmp_path.rglob("eval.jsonl"))
+    with path.open("a") as f:
+        f.write(f'{{"env_steps": 900, "mean_return": {bad}}}\n')
+    assert main([str(tmp_path)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"error: {path}, row ") and "mean_return=" in lines[0]
+    assert lines[0].endswith("is not a finite number")
 
 
 def test_an_interpolation_in_a_saved_config_does_not_reach_the_report(

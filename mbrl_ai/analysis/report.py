@@ -42,7 +42,7 @@ from omegaconf import OmegaConf
 
 from mbrl_ai.config import RUN_MANAGEMENT_KEYS
 from mbrl_ai.core.stats import iqm, median, steps_to_threshold, stratified_bootstrap_ci
-from mbrl_ai.core.utils import flatten_dict, read_jsonl
+from mbrl_ai.core.utils import flatten_dict, read_jsonl, unwritable
 from mbrl_ai.tune.report import is_tuning_sweep, write_tuning_report
 
 if TYPE_CHECKING:
@@ -113,9 +113,23 @@ def find_runs(paths: Sequence[Path | str]) -> list[RunData]:
         evals = [r for r in rows if not r.get("meta")]
         if not evals:
             continue
+        _check_evaluations(d / "eval.jsonl", rows)
         metrics = read_jsonl(d / "metrics.jsonl") if (d / "metrics.jsonl").is_file() else []
         runs.append(RunData(d, _read_config(d), meta, evals, metrics))
     return runs
+
+
+def _check_evaluations(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Every evaluation has a finite step count and mean return, or a ``ValueError`` names the
+    file, the row and the value (a damaged log, not a number to average)."""
+    for number, row in enumerate(rows, 1):
+        if row.get("meta"):
+            continue
+        for key in ("env_steps", "mean_return"):
+            value = row.get(key)
+            number_ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not (number_ok and math.isfinite(float(value or 0))):
+                raise ValueError(f"{path}, row {number}: {key}={value!r} is not a finite number")
 
 
 def _read_config(run_dir: Path) -> dict[str, Any]:
@@ -549,9 +563,10 @@ def write_report(
     """Read the runs below ``paths``; write report.md, report.json and the figures to ``out_dir``."""
     runs = find_runs(paths)
     if not runs:
-        raise FileNotFoundError(
-            f"no run directories (config.yaml + eval.jsonl) below {list(paths)}"
-        )
+        below = ", ".join(str(p) for p in paths)
+        raise FileNotFoundError(f"no run directories (config.yaml + eval.jsonl) below {below}")
+    if (problem := unwritable(out_dir)) is not None:
+        raise ValueError(f"{problem} (choose another folder with --out)")
     groups = group_runs(runs)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

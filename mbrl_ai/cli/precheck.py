@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import os
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from mbrl_ai.cli.compose import CONF_DIR, compose_dict, prepare
 from mbrl_ai.config import RESUME_MAY_CHANGE, Config, ConfigError, reads_key
 from mbrl_ai.core.checkpoint import CheckpointError, latest_checkpoint, read_checkpoint
 from mbrl_ai.core.schema import schema_node, schema_type, unknown_key
-from mbrl_ai.core.utils import device_unavailable
+from mbrl_ai.core.utils import device_unavailable, unwritable
 from mbrl_ai.envs import inspect_env, make_env, refuse_untrusted_module
 from mbrl_ai.envs.change import check_change
 from mbrl_ai.runtime.rundir import LOCK_FILE, run_lock
@@ -367,11 +366,9 @@ def _check_unread(overrides: list[str], cfg: Config) -> None:
 def _check_writable(key: str, path: str) -> None:
     """The output directory can be created and written (its nearest existing ancestor is a
     writable directory); interpolations like ``${now:...}`` are checked up to where they start."""
-    existing = Path(path.split("${")[0] or ".").absolute()
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(key, path, f"cannot write there: {existing} is not a writable directory")
+    problem = unwritable(path.split("${")[0] or ".")
+    if problem is not None:
+        raise ConfigError(key, path, problem)
 
 
 _LAUNCHER_PLUGINS = {

@@ -193,3 +193,15 @@ def flatten_dict(d: Mapping[Any, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{k}"] = list(v) if isinstance(v, tuple) else v
     return flat
+
+
+def unwritable(folder: Path | str) -> str | None:
+    """Why files cannot be written into ``folder`` (made if missing), in one line; None when they
+    can: its nearest existing ancestor must be a directory this process may write into (a
+    read-only mount refuses even root)."""
+    existing = Path(folder).absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        return f"cannot write into {folder}: {existing} is not a writable directory"
+    return None

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from mbrl_ai.core.utils import unwritable
 from mbrl_ai.tune.objective import aggregate
 from mbrl_ai.tune.sweeper import HOLDOUT_DIR, STUDY_FILE, TUNING_FILE, override_text
 from mbrl_ai.tune.trial import TrialOutcome
@@ -76,6 +77,8 @@ def write_tuning_report(sweep_dir: Path, out_dir: Path) -> Path:
     complete = study.get_trials(deepcopy=False, states=(states.COMPLETE,))
     if not complete:
         raise ValueError(f"no completed trial in {sweep_dir} yet")
+    if (problem := unwritable(out)) is not None:
+        raise ValueError(f"{problem} (choose another folder with --out)")
     minimize = tuning["direction"] == "minimize"
     ranked = sorted(complete, key=lambda t: t.value if minimize else -t.value)
     out.mkdir(parents=True, exist_ok=True)
