@@ -84,6 +84,20 @@ BAD_INPUT = [
     (["world_model.forget_factor=0.5"], "must be > 1 or null"),
     (["world_model.stop_check_size=0"], "world_model.stop_check_size"),
     (["imagination.mode=steve", "imagination.recent_share=2"], "imagination.recent_share=2"),
+    (
+        ["algo=dyna_dqn", "dyna_dqn.batch_size=500", "dyna_dqn.buffer_size=100"],
+        "dyna_dqn.batch_size=500: must be <= dyna_dqn.buffer_size (100)",
+    ),
+    (["algo=dyna_dqn", "total_timesteps=512"], "dyna_dqn.learning_starts=1000: must be <= total"),
+    (["algo=dreamer", "total_timesteps=500"], "dreamer.learning_starts=1000: must be <= total"),
+    (
+        ["algo=sac", "env=Pendulum-v1", "sac.batch_size=300", "sac.buffer_size=200"],
+        "sac.batch_size=300: must be <= sac.buffer_size (200)",
+    ),
+    (
+        ["algo=mbpo", "env=Pendulum-v1", "sac.learning_starts=800", "total_timesteps=750"],
+        "sac.learning_starts=800: must be <= total_timesteps (750)",
+    ),
 ]
 if not torch.cuda.is_available():
     BAD_INPUT.append((["device=cuda"], "no CUDA device"))

@@ -185,3 +185,10 @@ def need(ok: bool, key: str, value: Any, allowed: str) -> None:
 def need_multiple_of_envs(key: str, value: int, n_envs: int) -> None:
     """``key`` counts real steps that every training env takes equally often."""
     need(value % n_envs == 0, key, value, f"must be a multiple of n_envs ({n_envs})")
+
+
+def need_learning_starts(key: str, value: int, c: Any) -> None:
+    """``key`` is a number of real steps of random actions before the first update: at most the
+    run's budget (``c.total_timesteps``; equal: a run that only collects random data)."""
+    need(value <= c.total_timesteps, key, value,
+         f"must be <= total_timesteps ({c.total_timesteps})")  # fmt: skip

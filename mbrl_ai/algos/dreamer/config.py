@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from typing import Annotated, ClassVar
 
 from mbrl_ai.config import Config, need
-from mbrl_ai.core.ranges import Ge, Gt, In, OneOf, need_multiple_of_envs
+from mbrl_ai.core.ranges import (
+    Ge,
+    Gt,
+    In,
+    OneOf,
+    need_learning_starts,
+    need_multiple_of_envs,
+)
 
 # the values of the field below that the algorithm dispatches on
 ACTOR_GRADS = ("auto", "reinforce", "dynamics", "all_actions")
@@ -122,3 +129,4 @@ class DreamerConfig:
         need(self.buffer_size >= least, "dreamer.buffer_size", self.buffer_size,
              f"must be an integer >= {least}")  # fmt: skip
         need_multiple_of_envs("dreamer.steps_per_iteration", self.steps_per_iteration, c.n_envs)
+        need_learning_starts("dreamer.learning_starts", self.learning_starts, c)

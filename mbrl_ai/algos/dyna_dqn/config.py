@@ -6,7 +6,16 @@ from dataclasses import dataclass, field
 from typing import Annotated, ClassVar
 
 from mbrl_ai.config import Config
-from mbrl_ai.core.ranges import Each, Ge, Gt, In, OneOf, need_multiple_of_envs
+from mbrl_ai.core.ranges import (
+    Each,
+    Ge,
+    Gt,
+    In,
+    OneOf,
+    need,
+    need_learning_starts,
+    need_multiple_of_envs,
+)
 from mbrl_ai.modules.mlp import ACTIVATIONS
 
 
@@ -65,3 +74,6 @@ class DynaDQNConfig:
 
     def check(self, c: Config) -> None:
         need_multiple_of_envs("dyna_dqn.train_freq", self.train_freq, c.n_envs)
+        need(self.batch_size <= self.buffer_size, "dyna_dqn.batch_size", self.batch_size,
+             f"must be <= dyna_dqn.buffer_size ({self.buffer_size})")  # fmt: skip
+        need_learning_starts("dyna_dqn.learning_starts", self.learning_starts, c)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from mbrl_ai.core.ranges import Each, Ge, Gt, In, OneOf
+from mbrl_ai.core.ranges import Each, Ge, Gt, In, OneOf, need, need_learning_starts
 from mbrl_ai.modules.mlp import ACTIVATIONS
 
 
@@ -39,3 +39,8 @@ class SACConfig:
     """Gradient steps per real environment step (MBPO's G)."""
     steps_per_iteration: Annotated[int, Ge(1)] = 250
     """Real steps between two log lines (and checkpoint / signal checks; MBPO: model updates)."""
+
+    def check(self, c: Any) -> None:
+        need(self.batch_size <= self.buffer_size, "sac.batch_size", self.batch_size,
+             f"must be <= sac.buffer_size ({self.buffer_size})")  # fmt: skip
+        need_learning_starts("sac.learning_starts", self.learning_starts, c)
