@@ -314,6 +314,10 @@ RESUME_BAD_INPUT = [
         lambda t: [f"hydra.run.dir={_finished_run(t)}", "algo=ppo", "gamma=0.9"],
         "was written with",
     ),
+    (
+        lambda t: [f"resume={_finished_run(t)}", "total_timesteps=128"],
+        "total_timesteps=128: must be >= the 256 real steps the run in",
+    ),
     (lambda t: [f"hydra.run.dir={t / 'a_file' / 'run'}"], "not a writable directory"),
     (
         lambda t: ["-m", "seed=0,1", f"hydra.sweep.dir={t / 'a_file' / 'sweep'}"],
@@ -332,6 +336,7 @@ RESUME_BAD_INPUT = [
         "damaged-run-dir",
         "resume-change",
         "run-dir-other",
+        "resume-shorter",
         "unwritable",
         "unwritable-sweep",
     ],

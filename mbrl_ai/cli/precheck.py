@@ -100,7 +100,14 @@ def _check_paths(parsed: list[Any], multirun: bool) -> tuple[Any, str | None]:
     resume = next((o.value() for o in parsed if o.key_or_group == "resume"), None)
     saved_env = None
     if resume is not None:
-        saved_env = _check_resume_dir(str(resume))
+        saved_env, done = _check_resume_dir(str(resume))
+        total = next((o for o in parsed if o.key_or_group == "total_timesteps"), None)
+        value = total.value() if total is not None else None
+        if isinstance(value, int) and not isinstance(value, bool) and value < done:
+            raise ConfigError(
+                "total_timesteps", value, f"must be >= the {done:,} real steps the run in "
+                f"{resume} has done (it resumes from there)",
+            )  # fmt: skip
         named_env = next((o.value() for o in parsed if o.key_or_group == "env"), None)
         # resuming imports the module a saved ``module:Env-v0`` names: only when the command
         # line names it too
@@ -393,9 +400,9 @@ def _check_launcher(name: Any) -> None:
         )
 
 
-def _check_resume_dir(path: str) -> str:
+def _check_resume_dir(path: str) -> tuple[str, int]:
     """``resume=<dir>``: the directory exists, is writable and holds a readable checkpoint;
-    returns the env id it was trained on."""
+    returns the env id it was trained on and the real steps it has done."""
     if not Path(path).is_dir():
         raise ConfigError("resume", path, "no such directory")
     _check_writable("resume", path)
@@ -408,7 +415,7 @@ def _check_resume_dir(path: str) -> str:
     env = state["config"].get("env") if isinstance(state["config"], dict) else None
     if not isinstance(env, str):
         raise ConfigError("resume", path, "its checkpoint's config names no env")
-    return env
+    return env, int(state.get("env_steps", 0))
 
 
 def check_one_mode(argv: list[str]) -> None:
