@@ -65,6 +65,42 @@ def test_the_deepest_horizon_both_batches_reach_is_compared() -> None:
     assert gate.surprise == pytest.approx(100.0)
 
 
+def test_a_horizon_caps_the_depth_compared() -> None:
+    gate = TrustGate(TrustConfig(gate=True, warmup=0, horizon=2))
+    gate.ratios = [1.0]
+    gate.known({1: 0.01, 2: 0.02, 3: 0.04})
+    gate.observe({1: 0.01, 2: 0.4, 3: 40.0})  # the 3-step error would say 1,000
+    assert gate.surprise == pytest.approx(20.0)
+
+
+@pytest.mark.parametrize(("reference", "surprise"), [("last", 1000.0), ("floor", 1.0)])
+def test_a_floored_reference_is_not_fooled_by_a_batch_the_model_predicts_perfectly(
+    reference: str, surprise: float
+) -> None:
+    """A pendulum resting upright: one batch the model predicts a thousand times better than
+    usual, then an ordinary batch. Against that batch alone the ordinary one is a change."""
+    gate = TrustGate(TrustConfig(gate=True, reference=reference))
+    gate.known({5: 0.01})
+    for _ in range(6):  # a stationary world: unseen and known errors about equal
+        assert _iterate(gate, 0.01, 0.01) == (1.0, False)
+    _iterate(gate, 0.00001, 0.00001)
+    gate_value_now, forgot = gate.observe({5: 0.01})
+    assert gate.surprise == pytest.approx(surprise)
+    assert forgot is (reference == "last")
+    assert gate_value_now == (0.0 if reference == "last" else 1.0)
+
+
+def test_a_forget_drops_the_old_models_known_errors_from_the_floor() -> None:
+    gate = TrustGate(TrustConfig(gate=True, reference="floor"))
+    gate.known({5: 0.01})
+    for _ in range(6):
+        _iterate(gate, 0.01, 0.01)
+    assert _iterate(gate, 20.0, 0.0001) == (0.0, True)  # a change; the restarted model fits
+    assert len(gate.known_history) == 1  # only the new model's error on the new batch
+    gate.observe({5: 0.0001})
+    assert gate.surprise == pytest.approx(1.0)  # against the old model's 0.01 it would be 0.01
+
+
 def test_the_replay_forgets_once_per_window_and_not_on_a_moderate_surprise() -> None:
     gate = TrustGate(TrustConfig(gate=True, window=4, warmup=0))
     gate.ratios = [1.0]
@@ -77,11 +113,11 @@ def test_the_replay_forgets_once_per_window_and_not_on_a_moderate_surprise() -> 
 
 
 def test_the_gate_state_round_trips() -> None:
-    gate = TrustGate(TrustConfig(gate=True))
+    gate = TrustGate(TrustConfig(gate=True, reference="floor"))
     gate.known({5: 0.01, 3: 0.002})
     for new in (0.02, 0.03, 0.02, 0.02, 5.0):
         _iterate(gate, new, 0.01)
-    copy = TrustGate(TrustConfig(gate=True))
+    copy = TrustGate(TrustConfig(gate=True, reference="floor"))
     copy.load_state_dict(json.loads(json.dumps(gate.state_dict())))
     assert copy.state_dict() == gate.state_dict()
     assert copy.observe({5: 0.02, 1: 0.005}) == gate.observe({5: 0.02, 1: 0.005})

@@ -20,7 +20,9 @@ Arms (per environment family, the MB arms built on the family's replay preset):
   (``trust.restart_policy=false``);
 - ``adaptive_ramp`` / ``adaptive_warm``: variants: imagination comes back over 4 iterations after a
   change (``trust.ramp=4``) / the model starts over only when the policy's returns fell with the
-  change, and is otherwise refitted on the new data (``trust.reset_model_on=policy_drop``).
+  change, and is otherwise refitted on the new data (``trust.reset_model_on=policy_drop``);
+- ``adaptive_robust``: the change test compares 1-step errors, against the known error floored at
+  its recent median (``trust.horizon=1 trust.reference=floor``).
 
 Measured per run: real steps to solve before the change (the first of three evaluations in a row
 at the threshold), and **real steps after the change until three evaluations in a row at the
@@ -97,6 +99,9 @@ ARMS: dict[str, list[str]] = {
     "adaptive_ramp": ["trust.ramp=4"],
     # a variant: the model starts over only when the policy's returns fell with the change
     "adaptive_warm": ["trust.reset_model_on=policy_drop"],
+    # a variant: the change test on 1-step errors, against a floored reference (trust.horizon,
+    # trust.reference): no surprise from a batch the model predicts almost perfectly
+    "adaptive_robust": ["trust.horizon=1", "trust.reference=floor"],
 }
 TRACE = (
     "env_steps",

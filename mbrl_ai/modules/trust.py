@@ -51,6 +51,16 @@ class TrustConfig:
     """Surprise at and above which the gate is shut."""
     window: Annotated[int, Ge(1)] = 10
     """Ratios at full trust that the surprise's reference (their median) is taken over."""
+    horizon: Annotated[int | None, Ge(1)] = None
+    """The open-loop depth k whose errors are compared: the deepest both batches reach, at most
+    this; ``null``: the deepest (up to the model's diagnostic horizon). Near an unstable
+    equilibrium (an upright pendulum) a deep open-loop error grows exponentially with a small
+    model error and swings by orders of magnitude between batches of an unchanged world."""
+    reference: Annotated[str, OneOf(("last", "floor"))] = "last"
+    """The error on data the model knows that the new batch's error is divided by: on the batch
+    it was last fitted on (``last``), or that but at least its median over the last ``window``
+    batches (``floor``: a batch the model happens to predict almost perfectly, a pendulum
+    resting upright, does not make the next ratio explode)."""
     warmup: Annotated[int, Ge(0)] = 3
     """The first iterations measured only feed the reference (the gate stays open)."""
     forget: Annotated[float | None, Gt(1.0)] = 100.0
@@ -95,6 +105,7 @@ class TrustGate:
     cfg: TrustConfig
     ratios: list[float] = field(default_factory=list)
     known_errors: dict[int, float] = field(default_factory=dict)  # k -> k-step error, known data
+    known_history: list[dict[int, float]] = field(default_factory=list)  # the last ``window``
     gate: float = 1.0
     surprise: float = 1.0
     measured: int = 0
@@ -126,8 +137,14 @@ class TrustGate:
         common = set(new_errors) & set(self.known_errors)
         if not common:  # nothing to compare with yet: keep the last gate
             return self.gate, False
+        if self.cfg.horizon is not None:
+            common = {k for k in common if k <= self.cfg.horizon} or {min(common)}
         k = max(common)  # the deepest horizon both batches reach (episodes may end sooner)
-        ratio = max(new_errors[k], 1e-12) / max(self.known_errors[k], 1e-12)
+        known = self.known_errors[k]
+        history = [e[k] for e in self.known_history if k in e]
+        if self.cfg.reference == "floor" and history:
+            known = max(known, float(np.median(history)))
+        ratio = max(new_errors[k], 1e-12) / max(known, 1e-12)
         ratio = ratio if math.isfinite(ratio) else math.inf
         self.measured += 1
         if self.measured <= self.cfg.warmup or not self.ratios:
@@ -141,6 +158,7 @@ class TrustGate:
         forget = self.cfg.forget is not None and not self.surprise < self.cfg.forget
         if forget and self.since_forget > self.cfg.window:
             self.since_forget = 0
+            self.known_history = []  # errors of a model fitted to the old world
             return self.gate, True
         return self.gate, False
 
@@ -148,6 +166,7 @@ class TrustGate:
         """Take the model's k-step errors on the batch it has just been fitted on."""
         if errors and all(math.isfinite(e) for e in errors.values()):
             self.known_errors = dict(errors)
+            self.known_history = (self.known_history + [dict(errors)])[-self.cfg.window :]
 
     def policy_failed(self, finished: Sequence[float], changed: bool) -> bool:
         """Take the returns of the episodes that ended this iteration; whether, at a detected
@@ -173,6 +192,7 @@ class TrustGate:
             "returns": list(self.returns),
             "ratios": list(self.ratios),
             "known_errors": {str(k): e for k, e in self.known_errors.items()},
+            "known_history": [{str(k): e for k, e in h.items()} for h in self.known_history],
             "gate": self.gate,
             "surprise": self.surprise,
             "measured": self.measured,
@@ -183,6 +203,9 @@ class TrustGate:
         self.returns = [float(r) for r in state["returns"]]
         self.ratios = [float(r) for r in state["ratios"]]
         self.known_errors = {int(k): float(e) for k, e in state["known_errors"].items()}
+        self.known_history = [  # (absent from checkpoints written before it existed)
+            {int(k): float(e) for k, e in h.items()} for h in state.get("known_history", [])
+        ]
         self.gate, self.surprise = float(state["gate"]), float(state["surprise"])
         self.measured, self.since_forget = int(state["measured"]), int(state["since_forget"])
 
