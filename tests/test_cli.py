@@ -85,6 +85,26 @@ BAD_INPUT = [
     (["world_model.stop_check_size=0"], "world_model.stop_check_size"),
     (["imagination.mode=steve", "imagination.recent_share=2"], "imagination.recent_share=2"),
     (
+        ["env=mbrl_ai/CartPoleShift-v1", "+env_kwargs.length=nan"],
+        "refused them: length=nan: must be a finite number > 0",
+    ),
+    (
+        ["env=mbrl_ai/CartPoleShift-v1", "+env_kwargs.length=-0.5"],
+        "refused them: length=-0.5: must be a finite number > 0",
+    ),
+    (
+        ["env=mbrl_ai/CartPoleShift-v1", "+env_kwargs.at=abc"],
+        "refused them: at='abc': the real step of the change must be an integer >= 0",
+    ),
+    (
+        ["env=mbrl_ai/CartPoleObsNoise-v1", "+env_kwargs.scale=inf"],
+        "refused them: scale=inf: must be a finite number >= 0",
+    ),
+    (
+        ["env=FrozenLake-v1", "+env_kwargs.map_name=9x9"],
+        "FrozenLake-v1 refused them: KeyError '9x9'",
+    ),
+    (
         ["algo=dyna_dqn", "dyna_dqn.batch_size=500", "dyna_dqn.buffer_size=100"],
         "dyna_dqn.batch_size=500: must be <= dyna_dqn.buffer_size (100)",
     ),

@@ -27,6 +27,7 @@ resumable.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +35,22 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 from gymnasium.envs.classic_control.pendulum import PendulumEnv
+
+
+def _finite(name: str, value: Any, low: float, low_ok: bool = False) -> float:
+    """``value`` as a float, or a ``ValueError`` naming ``name``, the value and what is allowed."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    bound = ">=" if low_ok else ">"
+    if not (number and math.isfinite(value) and (value >= low if low_ok else value > low)):
+        raise ValueError(f"{name}={value!r}: must be a finite number {bound} {low:g}")
+    return float(value)
+
+
+# the constants a condition may set, and their lowest allowed values (inclusive or not)
+CONSTANT_BOUNDS: dict[str, tuple[float, bool]] = {
+    "length": (0.0, False), "masspole": (0.0, False), "gravity": (0.0, True),
+    "m": (0.0, False), "g": (0.0, True), "force_mag": (-math.inf, False),
+}  # fmt: skip
 
 
 def _cartpole_set(env: Any, name: str, value: float) -> None:
@@ -89,10 +106,10 @@ class DynamicsShift(gym.Wrapper):
 
     def __init__(self, env: gym.Env, at: int, after: dict[str, float], family: str) -> None:
         super().__init__(env)
-        if at < 0:
-            raise ValueError(f"at={at}: the step of the change must be >= 0")
+        if isinstance(at, bool) or not isinstance(at, int) or at < 0:
+            raise ValueError(f"at={at!r}: the real step of the change must be an integer >= 0")
         self.at = int(at)
-        self.after = {k: float(v) for k, v in after.items()}
+        self.after = {k: _finite(k, v, *CONSTANT_BOUNDS[k]) for k, v in after.items()}
         self.before = {k: float(getattr(env.unwrapped, k)) for k in after}
         self.shifted = False
         self.family = family
@@ -110,9 +127,7 @@ class RegionNoise(gym.Wrapper):
 
     def __init__(self, env: gym.Env, scale: float, family: str) -> None:
         super().__init__(env)
-        if not scale >= 0.0:
-            raise ValueError(f"scale={scale}: the noise std must be >= 0")
-        self.scale = float(scale)
+        self.scale = _finite("scale", scale, 0.0, low_ok=True)
         self.family = family
 
     def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict]:
@@ -131,9 +146,7 @@ class ObservationNoise(gym.ObservationWrapper):
 
     def __init__(self, env: gym.Env, scale: float) -> None:
         super().__init__(env)
-        if not scale >= 0.0:
-            raise ValueError(f"scale={scale}: the noise std must be >= 0")
-        self.scale = float(scale)
+        self.scale = _finite("scale", scale, 0.0, low_ok=True)
         shape = env.observation_space.shape
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape, dtype=np.float32)
 

@@ -141,11 +141,15 @@ def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
     kwargs = dict(env_kwargs or {})
     try:
         env = gym.make(spec, **kwargs)
-    except TypeError as exc:
+    except (TypeError, ValueError, KeyError) as exc:
         if not kwargs:
             raise
         shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-        raise ConfigError("env_kwargs", shown, f"{env_id} does not take them: {exc}") from None
+        if isinstance(exc, TypeError) and "unexpected keyword" in str(exc):
+            raise ConfigError("env_kwargs", shown, f"{env_id} does not take them: {exc}") from None
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        why = f"{type(exc).__name__} {text}" if isinstance(exc, KeyError) else text
+        raise ConfigError("env_kwargs", shown, f"{env_id} refused them: {why}") from None
     return FlatObservation(env) if needs_flattening(env.observation_space) else env
 
 
