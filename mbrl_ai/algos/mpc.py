@@ -17,6 +17,7 @@ Evaluation plans the same way, from scratch each step, for every evaluation env 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -360,6 +361,22 @@ def load_mpc_policy(
     return MPCPolicy(cfg, info, model, torch.device("cpu"), value), None
 
 
+def need_planner_memory(cfg: Config, width: int) -> None:
+    """The planner's tensors of one real step fit in half this machine's memory, by a rough
+    lower bound: every (sequence, particle, env) row holds its horizon of states and actions and
+    the model's widest hidden layer, in float32."""
+    m = cfg.node(MPCConfig)
+    rows = m.population * m.particles * cfg.n_envs
+    need_bytes = rows * (m.horizon * width + 2 * max(cfg.world_model.hidden, default=1)) * 4
+    have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if need_bytes > have / 2:
+        raise ConfigError(
+            "mpc.population", m.population, f"the planner would hold at least "
+            f"{need_bytes / 2**30:,.0f} GiB per real step (population x particles x n_envs "
+            f"rows), more than half this machine's {have / 2**30:,.0f} GiB",
+        )  # fmt: skip
+
+
 def check_mpc(cfg: Config) -> None:
     m = cfg.node(MPCConfig)
     if m.reward == "known" and cfg.env not in KNOWN_REWARD:
@@ -369,7 +386,9 @@ def check_mpc(cfg: Config) -> None:
             f"no known reward function for env {cfg.env!r}; known for: "
             f"{', '.join(sorted(KNOWN_REWARD))}",
         )
-    discrete = isinstance(inspect_env(cfg.env, cfg.env_kwargs).action_space, gym.spaces.Discrete)
+    info = inspect_env(cfg.env, cfg.env_kwargs)
+    discrete = isinstance(info.action_space, gym.spaces.Discrete)
+    need_planner_memory(cfg, info.obs_dim + int(np.prod(info.action_space.shape or (1,))))
     kind = "discrete" if discrete else "continuous"
     allowed = [name for name, kinds in PLANNERS.items() if kind in kinds]
     if m.planner not in allowed:
