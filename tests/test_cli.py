@@ -105,6 +105,10 @@ BAD_INPUT = [
         "FrozenLake-v1 refused them: KeyError '9x9'",
     ),
     (
+        ["algo=mpc", "env=Pendulum-v1", "mpc.planner=random", "mpc.population=1000000000000"],
+        "mpc.population=1000000000000: the planner would hold at least",
+    ),
+    (
         ["algo=dyna_dqn", "dyna_dqn.batch_size=500", "dyna_dqn.buffer_size=100"],
         "dyna_dqn.batch_size=500: must be <= dyna_dqn.buffer_size (100)",
     ),
