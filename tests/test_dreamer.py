@@ -344,6 +344,42 @@ def test_dreamer_resumes_exactly_and_evaluates(
     assert all(p.is_file() and p.stat().st_size > 0 for p in out)
 
 
+def test_a_stop_mid_iteration_acts_at_the_next_real_step_and_resumes_exactly(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """SIGTERM in the middle of a 100-step iteration: the checkpoint is written at the next real
+    step (the iteration is not finished first), and the resumed run finishes that iteration and
+    goes on exactly as the straight one."""
+    import signal
+
+    import mbrl_ai.algos.dreamer as dreamer
+    from mbrl_ai.runtime.checkpointer import RunInterrupted
+
+    cfg = compose(*SHORT, "env=CartPole-v1", "dreamer.steps_per_iteration=200")
+    train(cfg, tmp_path / "straight")
+    store, sent = dreamer.store_step, []
+
+    def store_then_signal(replay, acting, run, *a):  # noqa: ANN001, ANN002, ANN202
+        store(replay, acting, run, *a)
+        if run.env_steps >= 300 and not sent:  # iteration 2 runs from 200 to 400
+            sent.append(run.env_steps)
+            signal.raise_signal(signal.SIGTERM)
+
+    with monkeypatch.context() as m:
+        m.setattr(dreamer, "store_step", store_then_signal)
+        with pytest.raises(RunInterrupted):
+            train(cfg, tmp_path / "resumed")
+    state, _ = read_checkpoint(tmp_path / "resumed")
+    assert 300 < state["env_steps"] <= 300 + 2 * cfg.n_envs  # the next real step, not step 400
+    train(cfg, tmp_path / "resumed")
+    for name in ("metrics.jsonl", "eval.jsonl"):
+        resumed, straight = tmp_path / "resumed" / name, tmp_path / "straight" / name
+        assert comparable(resumed) == comparable(straight), name
+    a, b = read_checkpoint(tmp_path / "straight")[0], read_checkpoint(tmp_path / "resumed")[0]
+    for key, value in a["objects"]["agent"].items():
+        assert torch.equal(value, b["objects"]["agent"][key]), key
+
+
 def test_eval_context_changes_the_evaluated_policy_and_not_the_training(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -271,6 +271,6 @@ class Checkpointer:
             os._exit(128 + signum)  # the checkpoints on disk are complete (written atomically)
         self.stop_signal = signum
         log.warning(
-            "%s: finishing this iteration, then writing a checkpoint (send again to abort)",
+            "%s: writing a checkpoint where the run can next stop (send again to abort)",
             signal.Signals(signum).name,
         )

@@ -188,14 +188,27 @@ def train_dreamer(cfg: Config, out_dir: Path) -> RunResult:
     ckpt.track(agent=agent, optimizers=opts, replay=replay, acting=acting)
     run.evaluate_with(DreamerPolicy(agent, info, cfg.seed, d.evaluated_context))
     with run, ckpt:
-        updates = int(ckpt.begin().get("updates", 0))
+        saved = ckpt.begin()
+        updates = int(saved.get("updates", 0))
+        partial = saved.get("partial")  # stopped mid-iteration: the steps left, the stats so far
         if int(replay.size.sum()) == 0:  # a fresh run: the envs' first observations
             replay.start_episodes(run.collect.obs)
             acting.reset_state(np.ones(cfg.n_envs, dtype=bool))
         while run.env_steps < cfg.total_timesteps:
-            run.collect = replace(run.collect, finished_returns=[], finished_lengths=[])
             stats: list[dict[str, torch.Tensor]] = []
-            for _ in range(d.steps_per_iteration // cfg.n_envs):
+            left = d.steps_per_iteration // cfg.n_envs
+            if partial is not None:
+                left = int(partial["left"])
+                stats = [{k: torch.tensor(v) for k, v in row.items()} for row in partial["stats"]]
+                partial = None
+            else:
+                run.collect = replace(run.collect, finished_returns=[], finished_lengths=[])
+            for step in range(left):
+                if ckpt.stop_requested:  # stop between real steps, not at the iteration's end
+                    ckpt.end_iteration(updates=updates, partial={
+                        "left": left - step,
+                        "stats": [{k: float(v) for k, v in row.items()} for row in stats],
+                    })  # fmt: skip
                 obs = torch.as_tensor(run.collect.obs, device=device)
                 action = acting.act(obs, explore=d.explore == "sample")
                 if run.env_steps < d.learning_starts:
