@@ -175,6 +175,54 @@ SWEEP = (
 )  # fmt: skip
 
 
+def test_a_sweep_where_no_trial_completed_exits_non_zero(tmp_path: Path) -> None:
+    """Every trial's run dies on a NaN observation: the sweep says so in one line, exit 1."""
+    result = run_cli(
+        "-m", "algo=ppo", "env=tests.fake_envs:NaNObs-v0", "hydra/sweeper=optuna",
+        "hydra.sweeper.n_trials=2", "tune.objective=final_return", "total_timesteps=256",
+        "n_real_steps=128", "batch_size=64", "eval_every=128", "logger.progress=off",
+        "lr_actor_critic=tag(log,interval(3e-4,3e-3))", f"hydra.sweep.dir={tmp_path}",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == f"error: no trial completed (2 ended without a score); see the trial " \
+        f"folders in {tmp_path}"  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["hydra.sweeper.n_trials=-2"], "hydra.sweeper.n_trials=-2: must be an integer >= 1"),
+        (["hydra.sweeper.sampler=bogus"], "hydra.sweeper.sampler='bogus': allowed: tpe, random"),
+        (["lr_actor_critic=interval(0.9,0.1)"], "needs its low end below its high end"),
+        (["lr_actor_critic=tag(log,interval(0,0.1))"], "a log-scale interval needs a low end > 0"),
+        (["env=Pendulum-v1"], "Pendulum-v1 has no reward threshold"),
+    ],
+)
+def test_the_sweepers_settings_and_space_are_checked_first(
+    args: list[str], expected: str, tmp_path: Path
+) -> None:
+    result = run_cli(
+        "-m", "hydra/sweeper=optuna", "lr_actor_critic=tag(log,interval(3e-4,3e-3))", *args,
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_a_second_sweeper_on_a_folder_in_use_is_one_line(tmp_path: Path) -> None:
+    with sweep_lock(tmp_path):
+        result = run_cli(
+            "-m", "hydra/sweeper=optuna", "lr_actor_critic=tag(log,interval(3e-4,3e-3))",
+            f"hydra.sweep.dir={tmp_path}",
+        )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "another sweep is running there" in lines[0], result.stderr
+
+
 @pytest.mark.integration
 def test_an_interrupted_sweep_resumes_to_its_trial_count(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"

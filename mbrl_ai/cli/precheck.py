@@ -31,6 +31,8 @@ from mbrl_ai.core.utils import device_unavailable, unwritable
 from mbrl_ai.envs import inspect_env, make_env, refuse_untrusted_module
 from mbrl_ai.envs.change import check_change
 from mbrl_ai.runtime.rundir import LOCK_FILE, run_lock
+from mbrl_ai.tune.sweeper import LOCK_FILE as SWEEP_LOCK_FILE
+from mbrl_ai.tune.sweeper import check_interval, check_settings, sweep_lock
 
 # Flags after which Hydra does something other than a plain run (help, printing the config, another
 # primary config or package): the pre-check steps aside and leaves them to Hydra.
@@ -84,10 +86,11 @@ def precheck(argv: list[str]) -> None:
         raise ConfigError("override", " ".join(overrides), f"cannot parse: {first}") from None
     multirun = any(arg in ("-m", "--multirun") for arg in argv)
     resume, saved_env = _check_paths(parsed, multirun)
-    if multirun:
-        parsed = [*parsed, *_optuna_params(parsed)]
+    optuna_params = _optuna_params(parsed) if multirun else None
+    if optuna_params is not None:
+        parsed = [*parsed, *optuna_params]
     base, sweeps = _checked_overrides(parsed, resume, saved_env)
-    _check_candidates(base, sweeps)
+    _check_candidates(base, sweeps, trials=optuna_params is not None)
 
 
 def _check_paths(parsed: list[Any], multirun: bool) -> tuple[Any, str | None]:
@@ -121,6 +124,11 @@ def _check_paths(parsed: list[Any], multirun: bool) -> tuple[Any, str | None]:
         if named is not None and (Path(str(named)) / LOCK_FILE).is_file():
             with run_lock(Path(str(named)), record=False):
                 pass
+    elif (named := hydra_values.get(out_key)) is not None and (
+        Path(str(named)) / SWEEP_LOCK_FILE
+    ).is_file():  # a sweep directory an Optuna sweeper is working in
+        with sweep_lock(Path(str(named)).absolute()):
+            pass
     return resume, saved_env
 
 
@@ -172,7 +180,9 @@ def _checked_overrides(
     return base, sweeps
 
 
-def _check_candidates(base: list[str], sweeps: list[tuple[str, list[str]]]) -> None:
+def _check_candidates(
+    base: list[str], sweeps: list[tuple[str, list[str]]], trials: bool = False
+) -> None:
     """Compose and validate the first candidate and, for each sweep, one candidate per other
     value; the env and algorithm of each distinct pair are checked once (:func:`check_run`)."""
     candidates = [base]
@@ -192,11 +202,11 @@ def _check_candidates(base: list[str], sweeps: list[tuple[str, list[str]]]) -> N
         _check_unread(ovr, cfg)
         key = (cfg.env, cfg.algo.name, tuple(sorted(cfg.env_change.set)))
         if key not in checked:
-            check_run(cfg)
+            check_run(cfg, trial=trials)
             checked.add(key)
 
 
-def check_run(cfg: Config) -> None:
+def check_run(cfg: Config, trial: bool = False) -> None:
     """Checks that need the machine or the environment: the device exists here, the id exists and
     the algorithm handles its spaces; a trial scored by steps to threshold has a threshold."""
     check_device(cfg.device)
@@ -209,7 +219,11 @@ def check_run(cfg: Config) -> None:
         finally:
             env.close()
     threshold = cfg.eval_threshold if cfg.eval_threshold is not None else info.reward_threshold
-    if is_trial(cfg) and cfg.tune.objective == "steps_to_threshold" and threshold is None:
+    if (
+        (trial or is_trial(cfg))
+        and cfg.tune.objective == "steps_to_threshold"
+        and threshold is None
+    ):
         raise ConfigError(
             "tune.objective",
             cfg.tune.objective,
@@ -308,26 +322,32 @@ def _sweep_values(o: Any) -> list[str]:
     value = o.value()
     if isinstance(value, IntervalSweep):  # for optimising sweepers: sampled, not enumerated
         assert value.start is not None and value.end is not None
+        text = (o.input_line or "").partition("=")[2]
+        check_interval(o.key_or_group, text, value.start, value.end, "log" in value.tags)
         ends = [value.start, value.end]
         return [str(int(v)) if "int" in value.tags else repr(float(v)) for v in ends]
     return list(o.sweep_string_iterator())
 
 
-def _optuna_params(parsed: list[Any]) -> list[Any]:
+def _optuna_params(parsed: list[Any]) -> list[Any] | None:
     """With the Optuna sweeper (``hydra/sweeper=optuna``, as such or from a preset): its
     ``hydra.sweeper.params`` as parsed overrides, so that they are checked like the command
-    line's; ConfigError without Optuna installed."""
+    line's, after its own settings; ConfigError without Optuna installed. None: another
+    sweeper."""
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
     try:
         with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
             composed = compose(config_name="config", overrides=fixed, return_hydra_config=True)
     except Exception:  # the checks that follow name the problem
-        return []
+        return None
     target = str(OmegaConf.select(composed, "hydra.sweeper._target_", default=""))
     if not target.endswith("mbrl_ai_sweeper.OptunaSweeper"):
-        return []
+        return None
     if importlib.util.find_spec("optuna") is None:
         raise ConfigError("hydra/sweeper", "optuna", "needs optuna: pip install 'mbrl_ai[tune]'")
+    settings = OmegaConf.to_container(OmegaConf.select(composed, "hydra.sweeper"), resolve=True)
+    assert isinstance(settings, dict)
+    check_settings(**{str(k): v for k, v in settings.items()})
     params = OmegaConf.select(composed, "hydra.sweeper.params") or {}
     lines = [f"{k}={v}" for k, v in params.items()]
     try:

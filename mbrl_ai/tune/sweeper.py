@@ -23,6 +23,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import math
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -96,6 +97,26 @@ def override_text(value: Any) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def check_settings(**settings: Any) -> None:
+    """The sweeper's own keys (``hydra.sweeper.<key>``) that are given: ConfigError naming the
+    first one out of range."""
+    sampler = settings.get("sampler", "tpe")
+    if sampler not in SAMPLERS:
+        raise ConfigError("hydra.sweeper.sampler", sampler, f"allowed: {', '.join(SAMPLERS)}")
+    for key, low in (("n_trials", 1), ("n_jobs", 1), ("startup_trials", 0)):
+        value = settings.get(key, low)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"hydra.sweeper.{key}", value, f"must be an integer >= {low}")
+
+
+def check_interval(key: str, text: str, start: float, end: float, log_scale: bool) -> None:
+    """An Optuna interval ``interval(start, end)``: start < end, and start > 0 on a log scale."""
+    if not start < end:
+        raise ConfigError(key, text, "an interval needs its low end below its high end")
+    if log_scale and not start > 0:
+        raise ConfigError(key, text, "a log-scale interval needs a low end > 0")
+
+
 @contextmanager
 def sweep_lock(sweep_dir: Path) -> Iterator[None]:
     """One sweeper per sweep directory: while it holds the lock, a trial left RUNNING in the
@@ -131,12 +152,8 @@ class OptunaSweeper(Sweeper):
         enqueue_current: bool = False,
         params: dict[str, Any] | None = None,
     ) -> None:
-        if sampler not in SAMPLERS:
-            raise ConfigError("hydra.sweeper.sampler", sampler, f"allowed: {', '.join(SAMPLERS)}")
-        for key, value, low in (("n_trials", n_trials, 1), ("n_jobs", n_jobs, 1),
-                                ("startup_trials", startup_trials, 0)):  # fmt: skip
-            if not isinstance(value, int) or value < low:
-                raise ConfigError(f"hydra.sweeper.{key}", value, f"must be an integer >= {low}")
+        check_settings(n_trials=n_trials, n_jobs=n_jobs, sampler=sampler,
+                       startup_trials=startup_trials)  # fmt: skip
         self.n_trials, self.n_jobs, self.sampler_name = n_trials, n_jobs, sampler
         self.seed, self.startup_trials = seed, startup_trials
         self.study_name, self.storage = study_name, storage
@@ -201,6 +218,12 @@ class OptunaSweeper(Sweeper):
                     batch.append((asked.number, asked.params))
                 returns += self._run(study, batch, common)
             self._write_best(study, common)
+            complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            if not complete:  # every trial failed or was pruned: the sweep did not work
+                failed = len(study.trials)
+                print(f"error: no trial completed ({failed} ended without a score); see the "
+                      f"trial folders in {self.sweep_dir}", file=sys.stderr)  # fmt: skip
+                sys.exit(1)
         return returns
 
     def _enqueue_current(self, study: Any, space: dict[str, Any]) -> None:
