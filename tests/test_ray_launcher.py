@@ -57,3 +57,17 @@ def test_a_task_ray_restarts_resumes_its_run(tmp_path: Path) -> None:
     assert eval_steps(run_dir) == list(
         range(1024, 16384 + 1, 1024)
     )  # every evaluation once, none repeated
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "lots"])
+def test_a_bad_ray_resource_count_is_one_line_before_ray_starts(value: str, tmp_path: Path) -> None:
+    result = run_cli(
+        "-m", "hydra/launcher=ray", f"+hydra.launcher.ray.init.num_cpus={value}", "seed=0,1",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: invalid config: hydra.launcher.ray.init.num_cpus=")
+    assert lines[0].endswith("must be a number >= 0")
+    assert not (tmp_path / "sweep").exists()

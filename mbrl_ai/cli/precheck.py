@@ -99,6 +99,7 @@ def _check_paths(parsed: list[Any], multirun: bool) -> tuple[Any, str | None]:
     out_key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     hydra_values = {o.key_or_group: o.value() for o in parsed if o.key_or_group.startswith("hydra")}
     _check_launcher(hydra_values.get("hydra/launcher"))
+    _check_ray_init(hydra_values)
     _check_writable(out_key, str(hydra_values.get(out_key, ".")))
     resume = next((o.value() for o in parsed if o.key_or_group == "resume"), None)
     saved_env = None
@@ -418,6 +419,21 @@ def _check_launcher(name: Any) -> None:
             name,
             f"needs {plugin.replace('_', '-')}: pip install 'mbrl_ai[sweeps]'",
         )
+
+
+# Ray's resource counts in ``hydra.launcher.ray.init``: Ray refuses a negative one only inside
+# the launcher, with a traceback of some forty lines
+_RAY_COUNTS = ("num_cpus", "num_gpus", "object_store_memory")
+
+
+def _check_ray_init(hydra_values: dict[str, Any]) -> None:
+    """``hydra.launcher.ray.init.<count>`` is a number >= 0."""
+    for key, value in hydra_values.items():
+        key = key.lstrip("+~")
+        if key.startswith("hydra.launcher.ray.init.") and key.rsplit(".", 1)[1] in _RAY_COUNTS:
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not (number and value >= 0):
+                raise ConfigError(key, value, "must be a number >= 0")
 
 
 def _check_resume_dir(path: str) -> tuple[str, int]:
