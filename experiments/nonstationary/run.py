@@ -209,8 +209,24 @@ def train_one(job: tuple[str, str, int, str]) -> dict[str, Any]:
         "train_seconds": result.train_seconds,
         "real": sum(m.get("real_transitions", 0) for m in metrics),
         "imagined": sum(m.get("imagined_transitions", 0) for m in metrics),
-        "trace": [{k: _round(v) for k, v in t.items() if v is not None} for t in trace],
+        "trace": pack_trace([{k: _round(v) for k, v in t.items()} for t in trace]),
     }
+
+
+def pack_trace(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Per-iteration rows as columns (one list per key, null where a row lacks it): the keys are
+    written once, not once per iteration, which keeps the raw records small."""
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    return {k: [row.get(k) for row in rows] for k in keys}
+
+
+def trace_rows(trace: dict[str, list[Any]] | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of a packed trace (a list of rows, as older records hold, is returned as is);
+    a key whose value is null in a row is left out of it."""
+    if isinstance(trace, list):
+        return trace
+    n = max((len(v) for v in trace.values()), default=0)
+    return [{k: v[i] for k, v in trace.items() if v[i] is not None} for i in range(n)]
 
 
 def sys_path_benchlib() -> None:
@@ -335,7 +351,7 @@ def plot(records: list[dict[str, Any]], condition: str, path: Path) -> None:
             x = np.array(r["steps"]) - zero
             # a run that ended re-solved holds its last evaluation to the end of the budget
             curves["ret"].append(on_grid(x, np.array(r["means"], dtype=float), hold=True))
-            t = [u for u in r["trace"] if u.get("env_steps") is not None]
+            t = [u for u in trace_rows(r["trace"]) if u.get("env_steps") is not None]
             tx = np.array([u["env_steps"] for u in t]) - zero
             if arm != "ppo" and len(t) > 1:
                 real = np.diff(np.concatenate([[0], [u["env_steps"] for u in t]]))
