@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -73,13 +74,34 @@ def start_cli_until(
     return proc
 
 
+def _timing(key: str) -> bool:
+    """A wall-clock measurement (``update_s``, ``steps_per_s``, ``plan_ms_per_step``)."""
+    return key.endswith("_s") or "_ms_" in key
+
+
 def comparable(path: Path, *drop: str) -> list[dict]:
     """The rows of a run's ``metrics.jsonl`` / ``eval.jsonl`` without what differs between two
     runs that computed the same thing (wall-clock times, memory, and the keys in ``drop``)."""
     return [
-        {k: v for k, v in r.items() if not k.endswith("_s") and k not in ("rss_mb", *drop)}
+        {k: v for k, v in r.items() if not _timing(k) and k not in ("rss_mb", *drop)}
         for r in read_jsonl(path)
     ]
+
+
+def assert_same_state(a: Any, b: Any, where: str = "") -> None:
+    """Recursive bitwise equality of checkpoint contents (tensors, containers, numbers)."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            assert_same_state(a[k], b[k], f"{where}/{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same_state(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
 
 
 def check_exact_resume(

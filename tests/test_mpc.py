@@ -52,7 +52,7 @@ def test_mpc_resumes_exactly_and_its_checkpoint_evaluates(
         "discrete_value": ["mpc.terminal_value=true", "mpc.value_steps=20"],
     }.get(kind, [])
     cfg = compose(*SHORT, ENVS[kind], *extra)
-    check_exact_resume(cfg, tmp_path, 96, monkeypatch, "plan_ms_per_step")
+    check_exact_resume(cfg, tmp_path, 96, monkeypatch)
     a, b = read_checkpoint(tmp_path / "straight")[0], read_checkpoint(tmp_path / "resumed")[0]
     for key, value in a["objects"]["world_model"].items():
         assert torch.equal(value, b["objects"]["world_model"][key]), key

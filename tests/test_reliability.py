@@ -23,7 +23,7 @@ from mbrl_ai.core.utils import read_jsonl
 from mbrl_ai.logger import RunLogger
 from mbrl_ai.modules.world_model import EnsembleWorldModel
 from mbrl_ai.train import run
-from tests.conftest import ROOT, compose, run_cli
+from tests.conftest import ROOT, assert_same_state, compose, run_cli
 
 # Two envs, a small model, a checkpoint every third iteration: 8 iterations of 256 real steps.
 SHORT = [
@@ -61,22 +61,6 @@ VARIANTS = {
 def _comparable(rows: list[dict]) -> list[dict]:
     """Metrics without wall-clock timings and memory, which legitimately differ between runs."""
     return [{k: v for k, v in r.items() if not k.endswith("_s") and k != "rss_mb"} for r in rows]
-
-
-def _assert_same_state(a: Any, b: Any, where: str = "") -> None:
-    """Recursive bitwise equality of checkpoint contents (tensors, containers, numbers)."""
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for k in a:
-            _assert_same_state(a[k], b[k], f"{where}/{k}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            _assert_same_state(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, where
 
 
 def _signal_at(monkeypatch: pytest.MonkeyPatch, env_steps: int, signum: int) -> None:
@@ -117,7 +101,7 @@ def test_resume_equals_the_uninterrupted_run(
     a, arrays_a = read_checkpoint(tmp_path / "straight")
     b, arrays_b = read_checkpoint(tmp_path / "resumed")
     for key in ("objects", "rng", "run_rng", "collect", "envs", "loop", "iteration"):
-        _assert_same_state(a[key], b[key], key)
+        assert_same_state(a[key], b[key], key)
     assert arrays_a.keys() == arrays_b.keys()
     for key in arrays_a:
         np.testing.assert_array_equal(arrays_a[key], arrays_b[key])
@@ -468,7 +452,7 @@ def test_one_seed_gives_identical_runs_and_two_seeds_differ(tmp_path: Path) -> N
     metrics = {k: _comparable(read_jsonl(tmp_path / k / "metrics.jsonl")) for k in "abc"}
     states = {k: read_checkpoint(tmp_path / k)[0]["objects"] for k in "abc"}
     assert metrics["a"] == metrics["b"]
-    _assert_same_state(states["a"], states["b"])
+    assert_same_state(states["a"], states["b"])
     assert metrics["a"] != metrics["c"]
     actor_a, actor_c = states["a"]["actor"], states["c"]["actor"]
     assert any(not torch.equal(actor_a[k], actor_c[k]) for k in actor_a)
@@ -683,7 +667,7 @@ def test_sigterm_to_mbpo_pendulum_acts_within_seconds_and_resumes_exactly(tmp_pa
             read_jsonl(tmp_path / "straight" / name)
         ), name
     a, b = read_checkpoint(tmp_path / "straight")[0], read_checkpoint(out)[0]
-    _assert_same_state(a["objects"], b["objects"], "objects")
+    assert_same_state(a["objects"], b["objects"], "objects")
 
 
 FAULTS = [

@@ -81,6 +81,11 @@ class AlgorithmSpec:
     ``world_model.*`` (e.g. Dreamer's latent model, decoded)."""
     curiosity: bool = False
     """It runs the curiosity module of ``curiosity.*`` (with a world model: also ``disagreement``)."""
+    smoke: tuple[str, ...] = ()
+    """Overrides (besides ``algo=<name>``) for a run of a few seconds on a CPU: several
+    iterations, an evaluation and a checkpoint before the end. The tests that every registered
+    algorithm must pass (stops, resumption, damaged checkpoints) train it with these; an
+    algorithm without them fails those tests."""
     algo_yaml: Mapping[str, Any] | None = field(default=None)
     """The ``algo=<name>`` option for an algorithm that has no ``conf/algo/<name>.yaml``."""
     reads: tuple[str, ...] | None = None

@@ -430,5 +430,16 @@ register(
         reads=("gamma",),
         nodes=(DynaQConfig,),
         check=check_dyna_q,
+        smoke=(
+            "env=mbrl_ai/DynaMaze-v0",
+            "total_timesteps=800",
+            "eval_every=200",
+            "eval_episodes=1",
+            "eval_n_envs=1",
+            "eval_max_steps=200",
+            "checkpoint_every=200",
+            "dyna_q.planning_steps=20",
+            "dyna_q.log_every=100",
+        ),
     )
 )

@@ -30,5 +30,18 @@ register(
         world_model=True,
         curiosity=True,
         check=check_mbppo,
+        smoke=(
+            "env=CartPole-v1",
+            "total_timesteps=1024",
+            "n_envs=2",
+            "n_real_steps=256",
+            "batch_size=64",
+            "n_epochs=2",
+            "eval_every=512",
+            "eval_episodes=2",
+            "checkpoint_every=512",
+            "world_model.train_steps=10",
+            "curiosity.warmup_steps=0",
+        ),
     )
 )

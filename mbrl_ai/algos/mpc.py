@@ -211,6 +211,14 @@ class MPCPolicy:
             self.high = torch.as_tensor(info.action_space.high, device=device).reshape(-1)
         self.evaluations = 0  # model rollout steps (rows × horizon) since the counter was read
 
+    def state_dict(self) -> dict[str, Any]:
+        """The planner's generator (checkpointed with the tracked objects, so that a resumed run
+        plans with the same draws, even where it resumes inside an evaluation)."""
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.generator.set_state(state["generator"].to(torch.uint8))
+
     def to_env(self, a: torch.Tensor) -> torch.Tensor:
         """[-1, 1] → the action bounds (discrete indices pass through)."""
         return a if self.discrete else self.low + (a + 1.0) * 0.5 * (self.high - self.low)
@@ -266,6 +274,43 @@ def mpc_step(
     return transitions, next_warm
 
 
+def fit_model_and_value(
+    model: EnsembleWorldModel,
+    model_optimizer: Optimizer,
+    replay: ReplayBuffer,
+    value: Critic | None,
+    value_target: Critic | None,
+    value_optimizer: Optimizer | None,
+    cfg: Config,
+    run: RunContext,
+) -> dict[str, float]:
+    """The iteration's refit of the model (and the terminal value) on all real data so far, once
+    there are enough; its metrics."""
+    m, wm = cfg.node(MPCConfig), cfg.world_model
+    if replay.size < max(m.warmup_steps, 2):
+        return {}
+    fit = fit_with_early_stopping(
+        model, model_optimizer, replay, wm, run.rng, wm.ensemble_size,
+        m.model_epochs, m.model_patience, device=run.device,
+    )  # fmt: skip
+    metrics = {f"model/{k}": v for k, v in fit.items() if k != "elites"}
+    if value is not None and value_target is not None and value_optimizer is not None:
+        metrics.update(
+            fit_value(
+                value,
+                value_target,
+                value_optimizer,
+                replay,
+                m,
+                wm.batch_size,
+                cfg.gamma,
+                run.rng,
+                run.device,
+            )  # fmt: skip
+        )
+    return metrics
+
+
 def train_mpc(cfg: Config, out_dir: Path) -> RunResult:
     """Train (model-fit and plan) as configured, resuming from ``out_dir``'s newest checkpoint."""
     run = start_run(cfg, out_dir)
@@ -287,38 +332,35 @@ def train_mpc(cfg: Config, out_dir: Path) -> RunResult:
         value=value,
         value_target=value_target,
         value_optimizer=value_optimizer,
+        planner=policy,
     )
     run.evaluate_with(policy)
     with run, ckpt:
         saved = ckpt.begin()
         warm: torch.Tensor | None = saved.get("warm")
-        if saved:
-            policy.generator.set_state(saved["generator"].to(torch.uint8))
+        partial = saved.get("partial")  # stopped between real steps: what the iteration had done
         while run.env_steps < cfg.total_timesteps:
-            run.collect = replace(run.collect, finished_returns=[], finished_lengths=[])
-            model_metrics: dict[str, float] = {}
-            if replay.size >= max(m.warmup_steps, 2):
-                fit = fit_with_early_stopping(
-                    model, model_optimizer, replay, wm, run.rng, wm.ensemble_size,
-                    m.model_epochs, m.model_patience, device=device,
-                )  # fmt: skip
-                model_metrics = {f"model/{k}": v for k, v in fit.items() if k != "elites"}
-                if value is not None and value_target is not None and value_optimizer is not None:
-                    model_metrics.update(
-                        fit_value(
-                            value,
-                            value_target,
-                            value_optimizer,
-                            replay,
-                            m,
-                            wm.batch_size,
-                            cfg.gamma,
-                            run.rng,
-                            device,
-                        )  # fmt: skip
-                    )
-            plan_s, policy.evaluations, planned = 0.0, 0, 0
-            for _ in range(m.refit_every // cfg.n_envs):
+            if partial is not None:  # the model was fitted before the stop
+                model_metrics, plan_s, planned = (
+                    partial["model"],
+                    partial["plan_s"],
+                    partial["planned"],
+                )
+                policy.evaluations, left = partial["rollouts"], partial["left"]
+                partial = None
+            else:
+                run.collect = replace(run.collect, finished_returns=[], finished_lengths=[])
+                model_metrics = fit_model_and_value(
+                    model, model_optimizer, replay, value, value_target, value_optimizer, cfg, run
+                )
+                plan_s, policy.evaluations, planned = 0.0, 0, 0
+                left = m.refit_every // cfg.n_envs
+            for step in range(left):
+                if ckpt.stop_requested:  # planning is slow: stop between real steps
+                    ckpt.end_iteration(warm=warm, partial={
+                        "model": model_metrics, "plan_s": plan_s, "planned": planned,
+                        "rollouts": policy.evaluations, "left": left - step,
+                    })  # fmt: skip
                 t = time.perf_counter()
                 planning = run.env_steps >= m.warmup_steps
                 transitions, warm = mpc_step(run, policy, warm)
@@ -343,8 +385,8 @@ def train_mpc(cfg: Config, out_dir: Path) -> RunResult:
             run.log_iteration(
                 {**model_metrics, **planning_metrics, "real_transitions": m.refit_every}
             )
-            ckpt.end_iteration(warm=warm, generator=policy.generator.get_state())
-        ckpt.finish(warm=warm, generator=policy.generator.get_state())
+            ckpt.end_iteration(warm=warm)
+        ckpt.finish(warm=warm)
     return run.result()
 
 
@@ -417,5 +459,24 @@ register(
         nodes=(MPCConfig,),
         check=check_mpc,
         world_model=True,
+        smoke=(
+            "env=Pendulum-v1",
+            "total_timesteps=128",
+            "eval_every=64",
+            "eval_episodes=1",
+            "eval_n_envs=1",
+            "eval_max_steps=50",
+            "checkpoint_every=64",
+            "world_model.ensemble_size=2",
+            "world_model.hidden=[16,16]",
+            "mpc.horizon=4",
+            "mpc.population=16",
+            "mpc.elites=4",
+            "mpc.iterations=2",
+            "mpc.particles=2",
+            "mpc.warmup_steps=32",
+            "mpc.refit_every=32",
+            "mpc.model_epochs=2",
+        ),
     )
 )

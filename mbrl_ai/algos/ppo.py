@@ -105,5 +105,16 @@ register(
             "network",
         ),
         check=check_ppo_batch,
+        smoke=(
+            "env=CartPole-v1",
+            "total_timesteps=1024",
+            "n_envs=2",
+            "n_real_steps=256",
+            "batch_size=64",
+            "n_epochs=2",
+            "eval_every=512",
+            "eval_episodes=2",
+            "checkpoint_every=512",
+        ),
     )
 )

@@ -126,6 +126,10 @@ def read_checkpoint(
         raise CheckpointError(f"refusing to load {ckpt / STATE_FILE}: not an mbrl_ai checkpoint")
     if not with_arrays:
         return state, {}
+    if (ckpt / ARRAYS_FILE).exists() and not zipfile.is_zipfile(ckpt / ARRAYS_FILE):
+        raise CheckpointError(  # np.savez writes a zip archive; anything else is damaged
+            f"refusing to load {ckpt / ARRAYS_FILE}: damaged (not an np.savez archive)"
+        )
     try:
         with np.load(ckpt / ARRAYS_FILE, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}

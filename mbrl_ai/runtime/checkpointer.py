@@ -118,6 +118,7 @@ class Checkpointer:
         self.last_checkpoint: Path | None = None
         self.stop_signal: int | None = None
         self._next_checkpoint = 0
+        self._stale = False  # the run moved on (a pending evaluation) since the last checkpoint
         self._previous_handlers: dict[int, Any] = {}  # to hand a signal on to
         self._restore_handlers: dict[int, Any] = {}  # to give the signals back to
 
@@ -151,6 +152,13 @@ class Checkpointer:
                 self._previous_handlers[signum] = _Held.manager.get(signum, restore)
             if _Held.pending is not None:  # arrived while the task was starting: stop after one
                 self.stop_signal, _Held.pending = _Held.pending, None  # iteration, checkpointed
+        self.run.stop_requested = lambda: self.stop_signal is not None
+        if self.run.evaluate_pending():  # the checkpoint on disk no longer holds the run's state
+            self._stale = True
+            if self.run.eval_pending:  # stopped again: the checkpoint on disk is still the one
+                signum, self.stop_signal = self.stop_signal, None
+                assert signum is not None
+                raise RunInterrupted(signum, self.last_checkpoint, self.run.env_steps)
         return loop
 
     def __enter__(self) -> Checkpointer:
@@ -197,8 +205,10 @@ class Checkpointer:
 
     def finish(self, **loop: Any) -> None:
         """The final checkpoint (unless the last iteration just wrote it)."""
-        if self.last_checkpoint is None or not self.last_checkpoint.name.endswith(
-            f"{self.run.env_steps:012d}"
+        if (
+            self._stale
+            or self.last_checkpoint is None
+            or not self.last_checkpoint.name.endswith(f"{self.run.env_steps:012d}")
         ):
             self.checkpoint(**loop)
 
@@ -227,6 +237,7 @@ class Checkpointer:
             if hasattr(obj, "arrays")
             for key, value in obj.arrays().items()
         }
+        self._stale = False
         self._set_last(
             write_checkpoint(
                 self.run.out_dir, self.run.env_steps, state, arrays, self.cfg.keep_checkpoints

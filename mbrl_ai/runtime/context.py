@@ -25,7 +25,9 @@ from mbrl_ai.core.utils import (
     encode_plain,
     resident_memory_mb,
     resolve_device,
+    rng_state,
     seed_everything,
+    set_rng_state,
 )
 from mbrl_ai.envs import (
     EnvInfo,
@@ -39,7 +41,7 @@ from mbrl_ai.envs.change import change_wrapper
 from mbrl_ai.logger import RunLogger
 from mbrl_ai.modules import RunningMeanStd
 from mbrl_ai.modules.actor import Policy
-from mbrl_ai.runtime.evaluation import EVAL_SEED_OFFSET, evaluate_policy
+from mbrl_ai.runtime.evaluation import EVAL_SEED_OFFSET, EvaluationStopped, evaluate_policy
 
 log = logging.getLogger(__name__)
 # the logged ``episode_return`` is the mean over this many most recent finished real episodes
@@ -82,6 +84,9 @@ class RunContext:
     eval_extra: Callable[[], dict[str, float] | None] | None = None
     handed_on: int | None = None  # a signal the Checkpointer passed to a job manager's handler
     step_aware: bool = False  # the envs want the run's real-step count (``set_run_step``)
+    # asked between evaluation steps (the Checkpointer sets it: a stop signal arrived)
+    stop_requested: Callable[[], bool] | None = None
+    eval_pending: bool = False  # an evaluation was stopped unfinished; it runs first on resume
     _previous_torch_modes: tuple[bool, bool] = (False, False)
 
     # -- set-up and tear-down -------------------------------------------------------------------
@@ -166,20 +171,37 @@ class RunContext:
                 )
 
     def maybe_evaluate(self) -> None:
-        """Evaluate after the update that crosses a multiple of ``eval_every``, and at the end."""
+        """Evaluate after the update that crosses a multiple of ``eval_every``, and at the end.
+
+        A stop signal during the evaluation drops it (its random draws undone) and marks it
+        pending: the checkpoint written at the stop holds the policy it was evaluating, and the
+        resumed run evaluates that first (:meth:`evaluate_pending`), so that a long evaluation
+        (a planner's) does not delay the stop and the run still resumes exactly."""
         if self.env_steps < self.next_eval and self.env_steps < self.cfg.total_timesteps:
             return
         assert self.policy is not None, "call evaluate_with(policy) before the loop"
         self.tell_envs_the_step(self.eval_envs)
         t = time.perf_counter()
-        returns = evaluate_policy(
-            self.policy,
-            self.eval_envs,
-            self.cfg.eval_episodes,
-            self.cfg.seed + EVAL_SEED_OFFSET,
-            self.policy_obs_rms,
-            self.device,
-        )
+        before = _random_state(self.policy)
+        try:
+            returns = evaluate_policy(
+                self.policy,
+                self.eval_envs,
+                self.cfg.eval_episodes,
+                self.cfg.seed + EVAL_SEED_OFFSET,
+                self.policy_obs_rms,
+                self.device,
+                stop=self.stop_requested,
+            )
+        except EvaluationStopped:
+            _set_random_state(self.policy, before)
+            self.eval_pending = True
+            log.warning(
+                "the evaluation at real step %d was stopped unfinished; the run evaluates first "
+                "when it resumes",
+                self.env_steps,
+            )
+            return
         if not np.isfinite(returns).all():
             raise NonFiniteError(
                 f"evaluation at real step {self.env_steps}: non-finite episode returns "
@@ -190,6 +212,15 @@ class RunContext:
             self.logger.log_eval(self.env_steps, returns, time.perf_counter() - t, extra)
         )
         self.next_eval = (self.env_steps // self.cfg.eval_every + 1) * self.cfg.eval_every
+
+    def evaluate_pending(self) -> bool:
+        """Run the evaluation a stop signal cut short (right after resuming from its checkpoint,
+        before anything trains); ``True`` if there was one."""
+        if not self.eval_pending:
+            return False
+        self.eval_pending = False
+        self.maybe_evaluate()  # due: ``next_eval`` did not move past the stopped one
+        return True
 
     def log_iteration(self, record: dict[str, Any]) -> None:
         """2.8: one line of metrics; every loop adds the iteration, the mean return of the last
@@ -228,6 +259,7 @@ class RunContext:
             "recent_returns": list(self.recent_returns),
             "evals": encode_plain(self.evals),
             "next_eval": self.next_eval,
+            "eval_pending": self.eval_pending,
             "collect": encode_plain(dataclasses.asdict(self.collect)),
             "envs": get_env_state(self.envs),
             "run_rng": self.rng.bit_generator.state,
@@ -238,6 +270,7 @@ class RunContext:
         self.env_steps, self.iteration = state["env_steps"], state["iteration"]
         self.recent_returns = list(state["recent_returns"])
         self.evals, self.next_eval = decode_plain(state["evals"]), state["next_eval"]
+        self.eval_pending = bool(state.get("eval_pending", False))  # older checkpoints: none
         if state["envs"] is not None:
             set_env_state(self.envs, state["envs"])
             self.collect = CollectState(**decode_plain(state["collect"]))
@@ -248,6 +281,19 @@ class RunContext:
             )
             self.collect = start_collection(self.envs, self.cfg.seed + self.env_steps)
         self.rng.bit_generator.state = state["run_rng"]
+
+
+def _random_state(policy: Policy) -> dict[str, Any]:
+    """The global generators and the policy's own (a planner's), to undo an evaluation's draws."""
+    generator = getattr(policy, "generator", None)
+    own = generator.get_state() if isinstance(generator, torch.Generator) else None
+    return {"global": rng_state(), "policy": own}
+
+
+def _set_random_state(policy: Policy, state: dict[str, Any]) -> None:
+    set_rng_state(state["global"])
+    if state["policy"] is not None:
+        policy.generator.set_state(state["policy"])  # type: ignore[attr-defined]
 
 
 def start_run(cfg: Config, out_dir: Path) -> RunContext:

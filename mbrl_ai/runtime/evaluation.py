@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import gymnasium as gym
 import numpy as np
 import torch
@@ -16,6 +18,10 @@ from mbrl_ai.modules.actor import Policy, RecurrentPolicy
 EVAL_SEED_OFFSET = 10_000
 
 
+class EvaluationStopped(Exception):
+    """``stop()`` said yes between two steps of an evaluation; its episodes are dropped."""
+
+
 def evaluate_policy(
     actor: Policy,
     envs: VectorEnv,
@@ -23,13 +29,15 @@ def evaluate_policy(
     seed: int,
     obs_rms: RunningMeanStd | None = None,
     device: torch.device | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> np.ndarray:
     """Returns of ``n_episodes`` episodes with deterministic actions, spread over the vector env.
 
     Every call resets the envs with ``seed``, so successive evaluations of one run start from the
     same states and differ only by the policy. A recurrent policy (a ``RecurrentPolicy``,
     e.g. Dreamer's) is started before the first step and told where
-    episodes end.
+    episodes end. ``stop`` is asked before every step: if it says yes, :class:`EvaluationStopped`
+    is raised (a run that got a stop signal does not finish a long evaluation first).
     """
     device = device or torch.device("cpu")
     k = envs.num_envs
@@ -42,6 +50,8 @@ def evaluate_policy(
         actor.start(k)
     with torch.no_grad():
         while any(len(f) < q for f, q in zip(finished, quota, strict=True)):
+            if stop is not None and stop():
+                raise EvaluationStopped
             obs_t = torch.as_tensor(obs.reshape(k, -1), dtype=torch.float32, device=device)
             if obs_rms is not None:
                 obs_t = obs_rms.normalize(obs_t).float()

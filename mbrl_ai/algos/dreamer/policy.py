@@ -162,7 +162,6 @@ class DreamerPolicy:
         self.prev_action = state["prev_action"].to(self.device)
         self.is_first = state["is_first"].to(self.device)
         self.generator.set_state(state["generator"].to(torch.uint8).cpu())
-        if self.context > 0:
-            self.window_obs = state["window_obs"].to(self.device)
-            self.window_actions = state["window_actions"].to(self.device)
-            self.window_len = state["window_len"].to(self.device)
+        self.window_obs = state["window_obs"].to(self.device)  # empty without a context, but
+        self.window_actions = state["window_actions"].to(self.device)  # sized for the envs
+        self.window_len = state["window_len"].to(self.device)

@@ -222,5 +222,20 @@ register(
         reads=("gamma", "lr_world_model", "world_model"),
         nodes=(DynaDQNConfig,),
         world_model=True,
+        smoke=(
+            "env=CartPole-v1",
+            "total_timesteps=768",
+            "eval_every=256",
+            "eval_episodes=2",
+            "eval_n_envs=2",
+            "checkpoint_every=256",
+            "dyna_dqn.hidden=[32,32]",
+            "dyna_dqn.learning_starts=200",
+            "dyna_dqn.train_freq=128",
+            "dyna_dqn.gradient_steps=16",
+            "world_model.ensemble_size=3",
+            "world_model.hidden=[32,32]",
+            "world_model.train_steps=20",
+        ),
     )
 )

@@ -228,5 +228,23 @@ register(
         nodes=(SACConfig, MBPOConfig),
         check=check_sac,
         world_model=True,
+        smoke=(
+            "env=Pendulum-v1",
+            "total_timesteps=600",
+            "eval_every=300",
+            "eval_episodes=1",
+            "eval_n_envs=1",
+            "eval_max_steps=100",
+            "checkpoint_every=300",
+            "sac.hidden=[32,32]",
+            "sac.learning_starts=150",
+            "sac.steps_per_iteration=150",
+            "world_model.ensemble_size=3",
+            "world_model.hidden=[32,32]",
+            "mbpo.elites=2",
+            "mbpo.max_epochs=3",
+            "mbpo.rollout_batch_size=50",
+            "mbpo.max_horizon=4",
+        ),
     )
 )

@@ -177,5 +177,17 @@ register(
         reads=("gamma", "lr_actor_critic"),
         nodes=(SACConfig,),
         check=check_sac,
+        smoke=(
+            "env=Pendulum-v1",
+            "total_timesteps=600",
+            "eval_every=300",
+            "eval_episodes=1",
+            "eval_n_envs=1",
+            "eval_max_steps=100",
+            "checkpoint_every=300",
+            "sac.hidden=[32,32]",
+            "sac.learning_starts=150",
+            "sac.steps_per_iteration=150",
+        ),
     )
 )
