@@ -20,9 +20,12 @@ import torch
 from gymnasium.vector import SyncVectorEnv
 
 from mbrl_ai import algos
+from mbrl_ai.algos import load_policy
 from mbrl_ai.core.checkpoint import ARRAYS_FILE, STATE_FILE, checkpoint_dirs, read_checkpoint
 from mbrl_ai.core.errors import RunInterrupted
+from mbrl_ai.envs import make_vec_env
 from mbrl_ai.runtime import context as context_module
+from mbrl_ai.runtime.evaluation import evaluate_policy
 from mbrl_ai.train import run
 from tests.conftest import ROOT, assert_same_state, comparable, compose, run_cli
 
@@ -257,3 +260,20 @@ def test_a_damaged_checkpoint_is_refused_in_one_line(
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1, result.stderr
     assert says in lines[0] and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_evaluation_does_not_depend_on_how_many_envs_run_together(
+    name: str, straight_runs: dict, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Three episodes of the trained policy on one, two and three envs: the same returns, in
+    the same order (episode j starts from seed + j; the policy acts on each env alone)."""
+    straight, _ = _straight(name, straight_runs, tmp_path_factory)
+    actor, obs_rms, cfg = load_policy(straight)
+    returns = []
+    for n_envs in (1, 2, 3):
+        envs = make_vec_env(cfg.env, n_envs, cfg.seed, "sync", cfg.env_kwargs,
+                            default_time_limit=cfg.eval_max_steps)  # fmt: skip
+        returns.append(evaluate_policy(actor, envs, 3, cfg.seed + 7, obs_rms).tolist())
+        envs.close()
+    assert returns[0] == returns[1] == returns[2]

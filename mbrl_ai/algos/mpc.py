@@ -17,6 +17,7 @@ Evaluation plans the same way, from scratch each step, for every evaluation env 
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Mapping
@@ -201,7 +202,8 @@ class MPCPolicy:
         self.model, self.device, self.gamma, self.value = model, device, cfg.gamma, value
         self.discrete = isinstance(info.action_space, gym.spaces.Discrete)
         self.planner = build_planner(m, info, device)
-        self.generator = torch.Generator(device=device).manual_seed(cfg.seed + PLANNER_SEED_OFFSET)
+        self.seed = cfg.seed + PLANNER_SEED_OFFSET
+        self.generator = torch.Generator(device=device).manual_seed(self.seed)
         self.termination = termination_fn(cfg.env, cfg.world_model.termination)
         self.done_threshold = cfg.world_model.done_threshold
         self.known_reward = KNOWN_REWARD[cfg.env] if m.reward == "known" else None
@@ -210,6 +212,13 @@ class MPCPolicy:
             self.low = torch.as_tensor(info.action_space.low, device=device).reshape(-1)
             self.high = torch.as_tensor(info.action_space.high, device=device).reshape(-1)
         self.evaluations = 0  # model rollout steps (rows × horizon) since the counter was read
+
+    def fork(self) -> MPCPolicy:
+        """A planner for one evaluation episode: the same model, a generator of its own started
+        at the run's planner seed (so an evaluation draws nothing from the training planner's)."""
+        lane = copy.copy(self)
+        lane.generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        return lane
 
     def state_dict(self) -> dict[str, Any]:
         """The planner's generator (checkpointed with the tracked objects, so that a resumed run

@@ -22,7 +22,11 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 class Policy(Protocol):
     """What evaluation needs of any trained actor (PPO's, SAC's ...): deterministic actions for a
-    batch of policy inputs, and whether they are discrete (else they are clipped to the bounds)."""
+    batch of policy inputs, and whether they are discrete (else they are clipped to the bounds).
+
+    A policy with random draws of its own (a planner's samples) may also have ``fork()``: a copy
+    for one evaluation episode, sharing the networks, with its own generator started afresh, so
+    that an episode's actions do not depend on the other episodes run beside it."""
 
     discrete: bool
 
@@ -37,6 +41,10 @@ class RecurrentPolicy(Policy, Protocol):
     def start(self, n: int) -> None: ...
 
     def reset_state(self, done: np.ndarray) -> None: ...
+
+    def fork(self) -> RecurrentPolicy:
+        """A copy for one more env: the same networks, its own state and generator."""
+        ...
 
 
 class Actor(nn.Module):

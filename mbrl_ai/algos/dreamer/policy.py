@@ -10,6 +10,7 @@ learned from are, rather than one filtered over the whole episode."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import gymnasium as gym
@@ -54,6 +55,13 @@ class DreamerPolicy:
         self.window_obs = torch.zeros(context, 0, info.obs_dim, device=self.device)
         self.window_actions = torch.zeros(context, 0, self.action_dim, device=self.device)
         self.window_len = torch.zeros(0, dtype=torch.long, device=self.device)
+
+    def fork(self) -> DreamerPolicy:
+        """A policy for one more env: the same agent, its own latent state and generator."""
+        lane = copy.copy(self)
+        lane.generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        lane.state = None
+        return lane
 
     def start(self, n: int) -> None:
         """Fresh states for ``n`` envs about to be reset; reseed the generator."""
