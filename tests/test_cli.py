@@ -365,7 +365,7 @@ def test_a_module_named_in_a_saved_run_is_not_imported_without_trust(tmp_path: P
 @pytest.mark.integration
 @pytest.mark.parametrize(
     ("damage", "expected"),
-    [("garbage", "not plain arrays"), ("missing", "has no arrays.npz")],
+    [("garbage", "damaged (not an np.savez archive)"), ("missing", "has no arrays.npz")],
 )
 def test_a_damaged_replay_file_is_refused_before_resuming_in_place(
     damage: str, expected: str, tiny: list[str], tmp_path: Path
