@@ -198,7 +198,9 @@ class FrameRecorder(gym.Wrapper):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
         out = self.env.reset(seed=seed, options=options)
-        self._resets_left -= 1  # the vector env resets once more after the last episode
+        if seed is None:  # the vector env's own reset at an episode's end: evaluation resets
+            return out  # again with the next episode's seed, or plays no more
+        self._resets_left -= 1
         self._capture()
         return out
 

@@ -57,13 +57,17 @@ class RunLogger:
         self.last_eval: float | None = None
         self.wandb_run: Any = None
 
-    def open(self, env_steps: int = 0, resume: dict[str, Any] | None = None) -> None:
-        """Start logging at ``env_steps``; ``resume`` is :meth:`state_dict` of the checkpoint."""
+    def open(
+        self, env_steps: int = 0, resume: dict[str, Any] | None = None, eval_pending: bool = False
+    ) -> None:
+        """Start logging at ``env_steps``; ``resume`` is :meth:`state_dict` of the checkpoint;
+        ``eval_pending``: its evaluation at ``env_steps`` was stopped unfinished (and runs again)."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
         metrics, evals = self.out_dir / "metrics.jsonl", self.out_dir / "eval.jsonl"
         if resume is not None:  # drop what was logged after the checkpoint: it is logged again
+            last_eval = env_steps - 1 if eval_pending else env_steps
             filter_jsonl(metrics, lambda r: r.get("env_steps", 0) <= env_steps)
-            filter_jsonl(evals, lambda r: r.get("meta", False) or r["env_steps"] <= env_steps)
+            filter_jsonl(evals, lambda r: r.get("meta", False) or r["env_steps"] <= last_eval)
             self.start = time.perf_counter() - resume["wall_s"]
             self.eval_seconds = resume["eval_s"]
             self.last_eval = resume["last_eval"]

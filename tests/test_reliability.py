@@ -22,6 +22,7 @@ from mbrl_ai.core.errors import NonFiniteError, RunInterrupted
 from mbrl_ai.core.utils import read_jsonl
 from mbrl_ai.logger import RunLogger
 from mbrl_ai.modules.world_model import EnsembleWorldModel
+from mbrl_ai.runtime import context as context_module
 from mbrl_ai.train import run
 from tests.conftest import ROOT, assert_same_state, compose, run_cli
 
@@ -725,3 +726,69 @@ def test_a_file_size_limit_is_one_line_not_a_traceback(tiny: list[str], tmp_path
     assert "File too large" in errors[0] and "no checkpoint had been written yet" in errors[0]
     assert checkpoint_dirs(tmp_path) == []  # and no half-written one
     assert not list((tmp_path / "checkpoints").glob(".tmp-*"))
+
+
+def _stop_inside_evaluations(m: pytest.MonkeyPatch, which: set[int]) -> None:
+    """SIGTERM a few steps into the evaluations numbered in ``which`` (1 = the first this
+    process runs)."""
+    evaluate = context_module.evaluate_policy
+    count = 0
+
+    def evaluate_and_stop(*args, stop, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        nonlocal count
+        count += 1
+        asked = 0
+
+        def stop_on_the_third_step() -> bool:
+            nonlocal asked
+            asked += 1
+            if count in which and asked == 3:
+                signal.raise_signal(signal.SIGTERM)
+            return stop()
+
+        return evaluate(*args, stop=stop_on_the_third_step, **kwargs)
+
+    m.setattr(context_module, "evaluate_policy", evaluate_and_stop)
+
+
+def test_a_pending_evaluation_survives_a_second_stop_and_a_crash(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Stopped inside an evaluation; resumed and stopped again inside the evaluation it owed;
+    resumed, the evaluation done, then a crash before the next checkpoint; resumed once more:
+    the logs and the final state are those of the run never stopped (no evaluation lost or
+    logged twice)."""
+    cfg = compose(*SHORT, "algo=ppo")
+    run(cfg, tmp_path / "straight")
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        _stop_inside_evaluations(m, {1})
+        with pytest.raises(RunInterrupted):
+            run(cfg, out)
+    pending_at = read_checkpoint(out)[0]["env_steps"]
+    with monkeypatch.context() as m:
+        _stop_inside_evaluations(m, {1})  # the pending one, first thing on resuming
+        with pytest.raises(RunInterrupted) as again:
+            run(cfg, out)
+    assert again.value.env_steps == pending_at and read_checkpoint(out)[0]["eval_pending"]
+
+    log_iteration = RunLogger.log_iteration
+
+    def crash(self: RunLogger, steps: int, record: dict) -> None:
+        raise OSError("simulated crash after the owed evaluation was logged")
+
+    with monkeypatch.context() as m:
+        m.setattr(RunLogger, "log_iteration", crash)
+        with pytest.raises(OSError, match="simulated crash"):
+            run(cfg, out)
+    evals = [r["env_steps"] for r in read_jsonl(out / "eval.jsonl") if "env_steps" in r]
+    assert evals[-1] == pending_at  # logged by the crashed process
+    monkeypatch.setattr(RunLogger, "log_iteration", log_iteration)
+    run(cfg, out)
+    for name in ("metrics.jsonl", "eval.jsonl"):
+        assert _comparable(read_jsonl(out / name)) == _comparable(
+            read_jsonl(tmp_path / "straight" / name)
+        ), name
+    a, b = read_checkpoint(tmp_path / "straight")[0], read_checkpoint(out)[0]
+    assert_same_state(a["objects"], b["objects"], "objects")
+    assert not b["eval_pending"]

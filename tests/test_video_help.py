@@ -16,6 +16,7 @@ from PIL import Image
 
 from mbrl_ai import algos, evaluate
 from mbrl_ai.cli.help import attribute_docs, help_text
+from mbrl_ai.envs import make_vec_env
 from tests.conftest import TINY, run_cli
 
 TINY_PPO = ["algo=ppo", *TINY]
@@ -157,3 +158,24 @@ def test_attribute_docstrings_are_read_through_the_generated_schema() -> None:
     docs = attribute_docs(algos.config_schema())
     assert docs["planning_horizon"] == "Steps per imagined rollout."
     assert "\n" not in docs["eval_max_steps"] and "  " not in docs["eval_max_steps"]
+
+
+def test_a_video_of_several_episodes_holds_each_of_them_once(ppo_run: Path) -> None:
+    """One frame per reset and per step of each episode: as many frames as the episodes' steps
+    plus one first frame each (the vector env's own reset between episodes shows nothing)."""
+    actor, obs_rms, cfg = algos.load_policy(ppo_run)
+    frames = evaluate.record_video(actor, obs_rms, cfg, 2, cfg.seed + 10_000)
+    envs = make_vec_env(cfg.env, 1, cfg.seed, "sync", cfg.env_kwargs)
+    steps = []
+    for j in range(2):  # the same two episodes, counted one by one
+        obs, _ = envs.reset(seed=cfg.seed + 10_000 + j)
+        n, done = 0, False
+        while not done:
+            obs_t = torch.as_tensor(obs, dtype=torch.float32)
+            if obs_rms is not None:
+                obs_t = obs_rms.normalize(obs_t).float()
+            obs, _, term, trunc, _ = envs.step(actor.mode(obs_t).numpy())
+            n, done = n + 1, bool(term[0] or trunc[0])
+        steps.append(n)
+    envs.close()
+    assert len(frames) == sum(steps) + 2, (len(frames), steps)

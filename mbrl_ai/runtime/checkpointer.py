@@ -153,13 +153,16 @@ class Checkpointer:
             if _Held.pending is not None:  # arrived while the task was starting: stop after one
                 self.stop_signal, _Held.pending = _Held.pending, None  # iteration, checkpointed
         self.run.stop_requested = lambda: self.stop_signal is not None
-        if self.run.evaluate_pending():  # the checkpoint on disk no longer holds the run's state
-            self._stale = True
-            if self.run.eval_pending:  # stopped again: the checkpoint on disk is still the one
-                signum, self.stop_signal = self.stop_signal, None
-                assert signum is not None
-                raise RunInterrupted(signum, self.last_checkpoint, self.run.env_steps)
+        self._evaluate_pending()
+        if self.run.eval_pending:  # stopped again: the checkpoint on disk is still the one
+            self._stop()
+            self._evaluate_pending()  # a job manager's handler let the run go on
         return loop
+
+    def _evaluate_pending(self) -> None:
+        """Run an evaluation a stop cut short, before anything trains."""
+        if self.run.evaluate_pending() and not self.run.eval_pending:
+            self._stale = True  # the checkpoint on disk no longer holds the run's state
 
     def __enter__(self) -> Checkpointer:
         return self
@@ -191,7 +194,15 @@ class Checkpointer:
             for watcher in list(_WATCHERS):
                 watcher(self.run)
             return
+        self._stop()
+        self._evaluate_pending()  # the run goes on: evaluate what the stop cut short
+
+    def _stop(self) -> None:
+        """Act on the stop signal, the checkpoint on disk being the run's state: raise
+        ``RunInterrupted``, or hand the signal on to a job manager's handler (which may let the
+        run go on: then this returns)."""
         signum, self.stop_signal = self.stop_signal, None
+        assert signum is not None
         handler = self._previous_handlers.get(signum)
         if callable(handler) and handler is not signal.default_int_handler:
             # A job manager handled this signal before the run began (submitit requeues a

@@ -103,7 +103,7 @@ class RunContext:
 
     def open_logs(self, logger_state: dict[str, Any] | None = None) -> None:
         """Start the metric files at ``env_steps`` (cut back to it and continued when resuming)."""
-        self.logger.open(self.env_steps, logger_state)
+        self.logger.open(self.env_steps, logger_state, self.eval_pending)
 
     def __enter__(self) -> RunContext:
         return self
@@ -207,6 +207,7 @@ class RunContext:
                 f"evaluation at real step {self.env_steps}: non-finite episode returns "
                 f"{returns.tolist()} from {self.cfg.env}; the run stops, its checkpoints are kept"
             )
+        self.eval_pending = False
         extra = self.eval_extra() if self.eval_extra is not None else None
         self.evals.append(
             self.logger.log_eval(self.env_steps, returns, time.perf_counter() - t, extra)

@@ -38,7 +38,8 @@ def evaluate_policy(
     acts on each env's observation alone (a batch of one: a matrix product's rounding depends on
     the batch size), with a copy of its own where it has state or draws (``fork``). So the
     returns do not depend on how many envs run together, and successive evaluations of one run
-    start from the same states and differ only by the policy. A recurrent policy is started at
+    start from the same states and differ only by the policy (an env that changes with its own
+    step count, a maze with ``change_at``, is the exception near its change). A recurrent policy is started at
     each episode's first step. ``stop`` is asked before every step: if it says yes,
     :class:`EvaluationStopped` is raised (a run that got a stop signal does not finish a long
     evaluation first).
