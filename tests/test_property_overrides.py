@@ -5,7 +5,8 @@ a tiny budget or is refused with one line (``ConfigError``, exit 2) before any w
 also stop with one line on a non-finite loss (exit 1, as documented). Never a traceback.
 
 Hypothesis runs a fixed set of examples (``derandomize``), so CI sees the same cases every time;
-``MBRL_AI_HYPOTHESIS_EXAMPLES`` asks for more (e.g. 500 for a long search)."""
+``MBRL_AI_HYPOTHESIS_EXAMPLES`` asks for more (e.g. 500 for a long search), and pytest's
+``--hypothesis-show-statistics`` counts how the cases ended."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import os
 import time
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from mbrl_ai import algos
@@ -78,14 +79,18 @@ def test_any_override_combination_trains_or_is_refused_in_one_line(
         cfg = compose(*argv)
     except ConfigError as exc:
         assert "\n" not in str(exc), str(exc)
+        event("refused before the run")
         return
     out = tmp_path_factory.mktemp("run")
     try:
         with watch_iterations(_end_after(SECONDS)):
             run(cfg, out)
+        event("trained to the end")
     except EndRun:
-        pass  # trained until the time was up
+        event("trained until the time was up")
     except ConfigError as exc:  # a check that needs the env built (spaces, sizes)
         assert "\n" not in str(exc), str(exc)
+        event("refused by the run's own checks")
     except NonFiniteError as exc:
         assert "\n" not in str(exc), str(exc)
+        event("stopped on a non-finite value")
